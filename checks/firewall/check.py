@@ -1,0 +1,14 @@
+"""The firewall check (not built yet: it finds nothing)."""
+
+from __future__ import annotations
+
+from checks import Check
+from imap_gate.context import Context
+from imap_gate.findings import Finding
+
+
+def run(ctx: Context) -> list[Finding]:
+    return []
+
+
+CHECK = Check(name="firewall", kind="lint", run=run)

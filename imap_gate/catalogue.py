@@ -1,0 +1,50 @@
+"""The one rule catalogue: every family's ``RULES`` in one ordered mapping."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from imap_gate.rules import Rule
+
+
+def _families() -> list[tuple[Rule, ...]]:
+    # Imported here so that a family's rules module stays the only place a
+    # rule is written; the order here is the order of the README table.
+    from checks.dovecot import rules as dovecot
+    from checks.drift import rules as drift
+    from checks.firewall import rules as firewall
+    from checks.imap import rules as imap
+    from checks.tls import rules as tls
+    from imap_gate import policy_rules
+
+    return [imap.RULES, tls.RULES, dovecot.RULES, firewall.RULES, drift.RULES,
+            policy_rules.RULES]
+
+
+@lru_cache(maxsize=1)
+def catalogue() -> dict[str, Rule]:
+    rules: dict[str, Rule] = {}
+    names: set[str] = set()
+    for family in _families():
+        for rule in family:
+            if rule.id in rules or rule.name in names:
+                raise RuntimeError(f"rule {rule.id}/{rule.name} is defined twice")
+            rules[rule.id] = rule
+            names.add(rule.name)
+    return rules
+
+
+def get(rule_id: str) -> Rule:
+    return catalogue()[rule_id]
+
+
+def resolve(id_or_name: str) -> Rule | None:
+    """Waivers and ``--fail-on``-style options accept an id or a name."""
+    key = id_or_name.strip()
+    rules = catalogue()
+    if key.upper() in rules:
+        return rules[key.upper()]
+    for rule in rules.values():
+        if rule.name == key.lower():
+            return rule
+    return None

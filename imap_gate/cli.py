@@ -1,0 +1,176 @@
+"""Command line: manifest -> checks -> findings -> policy -> reports -> exit code."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from imap_gate import __version__
+from imap_gate.context import Context
+from imap_gate.errors import GateError, InputError, InputErrors
+from imap_gate.findings import Finding, sort_findings
+from imap_gate.manifest import Manifest, find_manifest, load_manifest
+from imap_gate.policy import Verdict, decide
+from imap_gate.reports import json_report, sarif, text
+from imap_gate.severity import FAIL_ON_CHOICES, parse_fail_on
+
+EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="imap-gate",
+        description="Gate a deployment on IMAP security: probe ports 143/993, lint Dovecot "
+                    "and firewall files, write SARIF, exit 1 when a finding reaches --fail-on.")
+    p.add_argument("command", nargs="?", default="scan", choices=["scan"],
+                   help="what to do (default: scan)")
+    p.add_argument("--manifest", help="target manifest (default: imap-gate.yml, then "
+                                      ".github/imap-gate.yml under --root)")
+    p.add_argument("--root", help="repository root; every path is relative to it "
+                                  "(default: $GITHUB_WORKSPACE, else the current directory)")
+    p.add_argument("--sarif", metavar="PATH", help="write a SARIF 2.1.0 report here")
+    p.add_argument("--json", metavar="PATH", help="write the findings as JSON here")
+    p.add_argument("--fail-on", choices=FAIL_ON_CHOICES,
+                   help="lowest severity that fails the gate (default: the manifest's "
+                        "policy.fail_on, else medium)")
+    p.add_argument("--only", choices=["probe", "lint"], help="run only the live probes or "
+                                                              "only the file linters")
+    p.add_argument("--format", choices=["text", "markdown"], default="text",
+                   help="report format on stdout")
+    p.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--category", help="SARIF automationDetails.id "
+                                      "(default: imap-gate/<manifest name>/)")
+    p.add_argument("--version", action="version", version=f"imap-gate {__version__}")
+    return p
+
+
+@dataclass
+class RunResult:
+    manifest: Manifest
+    findings: list[Finding]
+    verdict: Verdict
+    facts: dict[str, dict[str, Any]]
+    errors: list[str] = field(default_factory=list)
+    started: dt.datetime | None = None
+    ended: dt.datetime | None = None
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_ERROR if self.errors else self.verdict.exit_code
+
+
+def _now() -> dt.datetime:
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    if epoch and epoch.isdigit():
+        return dt.datetime.fromtimestamp(int(epoch), dt.UTC)
+    return dt.datetime.now(dt.UTC)
+
+
+def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | None,
+               now: dt.datetime | None = None) -> RunResult:
+    from checks import all_checks
+
+    started = _now()
+    ctx = Context(root=root, manifest=manifest, now=now or started)
+    findings: list[Finding] = []
+    errors: list[str] = []
+    ran: set[str] = set()
+    for check in all_checks():
+        if check.kind == "correlation":
+            if only is not None:
+                continue
+        elif only is not None and check.kind != only:
+            continue
+        try:
+            findings.extend(check.run(ctx))
+            ran.add(check.kind)
+        except GateError as exc:
+            errors.append(str(exc))
+        except Exception as exc:  # a bug of ours: say so in one line, keep the rest
+            if os.environ.get("IMAP_GATE_DEBUG"):
+                traceback.print_exc()
+            errors.append(f"internal error in the {check.name} check: "
+                          f"{type(exc).__name__}: {exc}")
+    findings = sort_findings(findings)
+    threshold_text = fail_on or manifest.fail_on or "medium"
+    verdict = decide(findings, parse_fail_on(threshold_text))
+    return RunResult(manifest, findings, verdict, ctx.facts, errors, started, _now())
+
+
+def _invocation(result: RunResult, argv: list[str]) -> dict[str, Any]:
+    inv: dict[str, Any] = {"executionSuccessful": not result.errors,
+                           "exitCode": result.exit_code,
+                           "commandLine": "imap-gate " + " ".join(argv)}
+    if result.started and result.ended:
+        inv["startTimeUtc"] = result.started.strftime("%Y-%m-%dT%H:%M:%SZ")
+        inv["endTimeUtc"] = result.ended.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if result.errors:
+        inv["toolExecutionNotifications"] = [
+            {"level": "error", "message": {"text": e}} for e in result.errors]
+    return inv
+
+
+def write_reports(result: RunResult, args: argparse.Namespace, argv: list[str]) -> None:
+    inv = _invocation(result, argv)
+    category = args.category or f"imap-gate/{result.manifest.name}/"
+    if args.sarif:
+        counted = [f for f in result.findings if not f.waived]
+        _write(Path(args.sarif), sarif.dumps(sarif.build(counted, category, inv)))
+    if args.json:
+        doc = json_report.build(result.findings, result.verdict, result.facts, inv)
+        _write(Path(args.json), json_report.dumps(doc))
+
+
+def _write(path: Path, content: str) -> None:
+    try:
+        if path.parent and not path.parent.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot write the report: {exc.strerror}", str(path)) from None
+
+
+def resolve_root(arg: str | None) -> Path:
+    root = Path(arg or os.environ.get("GITHUB_WORKSPACE") or ".")
+    if not root.is_dir():
+        raise InputError(f"--root {str(root)!r} is not a directory")
+    return root.resolve()
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    try:
+        root = resolve_root(args.root)
+        manifest = load_manifest(root, find_manifest(root, args.manifest))
+        result = run_checks(root, manifest, args.only, args.fail_on)
+        write_reports(result, args, argv)
+    except InputErrors as exc:
+        for e in exc.errors:
+            print(f"imap-gate: {e.render()}", file=sys.stderr)
+        return EXIT_ERROR
+    except GateError as exc:
+        print(f"imap-gate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("imap-gate: interrupted", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # never a traceback for the user; ask for one with IMAP_GATE_DEBUG
+        if os.environ.get("IMAP_GATE_DEBUG"):
+            traceback.print_exc()
+        print(f"imap-gate: internal error: {type(exc).__name__}: {exc} "
+              "(set IMAP_GATE_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_ERROR
+    for e in result.errors:
+        print(f"imap-gate: {e}", file=sys.stderr)
+    if args.format == "markdown":
+        sys.stdout.write(text.render_markdown(result.findings, result.verdict))
+    else:
+        sys.stdout.write(text.render_text(result.findings, result.verdict, args.quiet))
+    return result.exit_code

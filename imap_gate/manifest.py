@@ -1,0 +1,378 @@
+"""The target manifest: YAML, checked against ``schemas/manifest.schema.json``.
+
+Every mistake becomes ``file:line:col: where: what is wrong (what to write)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from imap_gate import yamlpos
+from imap_gate.errors import InputError, InputErrors
+from imap_gate.paths import expand_glob, rel, resolve_inside
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
+DEFAULT_NAMES = ("imap-gate.yml", ".github/imap-gate.yml")
+WELL_KNOWN = {143: "imap", 993: "imaps"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    port: int
+    protocol: str                 # imap (cleartext + STARTTLS) | imaps (implicit TLS)
+    expect: str | None = None     # closed | open | starttls-required
+
+
+@dataclass(frozen=True)
+class FirewallFile:
+    path: str                     # relative to root
+    format: str | None = None
+    line: int = 1                 # where the manifest names it
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    host: str
+    endpoints: tuple[Endpoint, ...]
+    sni: str
+    ca_file: str | None           # relative to root
+    source_address: str | None
+    timeout: float
+    dovecot: tuple[str, ...] = ()
+    firewall: tuple[FirewallFile, ...] = ()
+    line: int = 1                 # line of ``host:`` in the manifest
+    column: int = 1
+
+
+@dataclass(frozen=True)
+class Waiver:
+    rule: str
+    reason: str
+    expires: str
+    target: str | None = None
+    path: str | None = None
+    port: int | None = None
+    owner: str | None = None
+    line: int = 1
+
+
+@dataclass(frozen=True)
+class Defaults:
+    timeout: float = 5.0
+    concurrency: int = 32
+    source_address: str | None = None
+    cert_expiry_days: int = 30
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: str                     # relative to root, the SARIF location of live findings
+    name: str
+    defaults: Defaults
+    targets: tuple[Target, ...]
+    dovecot_files: tuple[str, ...]
+    firewall_files: tuple[FirewallFile, ...]
+    fail_on: str | None
+    waivers: tuple[Waiver, ...] = field(default_factory=tuple)
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def find_manifest(root: Path, explicit: str | None) -> Path:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_absolute():
+            cand = root / path
+            path = cand if cand.exists() or not Path(explicit).exists() else Path(explicit)
+        if not path.is_file():
+            raise InputError(f"manifest {explicit!r} not found (looked in {root})")
+        return path
+    for name in DEFAULT_NAMES:
+        if (root / name).is_file():
+            return root / name
+    raise InputError(f"no manifest: write {DEFAULT_NAMES[0]} or {DEFAULT_NAMES[1]} under {root}, "
+                     "or pass --manifest PATH")
+
+
+def load_manifest(root: Path, path: Path) -> Manifest:
+    display = rel(root, path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the manifest: {exc.strerror}", display) from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise InputError("the manifest is not UTF-8 text", display, line) from None
+    data, pos = yamlpos.load(text, display)
+    if data is None:
+        raise InputError("the manifest is empty; start it with 'version: 1' and a 'targets:' list",
+                         display, 1, 1)
+    if not isinstance(data, dict):
+        raise InputError("the manifest must be a mapping with 'version: 1' at the top",
+                         display, 1, 1)
+    errors = _schema_errors(data, pos, display)
+    if errors:
+        raise InputErrors(errors)
+    return _build(root, data, pos, display, path)
+
+
+# ---------------------------------------------------------------- schema errors
+
+def _dotted(path: tuple[Any, ...]) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _schema_errors(data: Any, pos: yamlpos.Positions, display: str) -> list[InputError]:
+    validator = jsonschema.Draft202012Validator(
+        schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+    out: list[InputError] = []
+    seen: set[tuple[Any, ...]] = set()
+    for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):
+        path = tuple(err.absolute_path)
+        if path in seen:
+            continue
+        seen.add(path)
+        out.append(_explain(err, path, pos, display))
+    out.sort(key=lambda e: (e.line or 0, e.column or 0))
+    return out
+
+
+def _subschema_props(err: jsonschema.ValidationError) -> list[str]:
+    props = err.schema.get("properties", {}) if isinstance(err.schema, dict) else {}
+    return sorted(props)
+
+
+def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpos.Positions,
+             display: str) -> InputError:
+    line, col = pos.at(path)
+    where = _dotted(path)
+    v = err.validator
+    inst = err.instance
+    if v == "additionalProperties" and isinstance(inst, dict):
+        allowed = _subschema_props(err)
+        extra = sorted(k for k in inst if k not in allowed)
+        key = extra[0] if extra else "?"
+        line, col = pos.at(path + (f"<key>{key}",))
+        hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+        msg = f"unknown key {key!r}"
+        msg += f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
+        return InputError(f"{where}: {msg}", display, line, col)
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else "?"
+        return InputError(f"{where}: missing required key {missing!r}", display, line, col)
+    if (path and path[-1] == "version") or (path == ("version",)):
+        return InputError(f"version: {inst!r} is not a supported manifest version; write 'version: 1'",
+                          display, line, col)
+    if _is_port_path(path) and isinstance(inst, int) and not isinstance(inst, bool):
+        return InputError(f"{where}: {inst} is not a valid port (1-65535)", display, line, col)
+    if v == "oneOf" and len(path) >= 2 and path[-2] == "ports":
+        return InputError(f"{where}: {inst!r} is not a port; write a number such as 993 or "
+                          "{port: 11430, protocol: imap}", display, line, col)
+    if v == "oneOf" and len(path) >= 2 and path[-2] == "firewall":
+        return InputError(f"{where}: write a path, or {{path: FILE, format: FORMAT}}",
+                          display, line, col)
+    if v == "enum":
+        choices = ", ".join(str(c) for c in err.validator_value)
+        hint = difflib.get_close_matches(str(inst), [str(c) for c in err.validator_value], n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        return InputError(f"{where}: {inst!r} is not one of: {choices}{extra}", display, line, col)
+    if v == "type":
+        want = err.validator_value
+        want = " or ".join(want) if isinstance(want, list) else want
+        article = "an" if str(want)[0] in "aeiou" else "a"
+        return InputError(f"{where}: expected {article} {want}, found {type(inst).__name__} {inst!r}",
+                          display, line, col)
+    if path and path[-1] == "expires" and v in ("format", "pattern"):
+        return InputError(f"{where}: {inst!r} is not a date; write YYYY-MM-DD, e.g. 2027-03-31",
+                          display, line, col)
+    if v == "pattern" and path and path[-1] == "name":
+        return InputError(f"{where}: {inst!r} may hold only letters, digits, '.', '_' and '-'",
+                          display, line, col)
+    if v == "pattern" and path and path[-1] == "host":
+        return InputError(f"{where}: {inst!r} is not a host name or address (no scheme, path or spaces)",
+                          display, line, col)
+    if v in ("minimum", "maximum", "exclusiveMinimum"):
+        return InputError(f"{where}: {inst!r} is out of range ({err.message})", display, line, col)
+    return InputError(f"{where}: {err.message}", display, line, col)
+
+
+def _is_port_path(path: tuple[Any, ...]) -> bool:
+    return (len(path) >= 2 and path[-2] == "ports") or (len(path) >= 3 and path[-3] == "ports") \
+        or (bool(path) and path[-1] == "port")
+
+
+# ---------------------------------------------------------------- building
+
+def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: str,
+           path: Path) -> Manifest:
+    errors: list[InputError] = []
+
+    def where(p: tuple[Any, ...]) -> tuple[str, int, int]:
+        line, col = pos.at(p)
+        return display, line, col
+
+    def attempt(fn: Any, *args: Any) -> Any:
+        try:
+            return fn(*args)
+        except InputError as exc:
+            errors.append(exc)
+            return None
+
+    d = data.get("defaults") or {}
+    defaults = Defaults(
+        timeout=float(d.get("timeout", 5.0)),
+        concurrency=int(d.get("concurrency", 32)),
+        source_address=d.get("source_address"),
+        cert_expiry_days=int(d.get("cert_expiry_days", 30)),
+    )
+
+    if d.get("source_address"):
+        _check_ip(d["source_address"], where(("defaults", "source_address")), errors)
+    targets: list[Target] = []
+    names: dict[str, int] = {}
+    for i, t in enumerate(data.get("targets") or []):
+        tp = ("targets", i)
+        name = t["name"]
+        if name in names:
+            errors.append(InputError(
+                f"targets[{i}].name: {name!r} is already the name of targets[{names[name]}]; "
+                "target names must be unique", *where(tp + ("name",))))
+        names.setdefault(name, i)
+        host = t["host"]
+        endpoints: list[Endpoint] = []
+        ports_seen: set[int] = set()
+        expect = t.get("expect") or {}
+        for j, item in enumerate(t.get("ports", [143, 993])):
+            port = item if isinstance(item, int) else item["port"]
+            proto = None if isinstance(item, int) else item.get("protocol")
+            proto = proto or WELL_KNOWN.get(port)
+            if proto is None:
+                errors.append(InputError(
+                    f"targets[{i}].ports[{j}]: port {port} is not 143 or 993, so say which "
+                    f"protocol it speaks: {{port: {port}, protocol: imap}} or "
+                    f"{{port: {port}, protocol: imaps}}", *where(tp + ("ports", j))))
+                continue
+            if port in ports_seen:
+                errors.append(InputError(f"targets[{i}].ports[{j}]: port {port} is listed twice",
+                                         *where(tp + ("ports", j))))
+                continue
+            ports_seen.add(port)
+            endpoints.append(Endpoint(port, proto, expect.get(str(port))))
+        for key in expect:
+            if int(key) not in ports_seen:
+                errors.append(InputError(
+                    f"targets[{i}].expect: port {key} is not in this target's ports "
+                    f"({', '.join(str(p) for p in sorted(ports_seen))}); add it to ports or "
+                    "remove the expectation", *where(tp + ("expect", f"<key>{key}"))))
+            elif expect[key] == "starttls-required" and \
+                    next(e for e in endpoints if e.port == int(key)).protocol != "imap":
+                errors.append(InputError(
+                    f"targets[{i}].expect.{key}: starttls-required applies to a cleartext "
+                    "imap port; for implicit TLS write 'open'", *where(tp + ("expect", key))))
+        src = t.get("source_address", defaults.source_address)
+        ca = t.get("ca_file")
+        ca_rel = None
+        if ca is not None:
+            p = attempt(resolve_inside, root, ca, where(tp + ("ca_file",)), f"targets[{i}].ca_file")
+            ca_rel = rel(root, p) if p else None
+        dov = _files(root, t.get("dovecot") or [], tp + ("dovecot",), where, attempt,
+                     f"targets[{i}].dovecot")
+        fw = _firewall_files(root, t.get("firewall") or [], tp + ("firewall",), where, attempt,
+                             f"targets[{i}].firewall")
+        hl, hc = pos.at(tp + ("host",))
+        targets.append(Target(
+            name=name, host=host, endpoints=tuple(endpoints), sni=t.get("sni", host),
+            ca_file=ca_rel, source_address=src,
+            timeout=float(t.get("timeout", defaults.timeout)), dovecot=tuple(dov),
+            firewall=tuple(fw), line=hl, column=hc))
+        for addr_key in ("source_address",):
+            if t.get(addr_key):
+                _check_ip(t[addr_key], where(tp + (addr_key,)), errors)
+
+    cfg = data.get("configs") or {}
+    dovecot_files = _files(root, cfg.get("dovecot") or [], ("configs", "dovecot"), where, attempt,
+                           "configs.dovecot")
+    firewall_files = _firewall_files(root, cfg.get("firewall") or [], ("configs", "firewall"),
+                                     where, attempt, "configs.firewall")
+
+    pol = data.get("policy") or {}
+    waivers: list[Waiver] = []
+    from imap_gate import catalogue  # late: the catalogue imports every check family
+
+    for k, w in enumerate(pol.get("waivers") or []):
+        wp = ("policy", "waivers", k)
+        if catalogue.resolve(w["rule"]) is None:
+            known = [r.id for r in catalogue.catalogue().values()] + \
+                    [r.name for r in catalogue.catalogue().values()]
+            hint = difflib.get_close_matches(w["rule"], known, n=1)
+            extra = f"; did you mean {hint[0]!r}?" if hint else ""
+            errors.append(InputError(f"policy.waivers[{k}].rule: no rule {w['rule']!r}{extra}",
+                                     *where(wp + ("rule",))))
+            continue
+        if "target" in w and w["target"] not in names:
+            errors.append(InputError(
+                f"policy.waivers[{k}].target: no target named {w['target']!r}",
+                *where(wp + ("target",))))
+        waivers.append(Waiver(rule=catalogue.resolve(w["rule"]).id,  # type: ignore[union-attr]
+                              reason=w["reason"], expires=w["expires"], target=w.get("target"),
+                              path=w.get("path"), port=w.get("port"), owner=w.get("owner"),
+                              line=pos.at(wp)[0]))
+
+    if errors:
+        raise InputErrors(sorted(errors, key=lambda e: (e.line or 0, e.column or 0)))
+    name = data.get("name") or path.stem.replace(".github", "") or "imap-gate"
+    return Manifest(path=display, name=name, defaults=defaults, targets=tuple(targets),
+                    dovecot_files=tuple(dovecot_files), firewall_files=tuple(firewall_files),
+                    fail_on=pol.get("fail_on"), waivers=tuple(waivers))
+
+
+def _check_ip(text: str, where: tuple[str, int, int], errors: list[InputError]) -> None:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        errors.append(InputError(f"{text!r} is not an IP address (write e.g. 192.0.2.10 "
+                                 "or 2001:db8::1)", *where))
+
+
+def _files(root: Path, patterns: list[str], base: tuple[Any, ...], where: Any, attempt: Any,
+           what: str) -> list[str]:
+    out: list[str] = []
+    for n, pattern in enumerate(patterns):
+        found = attempt(expand_glob, root, pattern, where(base + (n,)), f"{what}[{n}]") or []
+        for f in found:
+            r = rel(root, f)
+            if r not in out:
+                out.append(r)
+    return out
+
+
+def _firewall_files(root: Path, items: list[Any], base: tuple[Any, ...], where: Any, attempt: Any,
+                    what: str) -> list[FirewallFile]:
+    out: list[FirewallFile] = []
+    for n, item in enumerate(items):
+        pattern = item if isinstance(item, str) else item["path"]
+        fmt = None if isinstance(item, str) else item.get("format")
+        w = where(base + (n,))
+        found = attempt(expand_glob, root, pattern, w, f"{what}[{n}]") or []
+        for f in found:
+            ff = FirewallFile(rel(root, f), fmt, w[1])
+            if all(x.path != ff.path for x in out):
+                out.append(ff)
+    return out

@@ -1,0 +1,1 @@
+"""Reports: views over one sorted findings list."""

@@ -1,0 +1,75 @@
+"""The human report, as plain text or Markdown (the job summary reuses Markdown)."""
+
+from __future__ import annotations
+
+from imap_gate.findings import Finding
+from imap_gate.policy import Verdict
+
+ORDER = ("critical", "high", "medium", "low", "note")
+
+
+def _where(f: Finding) -> str:
+    col = f":{f.location.column}" if f.location.column else ""
+    return f"{f.location.path}:{f.location.line}{col}"
+
+
+def _target(f: Finding) -> str:
+    if f.target is None:
+        return ""
+    return f" [{f.target} {f.host}:{f.port}]" if f.port else f" [{f.target}]"
+
+
+def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False) -> str:
+    lines: list[str] = []
+    if not quiet:
+        for f in findings:
+            if f.waived:
+                continue
+            lines.append(f"{_where(f)}: {f.sev.label.upper()} {f.rule_id} {f.rule.name}: "
+                         f"{f.message}{_target(f)}")
+        waived = [f for f in findings if f.waived]
+        for f in waived:
+            lines.append(f"{_where(f)}: WAIVED {f.rule_id} {f.rule.name}: {f.message}"
+                         f"{_target(f)} (reason: {f.waiver_reason})")
+    lines.append(summary_line(findings, verdict))
+    return "\n".join(lines) + "\n"
+
+
+def summary_line(findings: list[Finding], verdict: Verdict) -> str:
+    counts = {s: 0 for s in ORDER}
+    for f in findings:
+        if not f.waived:
+            counts[f.sev.label] += 1
+    parts = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
+    waived = sum(1 for f in findings if f.waived)
+    if waived:
+        parts += f", {waived} waived"
+    threshold = verdict.threshold.label if verdict.threshold else "never"
+    word = "FAILED" if verdict.gate == "fail" else "passed"
+    return f"imap-gate: gate {word} (fail-on {threshold}): {parts}"
+
+
+def _md_escape(text: str) -> str:
+    return (text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+            .replace("<", "&lt;").replace(">", "&gt;"))
+
+
+def render_markdown(findings: list[Finding], verdict: Verdict) -> str:
+    icon = "❌" if verdict.gate == "fail" else "✅"
+    out = [f"## {icon} imap-gate: gate {verdict.gate}", "",
+           _md_escape(summary_line(findings, verdict)), ""]
+    live = [f for f in findings if not f.waived]
+    if live:
+        out += ["| Severity | Rule | Where | Target | Message |", "|---|---|---|---|---|"]
+        for f in live:
+            out.append(f"| {f.sev.label} | `{f.rule_id}` {f.rule.name} | `{_md_escape(_where(f))}` | "
+                       f"{_md_escape(_target(f).strip(' []'))} | {_md_escape(f.message)} |")
+        out.append("")
+    waived = [f for f in findings if f.waived]
+    if waived:
+        out += ["### Waived", "", "| Rule | Where | Reason |", "|---|---|---|"]
+        for f in waived:
+            out.append(f"| `{f.rule_id}` | `{_md_escape(_where(f))}` | "
+                       f"{_md_escape(f.waiver_reason or '')} |")
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,39 @@
+"""The shape of a rule.
+
+Each family of checks defines its rules once, as ``Rule`` values in its own
+``rules.py``; ``imap_gate.catalogue`` gathers them. SARIF ``tool.driver.rules``,
+the README table, waivers, ``--fail-on`` and the tests all read from there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from imap_gate.severity import Severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str                  # stable public id, e.g. IMAP004
+    name: str                # kebab-case name, e.g. cleartext-auth
+    severity: Severity       # default severity; a finding may raise or lower it
+    short: str               # one sentence, SARIF shortDescription
+    full: str                # SARIF fullDescription: what and why it matters
+    remediation: str         # Markdown: the concrete line to write
+    references: tuple[str, ...] = field(default_factory=tuple)
+    kind: str = "probe"      # probe | lint | policy | correlation
+    precision: str = "high"  # SARIF precision: very-high | high | medium | low
+
+    @property
+    def help_text(self) -> str:
+        return f"{self.full}\n\nRemediation: {_strip_md(self.remediation)}"
+
+    @property
+    def help_markdown(self) -> str:
+        refs = "".join(f"\n- <{r}>" for r in self.references)
+        more = f"\n\n**References**{refs}" if refs else ""
+        return f"{self.full}\n\n**Remediation**\n\n{self.remediation}{more}"
+
+
+def _strip_md(text: str) -> str:
+    return text.replace("`", "")

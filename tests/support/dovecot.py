@@ -1,0 +1,151 @@
+"""Real Dovecot instances for the tests and benches: each on loopback high ports,
+with its own config, base_dir, log and certificates, stopped afterwards.
+
+Dovecot treats a client whose address equals the server's as secured, so the
+probe in tests connects from another loopback address (127.0.0.2 -> 127.0.0.1).
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.support import certs
+
+DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
+SERVER_ADDR = "127.0.0.1"
+CLIENT_ADDR = "127.0.0.2"
+
+
+def available() -> bool:
+    return Path(DOVECOT).exists()
+
+
+def free_port(addr: str = SERVER_ADDR) -> int:
+    with socket.socket() as s:
+        s.bind((addr, 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class Dovecot:
+    """One running instance. ``imap_port``/``imaps_port`` are 0 when disabled."""
+
+    workdir: Path
+    conf: Path
+    imap_port: int
+    imaps_port: int
+    proc: subprocess.Popen | None = None
+    cert: Path | None = None
+    ca: Path | None = None
+    log: Path = field(default_factory=Path)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+    def __enter__(self) -> Dovecot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(workdir: Path, settings: str = "", *, imap: bool = True, imaps: bool = True,
+          leaf: certs.Issued | None = None, ca: certs.Issued | None = None,
+          names: tuple[str, ...] = ("localhost", "127.0.0.1"), ssl: bool = True,
+          listen: str = SERVER_ADDR) -> Dovecot:
+    """Start Dovecot with ``settings`` (dovecot.conf lines) appended to a safe base.
+
+    The base requires nothing by itself: it sets ``ssl = yes`` and certificates,
+    so a test states the posture it wants (``ssl = required``,
+    ``disable_plaintext_auth = no`` ...) in ``settings``, which wins (last one wins).
+    """
+    workdir.mkdir(parents=True, exist_ok=True)
+    for sub in ("run", "state", "home"):
+        (workdir / sub).mkdir(exist_ok=True)
+    (workdir / "users").write_text("")
+    ca_path = None
+    cert_path = key_path = None
+    if ssl:
+        if leaf is None:
+            ca = ca or certs.make_ca()
+            leaf = certs.make_leaf(ca, list(names))
+        cert_path, key_path = leaf.write(workdir, "server")
+        if ca is not None:
+            ca_path = workdir / "ca.pem"
+            ca_path.write_bytes(ca.cert_pem())
+    imap_port = free_port(listen) if imap else 0
+    imaps_port = free_port(listen) if imaps else 0
+    ssl_lines = (f"ssl = yes\nssl_cert = <{cert_path}\nssl_key = <{key_path}\n"
+                 if ssl else "ssl = no\n")
+    conf = workdir / "dovecot.conf"
+    conf.write_text(f"""# written by tests/support/dovecot.py
+protocols = imap
+listen = {listen}
+base_dir = {workdir}/run
+state_dir = {workdir}/state
+log_path = {workdir}/dovecot.log
+instance_name = ig-{uuid.uuid4().hex[:10]}
+{ssl_lines}auth_mechanisms = plain login
+passdb {{
+  driver = passwd-file
+  args = {workdir}/users
+}}
+userdb {{
+  driver = static
+  args = uid=nobody gid=nogroup home={workdir}/home
+}}
+service imap-login {{
+  inet_listener imap {{
+    port = {imap_port}
+  }}
+  inet_listener imaps {{
+    port = {imaps_port}
+  }}
+}}
+service anvil {{
+  chroot =
+}}
+{settings}
+""")
+    proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+    d = Dovecot(workdir, conf, imap_port, imaps_port, proc, cert_path, ca_path,
+                workdir / "dovecot.log")
+    _wait_listening(d, listen)
+    return d
+
+
+def _wait_listening(d: Dovecot, addr: str, timeout: float = 10.0) -> None:
+    ports = [p for p in (d.imap_port, d.imaps_port) if p]
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if d.proc and d.proc.poll() is not None:
+            out = d.proc.stdout.read().decode(errors="replace") if d.proc.stdout else ""
+            log = d.log.read_text(errors="replace") if d.log.exists() else ""
+            raise RuntimeError(f"dovecot exited ({d.proc.returncode}): {out}{log}")
+        if all(_listening(addr, p) for p in ports):
+            return
+        time.sleep(0.05)
+    d.stop()
+    raise RuntimeError(f"dovecot did not listen on {ports} within {timeout}s")
+
+
+def _listening(addr: str, port: int) -> bool:
+    try:
+        with socket.create_connection((addr, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
