@@ -1,0 +1,55 @@
+"""The seam between the live probe engine (checks/imap) and the TLS assessment.
+
+The engine owns connections and the IMAP dialog; the TLS family owns judging
+TLS. The engine hands over an ``Opener`` that yields a socket at the exact
+point where a ClientHello may be sent (plain TCP for imaps, after a
+successful STARTTLS for imap), so the TLS code never speaks IMAP.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from checks.net import Deadline
+from imap_gate.severity import Severity
+
+Opener = Callable[[Deadline], socket.socket]
+
+
+@dataclass(frozen=True)
+class TlsTarget:
+    host: str
+    port: int
+    sni: str
+    starttls: bool                 # True: the opener performed STARTTLS first
+    timeout: float                 # bounds each protocol step (one handshake)
+    deadline: Deadline             # bounds the whole assessment of this endpoint
+    now: dt.datetime
+    ca_file: str | None = None     # absolute path to extra trust anchors (PEM)
+    cert_expiry_days: int = 30
+
+
+@dataclass
+class TlsIssue:
+    rule_id: str
+    message: str
+    evidence: str = ""
+    severity: Severity | None = None
+    detail: str = ""               # distinguishes findings of one rule on one endpoint (fingerprint)
+
+
+@dataclass
+class TlsAssessment:
+    facts: dict[str, Any] = field(default_factory=dict)
+    issues: list[TlsIssue] = field(default_factory=list)
+    handshakes: int = 0
+    incomplete: str | None = None  # why it could not finish: the engine reports IMAP012
+
+
+def assess(target: TlsTarget, opener: Opener) -> TlsAssessment:
+    """Placeholder until the TLS family lands: judges nothing, claims nothing."""
+    return TlsAssessment()
