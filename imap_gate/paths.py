@@ -56,6 +56,7 @@ def expand_glob(root: Path, pattern: str, where: tuple[str, int, int], what: str
                          file, line, col)
     for f in files:
         if not is_inside(root, f):
-            raise InputError(f"{what}: {rel(root, f)!r} leads outside --root through a "
+            shown = f.relative_to(root).as_posix() if f.is_relative_to(root) else f.as_posix()
+            raise InputError(f"{what}: {shown!r} leads outside --root through a "
                              "symbolic link; refusing to read it", file, line, col)
     return files

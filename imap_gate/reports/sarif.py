@@ -27,7 +27,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
         "shortDescription": {"text": rule.short},
         "fullDescription": {"text": rule.full},
         "help": {"text": rule.help_text, "markdown": rule.help_markdown},
-        "helpUri": f"{INFORMATION_URI}#{rule.id.lower()}",
+        "helpUri": f"{INFORMATION_URI}/blob/main/docs/rules.md#{rule.id.lower()}",
         "defaultConfiguration": {"level": rule.severity.sarif_level},
         "properties": {
             "tags": ["security", "imap", rule.kind],

@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Set up everything the tests need (Debian packages, a venv) and run the whole suite.
+# Needs root for apt-get, Dovecot on loopback and network namespaces (uses sudo otherwise).
+cd "$(dirname "$0")/.."
+. scripts/_setup.sh
+setup_system python3 python3-venv dovecot-imapd iptables nftables iproute2 openssl git
+setup_venv requirements-dev.txt
+exec .venv/bin/python -m pytest "$@"
