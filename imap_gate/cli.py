@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from imap_gate import __version__
+from imap_gate import __version__, baseline, merge, shard, waivers
 from imap_gate.context import Context
 from imap_gate.errors import GateError, InputError, InputErrors
 from imap_gate.findings import Finding, sort_findings
@@ -46,6 +46,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="print only the verdict line")
     p.add_argument("--category", help="SARIF automationDetails.id "
                                       "(default: imap-gate/<manifest name>/)")
+    p.add_argument("--no-waivers", action="store_true",
+                   help="ignore every waiver and inline suppression (a hard gate)")
+    p.add_argument("--baseline", metavar="FILE",
+                   help="a SARIF or JSON report of an earlier run: only new findings count")
+    p.add_argument("--write-baseline", metavar="FILE",
+                   help="write this run's findings as a baseline (JSON)")
+    p.add_argument("--shard", metavar="K/N",
+                   help="probe only the K-th of N deterministic slices of the targets")
     p.add_argument("--version", action="version", version=f"imap-gate {__version__}")
     return p
 
@@ -73,7 +81,8 @@ def _now() -> dt.datetime:
 
 
 def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | None,
-               now: dt.datetime | None = None) -> RunResult:
+               now: dt.datetime | None = None, waivers_enabled: bool = True,
+               baseline_fps: set[str] | None = None) -> RunResult:
     from checks import all_checks
 
     started = _now()
@@ -97,6 +106,9 @@ def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | 
                 traceback.print_exc()
             errors.append(f"internal error in the {check.name} check: "
                           f"{type(exc).__name__}: {exc}")
+    findings = waivers.apply(findings, manifest, ctx.now.date(), enabled=waivers_enabled)
+    if baseline_fps:
+        findings = baseline.apply(findings, baseline_fps)
     findings = sort_findings(findings)
     threshold_text = fail_on or manifest.fail_on or "medium"
     verdict = decide(findings, parse_fail_on(threshold_text))
@@ -116,15 +128,29 @@ def _invocation(result: RunResult, argv: list[str]) -> dict[str, Any]:
     return inv
 
 
+def category_for(args: argparse.Namespace, manifest: Manifest) -> str:
+    if args.category:
+        return args.category if args.category.endswith("/") else args.category + "/"
+    base = f"imap-gate/{manifest.name}/"
+    if args.shard:
+        k, n = shard.parse(args.shard)
+        base += f"shard-{k}-of-{n}/"
+    return base
+
+
 def write_reports(result: RunResult, args: argparse.Namespace, argv: list[str]) -> None:
     inv = _invocation(result, argv)
-    category = args.category or f"imap-gate/{result.manifest.name}/"
+    category = category_for(args, result.manifest)
     if args.sarif:
+        # GitHub ignores SARIF suppressions for third-party tools: waived findings
+        # are left out of the SARIF and shown in the text, JSON and summary instead.
         counted = [f for f in result.findings if not f.waived]
         _write(Path(args.sarif), sarif.dumps(sarif.build(counted, category, inv)))
-    if args.json:
-        doc = json_report.build(result.findings, result.verdict, result.facts, inv)
-        _write(Path(args.json), json_report.dumps(doc))
+    if args.json or args.write_baseline:
+        doc = json_report.dumps(json_report.build(result.findings, result.verdict, result.facts, inv))
+        for target in (args.json, args.write_baseline):
+            if target:
+                _write(Path(target), doc)
 
 
 def _write(path: Path, content: str) -> None:
@@ -143,13 +169,37 @@ def resolve_root(arg: str | None) -> Path:
     return root.resolve()
 
 
+def merge_main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="imap-gate merge",
+                                description="Merge shard SARIF reports into one run, "
+                                            "deduplicated by fingerprint.")
+    p.add_argument("reports", nargs="+", help="SARIF files written by imap-gate")
+    p.add_argument("-o", "--output", required=True, help="where to write the merged SARIF")
+    args = p.parse_args(argv)
+    try:
+        doc = merge.merge([Path(r) for r in args.reports])
+        _write(Path(args.output), sarif.dumps(doc))
+    except GateError as exc:
+        print(f"imap-gate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    print(f"imap-gate: merged {len(args.reports)} reports into {args.output}: "
+          f"{len(doc['runs'][0]['results'])} results")
+    return EXIT_PASS
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["merge"]:
+        return merge_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         root = resolve_root(args.root)
         manifest = load_manifest(root, find_manifest(root, args.manifest))
-        result = run_checks(root, manifest, args.only, args.fail_on)
+        if args.shard:
+            manifest = shard.select(manifest, *shard.parse(args.shard))
+        fps = baseline.read_fingerprints(Path(args.baseline)) if args.baseline else None
+        result = run_checks(root, manifest, args.only, args.fail_on,
+                            waivers_enabled=not args.no_waivers, baseline_fps=fps)
         write_reports(result, args, argv)
     except InputErrors as exc:
         for e in exc.errors:

@@ -42,6 +42,7 @@ class Finding:
     related: tuple[Location, ...] = field(default_factory=tuple)
     waived: bool = False
     waiver_reason: str | None = None
+    baselined: bool = False   # already in the --baseline report: shown, but does not count
 
     def __post_init__(self) -> None:
         if len(self.evidence) > EVIDENCE_CAP:
@@ -79,6 +80,17 @@ class Finding:
 
     def with_waiver(self, reason: str) -> Finding:
         return replace(self, waived=True, waiver_reason=reason)
+
+    def without_waiver(self) -> Finding:
+        return replace(self, waived=False, waiver_reason=None)
+
+    def in_baseline(self) -> Finding:
+        return replace(self, baselined=True)
+
+    @property
+    def counts(self) -> bool:
+        """Whether the gate may count it: not waived, not suppressed, not in the baseline."""
+        return not self.waived and not self.baselined
 
 
 def sort_findings(findings: list[Finding]) -> list[Finding]:

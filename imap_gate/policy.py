@@ -13,7 +13,7 @@ class Verdict:
     gate: str                       # pass | fail
     threshold: Severity | None      # None: --fail-on never
     counting: tuple[Finding, ...]   # not waived, at or above the threshold
-    max_severity: Severity | None   # of the findings that are not waived
+    max_severity: Severity | None   # of the findings that count (not waived, not baselined)
 
     @property
     def exit_code(self) -> int:
@@ -21,7 +21,7 @@ class Verdict:
 
 
 def decide(findings: list[Finding], threshold: Severity | None) -> Verdict:
-    live = [f for f in findings if not f.waived]
+    live = [f for f in findings if f.counts]
     counting = tuple(f for f in live if threshold is not None and f.sev >= threshold)
     max_sev = max((f.sev for f in live), default=None)
     return Verdict(gate="fail" if counting else "pass", threshold=threshold, counting=counting,

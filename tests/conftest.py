@@ -65,9 +65,10 @@ def run_cli(tmp_path: Path) -> Callable[..., CliRun]:
             if p.exists():
                 p.unlink()
         argv = [sys.executable, str(REPO / "entrypoint.py"), *args]
-        if "--sarif" not in args:
+        reporting = args[:1] != ("merge",) and "--version" not in args
+        if reporting and "--sarif" not in args:
             argv += ["--sarif", str(sarif_path)]
-        if "--json" not in args:
+        if reporting and "--json" not in args:
             argv += ["--json", str(json_path)]
         full_env = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_"))}
         full_env.update(env or {})

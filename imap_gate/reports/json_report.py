@@ -32,6 +32,7 @@ def finding_dict(f: Finding) -> dict[str, Any]:
         "evidence": f.evidence,
         "fingerprint": f.fingerprint,
         "waived": f.waived,
+        "baselined": f.baselined,
     }
     if f.waived:
         out["waiver_reason"] = f.waiver_reason
@@ -73,9 +74,9 @@ def build(findings: list[Finding], verdict: Verdict, facts: dict[str, dict[str, 
 
 
 def _counts(findings: list[Finding]) -> dict[str, int]:
-    out = {s: 0 for s in ("critical", "high", "medium", "low", "note", "waived")}
+    out = {s: 0 for s in ("critical", "high", "medium", "low", "note", "waived", "baselined")}
     for f in findings:
-        out["waived" if f.waived else f.sev.label] += 1
+        out["waived" if f.waived else "baselined" if f.baselined else f.sev.label] += 1
     return out
 
 

@@ -25,8 +25,9 @@ def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False) 
         for f in findings:
             if f.waived:
                 continue
+            tag = " (in baseline)" if f.baselined else ""
             lines.append(f"{_where(f)}: {f.sev.label.upper()} {f.rule_id} {f.rule.name}: "
-                         f"{f.message}{_target(f)}")
+                         f"{f.message}{_target(f)}{tag}")
         waived = [f for f in findings if f.waived]
         for f in waived:
             lines.append(f"{_where(f)}: WAIVED {f.rule_id} {f.rule.name}: {f.message}"
@@ -38,12 +39,15 @@ def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False) 
 def summary_line(findings: list[Finding], verdict: Verdict) -> str:
     counts = {s: 0 for s in ORDER}
     for f in findings:
-        if not f.waived:
+        if f.counts:
             counts[f.sev.label] += 1
     parts = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
     waived = sum(1 for f in findings if f.waived)
     if waived:
         parts += f", {waived} waived"
+    known = sum(1 for f in findings if f.baselined and not f.waived)
+    if known:
+        parts += f", {known} in baseline"
     threshold = verdict.threshold.label if verdict.threshold else "never"
     word = "FAILED" if verdict.gate == "fail" else "passed"
     return f"imap-gate: gate {word} (fail-on {threshold}): {parts}"
@@ -58,13 +62,21 @@ def render_markdown(findings: list[Finding], verdict: Verdict) -> str:
     icon = "❌" if verdict.gate == "fail" else "✅"
     out = [f"## {icon} imap-gate: gate {verdict.gate}", "",
            _md_escape(summary_line(findings, verdict)), ""]
-    live = [f for f in findings if not f.waived]
+    live = [f for f in findings if f.counts]
     if live:
         out += ["| Severity | Rule | Where | Target | Message |", "|---|---|---|---|---|"]
         for f in live:
             out.append(f"| {f.sev.label} | `{f.rule_id}` {f.rule.name} | `{_md_escape(_where(f))}` | "
                        f"{_md_escape(_target(f).strip(' []'))} | {_md_escape(f.message)} |")
         out.append("")
+    known = [f for f in findings if f.baselined and not f.waived]
+    if known:
+        out += [f"<details><summary>{len(known)} findings already in the baseline</summary>", "",
+                "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
+        for f in known:
+            out.append(f"| {f.sev.label} | `{f.rule_id}` | `{_md_escape(_where(f))}` | "
+                       f"{_md_escape(f.message)} |")
+        out += ["", "</details>", ""]
     waived = [f for f in findings if f.waived]
     if waived:
         out += ["### Waived", "", "| Rule | Where | Reason |", "|---|---|---|"]
