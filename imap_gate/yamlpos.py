@@ -39,18 +39,26 @@ def load(text: str, filename: str) -> tuple[Any, Positions]:
             if stripped.startswith("\t"):
                 raise InputError("a tab indents this line; YAML indents with spaces only",
                                  filename, n, len(line) - len(stripped) + 1)
-    loader = yaml.SafeLoader(text)
+    loader: yaml.SafeLoader | None = None
     try:
+        loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, None)
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"not valid YAML: {problem}", filename, line, col) from None
-    except yaml.YAMLError as exc:  # pragma: no cover - reader errors (bad bytes)
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise InputError(f"not valid YAML: character {exc.character!r} is not allowed "
+                         "(control characters are not YAML)", filename, line) from None
+    except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", filename, 1) from None
+    except RecursionError:
+        raise InputError("not valid YAML: nested too deeply", filename, 1) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     positions = Positions()
     if node is None:
         return None, positions
@@ -96,6 +104,9 @@ def _scalar(loader: yaml.SafeLoader, node: yaml.Node, filename: str) -> Any:
         value = loader.construct_object(node, deep=True)
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", filename, *_mark(node)) from None
+    except (ValueError, OverflowError):  # e.g. a date like 2027-02-30
+        raise InputError(f"{node.value!r} looks like a date but is not a real one",
+                         filename, *_mark(node)) from None
     if isinstance(value, (dt.date, dt.datetime)):
         return value.isoformat()
     return value
