@@ -50,7 +50,8 @@ def load(text: str, filename: str) -> tuple[Any, Positions]:
         raise InputError(f"not valid YAML: {problem}", filename, line, col) from None
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
-        raise InputError(f"not valid YAML: character {exc.character!r} is not allowed "
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
+        raise InputError(f"not valid YAML: character U+{code:04X} is not allowed "
                          "(control characters are not YAML)", filename, line) from None
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", filename, 1) from None

@@ -88,7 +88,7 @@ CASES = [
      "imap-gate.yml:7:44: '2027-02-30' looks like a date but is not a real one"),
     ("control character",
      BASE + "name: a\x07b\n",
-     "imap-gate.yml:5: not valid YAML: character '\\x07' is not allowed"),
+     "imap-gate.yml:5: not valid YAML: character U+0007 is not allowed"),
     ("waiver for an unknown rule",
      BASE + "policy:\n  waivers:\n    - {rule: waiver-unsued, reason: legacy, expires: 2027-03-31}\n",
      "policy.waivers[0].rule: no rule 'waiver-unsued'; did you mean 'waiver-unused'?"),
