@@ -94,6 +94,7 @@ def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | 
         if check.kind == "correlation":
             if only is not None:
                 continue
+            ctx.results["findings"] = list(findings)
         elif only is not None and check.kind != only:
             continue
         try:

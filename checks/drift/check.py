@@ -1,14 +1,218 @@
-"""The drift check (not built yet: it finds nothing)."""
+"""Declared versus live: what the committed files say against what the probe saw.
+
+Reads what the other families left in ``ctx.results`` (effective Dovecot
+settings, firewall verdicts), the endpoint facts and the live findings. It
+never touches the network or the filesystem itself.
+"""
 
 from __future__ import annotations
 
+import ipaddress
+from collections.abc import Iterable
+from typing import Any
+
 from checks import Check
 from imap_gate.context import Context
-from imap_gate.findings import Finding
+from imap_gate.findings import Finding, Location
+from imap_gate.manifest import Target
+
+MODERN = {"TLSv1.2", "TLSv1.3"}
+
+
+def _pair(value: Any) -> tuple[Any, Location | None]:
+    """The families return (value, location); tolerate a bare value."""
+    if isinstance(value, tuple) and len(value) == 2 and \
+            (value[1] is None or isinstance(value[1], Location)):
+        return value
+    return value, None
+
+
+def _configs(ctx: Context, target: Target) -> list[tuple[str, Any]]:
+    known = ctx.results.get("dovecot") or {}
+    return [(p, known[p]) for p in target.dovecot if p in known]
+
+
+def _firewalls(ctx: Context, target: Target) -> list[tuple[str, Any]]:
+    known = ctx.results.get("firewall") or {}
+    return [(f.path, known[f.path]) for f in target.firewall if f.path in known]
+
+
+def _live(findings: Iterable[Finding], target: Target, port: int, *rules: str) -> Finding | None:
+    for f in findings:
+        if f.target == target.name and f.port == port and f.rule_id in rules and not f.waived:
+            return f
+    return None
+
+
+def _family(host: str, facts: dict[str, Any]) -> str:
+    addr = facts.get("remote_address") or host
+    try:
+        return "ipv6" if ipaddress.ip_address(str(addr).split("%")[0]).version == 6 else "ipv4"
+    except ValueError:
+        return "ipv4"
+
+
+def _is_outside(source: str | None) -> bool:
+    """Loopback traffic never crosses the firewall's internet rules (``-i lo -j ACCEPT``):
+    only a probe from a real interface address can confirm or refute them."""
+    if not source:
+        return False
+    try:
+        return not ipaddress.ip_address(source.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _in_sources(source: str, sources: Iterable[str]) -> bool:
+    try:
+        addr = ipaddress.ip_address(source.split("%")[0])
+    except ValueError:
+        return False
+    for net in sources:
+        try:
+            if addr in ipaddress.ip_network(net, strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def _finding(rule: str, ctx: Context, target: Target, port: int | None, message: str,
+             primary: Location | None, fallback_path: str, evidence: str, key: str,
+             extra_related: tuple[Location, ...] = ()) -> Finding:
+    manifest_loc = Location(ctx.manifest.path, target.line, target.column,
+                            message=f"target {target.name} in the manifest")
+    loc = primary or Location(fallback_path, 1)
+    return Finding(rule, message, loc, target=target.name, host=target.host, port=port,
+                   evidence=evidence, key=f"target={target.name};port={port};{key}",
+                   related=(manifest_loc, *extra_related))
+
+
+def _config_drift(ctx: Context, target: Target, findings: list[Finding]) -> list[Finding]:
+    out: list[Finding] = []
+    for path, cfg in _configs(ctx, target):
+        ssl_mode, ssl_loc = _pair(cfg.ssl_mode())
+        clear, clear_loc = _pair(cfg.cleartext_auth_allowed(143))
+        min_tls, tls_loc = _pair(cfg.min_tls())
+        for ep in target.endpoints:
+            facts = ctx.facts.get(f"{target.name}:{ep.port}") or {}
+            if facts.get("connect") != "open":
+                continue
+            if ep.protocol == "imap":
+                live_clear = _live(findings, target, ep.port, "IMAP004")
+                if clear is False and live_clear:
+                    out.append(_finding(
+                        "DRIFT001", ctx, target, ep.port,
+                        f"{path} forbids cleartext login, but {target.host}:{ep.port} accepts "
+                        "a password before TLS.", clear_loc, path, live_clear.evidence,
+                        f"file={path};aspect=cleartext"))
+                elif clear is True and not live_clear and facts.get("auth_plain") == "refused":
+                    out.append(_finding(
+                        "DRIFT001", ctx, target, ep.port,
+                        f"{path} allows cleartext login, but {target.host}:{ep.port} refuses it: "
+                        "the server does not run the committed configuration.", clear_loc, path,
+                        facts.get("auth_plain_evidence", ""), f"file={path};aspect=cleartext"))
+                no_tls = _live(findings, target, ep.port, "IMAP002")
+                if ssl_mode == "required" and no_tls:
+                    out.append(_finding(
+                        "DRIFT001", ctx, target, ep.port,
+                        f"{path} sets ssl = required, but {target.host}:{ep.port} offers no "
+                        "STARTTLS.", ssl_loc, path, no_tls.evidence, f"file={path};aspect=ssl"))
+                elif ssl_mode == "no" and facts.get("starttls") == "ok":
+                    out.append(_finding(
+                        "DRIFT001", ctx, target, ep.port,
+                        f"{path} sets ssl = no, but {target.host}:{ep.port} completes STARTTLS: "
+                        "the server does not run the committed configuration.", ssl_loc, path,
+                        facts.get("starttls_evidence", ""), f"file={path};aspect=ssl"))
+            legacy = _live(findings, target, ep.port, "TLS001", "TLS002")
+            if min_tls in MODERN and legacy:
+                out.append(_finding(
+                    "DRIFT001", ctx, target, ep.port,
+                    f"{path} sets ssl_min_protocol = {min_tls}, but {target.host}:{ep.port} "
+                    f"accepts older protocols: {legacy.message}", tls_loc, path, legacy.evidence,
+                    f"file={path};aspect=min-tls"))
+    return out
+
+
+def _firewall_drift(ctx: Context, target: Target) -> list[Finding]:
+    out: list[Finding] = []
+    for path, verdict in _firewalls(ctx, target):
+        for ep in target.endpoints:
+            facts = ctx.facts.get(f"{target.name}:{ep.port}") or {}
+            connect = facts.get("connect")
+            source = facts.get("local_address") or target.source_address
+            exposure = verdict.exposure(ep.port, _family(target.host, facts))
+            state, where, sources = exposure.state, exposure.location, exposure.sources
+            if state == "unknown" or connect not in ("open", "refused", "filtered"):
+                continue
+            key = f"file={path};aspect=reach"
+            if connect == "open" and _is_outside(source):
+                if state == "closed":
+                    out.append(_finding(
+                        "DRIFT002", ctx, target, ep.port,
+                        f"{path} closes port {ep.port}, but the probe from {source} reached "
+                        f"{target.host}:{ep.port}.", where, path, f"connect: {connect}", key))
+                elif state == "restricted" and not _in_sources(str(source), sources):
+                    out.append(_finding(
+                        "DRIFT002", ctx, target, ep.port,
+                        f"{path} allows port {ep.port} only from {', '.join(sources)}, but the "
+                        f"probe from {source} reached {target.host}:{ep.port}.", where, path,
+                        f"connect: {connect}", key))
+            elif connect == "filtered" and state == "open-world":
+                # refused means a host answered (often: nothing listens); only a silent
+                # drop says that some other firewall is in the way.
+                out.append(_finding(
+                    "DRIFT002", ctx, target, ep.port,
+                    f"{path} opens port {ep.port} to the world, but {target.host}:{ep.port} "
+                    "silently drops the probe: another firewall is in front of it.", where, path,
+                    f"connect: {connect}", key))
+    return out
+
+
+def _exposed_cleartext(ctx: Context, target: Target, findings: list[Finding]) -> list[Finding]:
+    open_world: Location | None = None
+    fw_path = None
+    for path, verdict in _firewalls(ctx, target):
+        for family in ("ipv4", "ipv6"):
+            exposure = verdict.exposure(143, family)
+            if exposure.state == "open-world":
+                open_world, fw_path = exposure.location or Location(path, 1), path
+                break
+        if open_world:
+            break
+    if open_world is None:
+        return []
+    reasons: list[tuple[str, Location | None, str]] = []
+    for path, cfg in _configs(ctx, target):
+        clear, loc = _pair(cfg.cleartext_auth_allowed(143))
+        if clear is True:
+            reasons.append((f"{path} allows cleartext login", loc or Location(path, 1), path))
+    live = next((f for ep in target.endpoints if ep.protocol == "imap"
+                 for f in [_live(findings, target, ep.port, "IMAP004")] if f), None)
+    if live:
+        reasons.append((f"{target.host}:{live.port} accepts a password before TLS", None, ""))
+    if not reasons:
+        return []
+    why, loc, cfg_path = reasons[0]
+    if loc is None:  # only the live server shows it: point at the target, and the firewall
+        loc = ctx.target_location(target)
+    fw_related = Location(open_world.path, open_world.line, open_world.column,
+                          message="the firewall line that opens 143 to the world")
+    return [_finding(
+        "DRIFT003", ctx, target, 143,
+        f"Port 143 is open to the world in {fw_path} and {why}: passwords can cross the "
+        "internet in clear text.", loc, cfg_path or ctx.manifest.path,
+        "; ".join(r[0] for r in reasons), "aspect=exposed-cleartext", (fw_related,))]
 
 
 def run(ctx: Context) -> list[Finding]:
-    return []
+    findings: list[Finding] = list(ctx.results.get("findings") or [])
+    out: list[Finding] = []
+    for target in ctx.manifest.targets:
+        out += _config_drift(ctx, target, findings)
+        out += _firewall_drift(ctx, target)
+        out += _exposed_cleartext(ctx, target, findings)
+    return out
 
 
 CHECK = Check(name="drift", kind="correlation", run=run)
