@@ -53,6 +53,7 @@ class _State:
     static_rsa_suite: str | None = None
     sslv2_ciphers: list[str] = field(default_factory=list)
     transcripts: dict[str, bytes] = field(default_factory=dict)
+    answered: int = 0                                         # replies that were TLS, not hang-ups
 
     def connect(self, label: str) -> tuple[socket.socket, Deadline]:
         if self.handshakes >= MAX_HANDSHAKES:
@@ -79,6 +80,8 @@ class _State:
         finally:
             sock.close()
         self.transcripts[label] = reply.raw
+        if reply.kind != "closed":
+            self.answered += 1
         return reply
 
 
@@ -258,6 +261,10 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
     except Incomplete as exc:
         incomplete = str(exc)
         incomplete_evidence = exc.evidence
+    if incomplete is None and st.answered == 0:
+        # Not one alert, not one ServerHello: this is no TLS server we can judge (or it
+        # resets everyone), so say so instead of claiming "no modern TLS".
+        incomplete = f"the server hung up on all {st.handshakes} hellos without a TLS answer"
     complete = incomplete is None
 
     issues = judge.version_issues(st.accepted, st.evidence, complete)
