@@ -21,7 +21,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
 MAX_PATH = 10
@@ -262,10 +262,36 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+_LEGACY_VERIFY = {"sha1": hashes.SHA1, "md5": hashes.MD5, "sha224": hashes.SHA224}
+
+
 def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         child.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+    except (InvalidSignature, TypeError):
+        return False
+    except (ValueError, UnsupportedAlgorithm):
+        # cryptography no longer verifies SHA-1/MD5 certificate signatures, yet a SHA-1
+        # chain is still a chain: CERT006 judges the hash, the trust check only the issuer.
+        return _legacy_signed_by(child, issuer)
+    return True
+
+
+def _legacy_signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:
+    hash_cls = _LEGACY_VERIFY.get(signature_hash(child))
+    if hash_cls is None or child.issuer != issuer.subject:
+        return False
+    try:
+        key = issuer.public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, padding.PKCS1v15(), hash_cls())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, ec.ECDSA(hash_cls()))
+        elif isinstance(key, dsa.DSAPublicKey):
+            key.verify(child.signature, child.tbs_certificate_bytes, hash_cls())
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
         return False
     return True
 
