@@ -356,3 +356,27 @@ def test_opener_failure_is_incomplete(tmp_path: Path) -> None:
     result = assess(target, opener)
     assert result.incomplete and "could not open" in result.incomplete
     assert result.handshakes == 1 and result.issues == []
+
+
+def test_hello_retry_request_proves_tls13(fake) -> None:
+    """A TLS 1.3 server that wants another key share answers with a HelloRetryRequest:
+    that is still TLS 1.3. This fake cannot finish a handshake, so the certificate (and
+    with it the verdict) stays out of reach: incomplete, never a pass."""
+    from checks.tls.records import HRR_RANDOM
+
+    def serve(conn: socket.socket) -> None:
+        hello = read_hello(conn)
+        if hello is None or versions.TLS13 not in hello.supported_versions:
+            conn.sendall(alert(70))
+            return
+        ext = struct.pack("!HHH", 43, 2, versions.TLS13)
+        body = (struct.pack("!H", versions.TLS12) + HRR_RANDOM + b"\x00" + struct.pack("!H", 0x1301)
+                + b"\x00" + struct.pack("!H", len(ext)) + ext)
+        conn.sendall(record(22, handshake(2, body)))
+
+    server = fake(serve)
+    result, _ = run(server.port, timeout=1.0)
+    assert result.facts["tls_versions"]["TLSv1.3"] is True
+    assert result.facts["tls_versions_accepted"] == ["TLSv1.3"]
+    assert result.incomplete and result.incomplete.startswith("certificate:")
+    assert result.issues == []

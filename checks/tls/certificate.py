@@ -251,7 +251,8 @@ def trust_store(ca_file: str | None) -> TrustStore:
     if ca_file:
         extra = _read_pem_file(ca_file)
         store.add(extra)
-        store.sources.append(ca_file)
+        # Said in the facts, so "untrusted" next to an unreadable ca_file explains itself.
+        store.sources.append(ca_file if extra else f"{ca_file} (unreadable or no certificate)")
     return store
 
 
