@@ -82,9 +82,9 @@ def test_modern_endpoint_has_no_tls_or_cert_issue(start_dovecot, ca) -> None:
         assert result.incomplete is None, result.incomplete
         assert result.issues == []
         facts = result.facts
-        assert facts["tls_versions_accepted"] == ["TLSv1.2", "TLSv1.3"]
-        assert facts["tls_suites"]["forward_secrecy"]
-        assert facts["tls_certificate"]["trusted"] and facts["tls_certificate"]["name_matches"]
+        assert facts["versions_accepted"] == ["TLSv1.2", "TLSv1.3"]
+        assert facts["suites"]["forward_secrecy"]
+        assert facts["certificate"]["trusted"] and facts["certificate"]["name_matches"]
         assert result.handshakes <= 9
         assert elapsed < 1.0, elapsed
     # The IP literal is a name too: the leaf carries IP:127.0.0.1.
@@ -113,8 +113,8 @@ def test_static_rsa_suites_but_tls13_keeps_forward_secrecy(start_dovecot, ca) ->
                       leaf=certs.make_leaf(ca, ["localhost"]))
     result, _ = judge(d, False)
     assert result.issues == []
-    assert result.facts["tls_suites"]["static_rsa"] == "TLS_RSA_WITH_AES_128_CBC_SHA"
-    assert result.facts["tls_suites"]["forward_secrecy"] is None
+    assert result.facts["suites"]["static_rsa"] == "TLS_RSA_WITH_AES_128_CBC_SHA"
+    assert result.facts["suites"]["forward_secrecy"] is None
 
 
 def test_tls13_only_fetches_the_chain_with_the_ssl_module(start_dovecot, ca) -> None:
@@ -123,9 +123,9 @@ def test_tls13_only_fetches_the_chain_with_the_ssl_module(start_dovecot, ca) -> 
     for starttls in (False, True):
         result, _ = judge(d, starttls)
         assert result.issues == [] and result.incomplete is None
-        assert result.facts["tls_versions_accepted"] == ["TLSv1.3"]
-        assert result.facts["tls_certificate"]["source"] == "ssl module handshake (TLSv1.3)"
-        assert result.facts["tls_certificate"]["subject"] == "CN=localhost"
+        assert result.facts["versions_accepted"] == ["TLSv1.3"]
+        assert result.facts["certificate"]["source"] == "ssl module handshake (TLSv1.3)"
+        assert result.facts["certificate"]["subject"] == "CN=localhost"
 
 
 # One Dovecot serves every bad leaf, each under its own SNI name (``local_name``), so the
@@ -168,6 +168,6 @@ def test_each_bad_certificate_gives_its_rule(bad_leaves, name: str, starttls: bo
     expected = CASES[name][1]
     result, elapsed = judge(bad_leaves, starttls, sni=name)
     assert result.incomplete is None
-    assert result.facts["tls_certificate"]["san"][0] in (f"DNS:{name}", "DNS:other.example.org")
+    assert result.facts["certificate"]["san"][0] in (f"DNS:{name}", "DNS:other.example.org")
     assert {i.rule_id: i.severity for i in result.issues} == expected, result.issues
     assert elapsed < 1.0

@@ -228,9 +228,9 @@ def test_sslv2_sslv3_export_rc4_3des_server(fake, pki) -> None:
     assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA" in evidence["category=3des"]
     assert "SSL_CK_RC4_128_WITH_MD5" in evidence["version=SSLv2"]
     facts = result.facts
-    assert facts["tls_versions_accepted"] == ["SSLv2", "SSLv3", "TLSv1.0"]
-    assert facts["tls_certificate"]["trusted"] is True
-    assert result.handshakes == facts["tls_handshakes"] <= 15
+    assert facts["versions_accepted"] == ["SSLv2", "SSLv3", "TLSv1.0"]
+    assert facts["certificate"]["trusted"] is True
+    assert result.handshakes == facts["handshakes"] <= 15
     assert elapsed < 2
 
 
@@ -240,7 +240,7 @@ def test_3des_with_forward_secrecy_at_tls12(fake, pki) -> None:
     result, _ = run(server.port, ca_file)
     assert result.incomplete is None
     assert by_rule(result) == {"TLS004": [(Severity.MEDIUM, "category=3des")]}
-    assert result.facts["tls_suites"]["forward_secrecy"] == "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
+    assert result.facts["suites"]["forward_secrecy"] == "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384"
     # The clean server costs few handshakes: 1.3/1.2, 1.1, 1.0, SSLv3, SSLv2, static-RSA, 2 weak.
     assert result.handshakes <= 9
 
@@ -250,8 +250,8 @@ def test_static_rsa_only_means_no_forward_secrecy(fake, pki) -> None:
     server = fake(legacy_server(cert, {versions.TLS12}, [0x009C, 0x002F]))
     result, _ = run(server.port, ca_file)
     assert by_rule(result) == {"TLS005": [(None, "")]}
-    assert result.facts["tls_suites"]["static_rsa"] == "TLS_RSA_WITH_AES_128_GCM_SHA256"
-    assert result.facts["tls_suites"]["forward_secrecy"] is None
+    assert result.facts["suites"]["static_rsa"] == "TLS_RSA_WITH_AES_128_GCM_SHA256"
+    assert result.facts["suites"]["forward_secrecy"] is None
 
 
 def test_hellos_offer_what_each_probe_claims(fake, pki) -> None:
@@ -376,7 +376,7 @@ def test_hello_retry_request_proves_tls13(fake) -> None:
 
     server = fake(serve)
     result, _ = run(server.port, timeout=1.0)
-    assert result.facts["tls_versions"]["TLSv1.3"] is True
-    assert result.facts["tls_versions_accepted"] == ["TLSv1.3"]
+    assert result.facts["versions"]["TLSv1.3"] is True
+    assert result.facts["versions_accepted"] == ["TLSv1.3"]
     assert result.incomplete and result.incomplete.startswith("certificate:")
     assert result.issues == []

@@ -271,10 +271,10 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
     issues += judge.cipher_issues(st.weak, st.fs_suite, st.static_rsa_suite,
                                   bool(st.accepted.get(versions.TLS13)), legacy_probed, complete)
     facts: dict[str, Any] = {
-        "tls_handshakes": st.handshakes,
-        "tls_versions": {versions.name(v): st.accepted[v] for v in versions.ALL if v in st.accepted},
-        "tls_versions_accepted": [versions.name(v) for v in versions.ALL if st.accepted.get(v)],
-        "tls_suites": {
+        "handshakes": st.handshakes,
+        "versions": {versions.name(v): st.accepted[v] for v in versions.ALL if v in st.accepted},
+        "versions_accepted": [versions.name(v) for v in versions.ALL if st.accepted.get(v)],
+        "suites": {
             "chosen": {versions.name(v): suites.name_of(c) for v, c in sorted(st.chosen.items())},
             "forward_secrecy": st.fs_suite,
             "static_rsa": st.static_rsa_suite,
@@ -282,14 +282,14 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
         },
     }
     if st.sslv2_ciphers:
-        facts["tls_sslv2_ciphers"] = st.sslv2_ciphers
+        facts["sslv2_ciphers"] = st.sslv2_ciphers
     if st.certificates:
         cert_facts, cert_issues = judge.certificate_facts_and_issues(st.certificates, target)
         cert_facts["source"] = st.cert_source
-        facts["tls_certificate"] = cert_facts
+        facts["certificate"] = cert_facts
         issues += cert_issues
     if incomplete:
-        facts["tls_incomplete"] = incomplete
+        facts["incomplete"] = incomplete
         if incomplete_evidence:
-            facts["tls_incomplete_evidence"] = incomplete_evidence[:256].hex()
+            facts["incomplete_evidence"] = incomplete_evidence[:256].hex()
     return TlsAssessment(facts=facts, issues=issues, handshakes=st.handshakes, incomplete=incomplete)
