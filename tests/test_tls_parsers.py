@@ -125,6 +125,14 @@ def test_recorded_alerts(name: str, alert: str) -> None:
     assert reply.kind == "alert" and reply.alert_name == alert
 
 
+def test_warning_alert_before_the_server_hello_is_not_a_refusal() -> None:
+    warning = b"\x15\x03\x03\x00\x02\x01\x70"  # warning unrecognized_name
+    reply = parse_reply_bytes(warning + fixture("modern_tls12_flight.bin"))
+    assert reply.kind == "server_hello" and reply.certificates
+    fatal = b"\x15\x03\x03\x00\x02\x02\x28"
+    assert parse_reply_bytes(fatal + fixture("modern_tls12_flight.bin")).kind == "alert"
+
+
 def test_hang_up_before_any_byte_is_an_answer() -> None:
     assert fixture("modern_tls10_closed.bin") == b""
     assert parse_reply_bytes(b"").kind == "closed"

@@ -52,23 +52,26 @@ class _State:
     fs_suite: str | None = None
     static_rsa_suite: str | None = None
     sslv2_ciphers: list[str] = field(default_factory=list)
-    transcripts: dict[str, bytes] = field(default_factory=dict)
     answered: int = 0                                         # replies that were TLS, not hang-ups
 
+    def step(self) -> Deadline:
+        return Deadline.after(self.target.timeout).sooner(self.target.deadline)
+
     def connect(self, label: str) -> tuple[socket.socket, Deadline]:
+        """A fresh socket from the opener, and the deadline of the handshake that follows:
+        the opener's TCP connect and STARTTLS dialog are a step of their own."""
         if self.handshakes >= MAX_HANDSHAKES:
             raise Incomplete(f"handshake budget of {MAX_HANDSHAKES} exhausted before {label}")
         if self.target.deadline.expired():
             raise Incomplete(f"endpoint deadline reached before {label}")
-        deadline = Deadline.after(self.target.timeout).sooner(self.target.deadline)
         self.handshakes += 1
         try:
-            sock = self.opener(deadline)
+            sock = self.opener(self.step())
         except ProbeError as exc:
             raise Incomplete(f"{label}: could not open a connection: {exc}", exc.evidence) from None
         except Exception as exc:  # the opener is the engine's code: any failure means "cannot judge"
             raise Incomplete(f"{label}: could not open a connection: {exc}") from None
-        return sock, deadline
+        return sock, self.step()
 
     def hello(self, label: str, data: bytes, *, want_certificates: bool = False) -> records.Reply:
         sock, deadline = self.connect(label)
@@ -79,7 +82,6 @@ class _State:
             raise Incomplete(f"{label}: {exc}", exc.evidence) from None
         finally:
             sock.close()
-        self.transcripts[label] = reply.raw
         if reply.kind != "closed":
             self.answered += 1
         return reply

@@ -207,6 +207,10 @@ def read_reply(sock: socket.socket, deadline: Deadline, *, want_certificates: bo
             if kind == CT_ALERT:
                 if len(body) < 2:
                     raise MalformedReply("truncated alert", body)
+                if body[0] == 1 and body[1] != 0:
+                    # A warning (e.g. unrecognized_name before the ServerHello, as some
+                    # servers send for an unknown SNI) is not a refusal: keep reading.
+                    continue
                 if reply.hello is None:
                     return Reply("alert", alert=(body[0], body[1]), raw=bytes(reader.transcript))
                 reply.note = f"alert {ALERTS.get(body[1], body[1])} after ServerHello"
