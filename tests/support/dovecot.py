@@ -115,6 +115,7 @@ service imap-login {{
     port = {imaps_port}
   }}
 }}
+stats_writer_socket_path =
 service anvil {{
   chroot =
 }}
