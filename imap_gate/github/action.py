@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import secrets
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -176,9 +177,15 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
     env = os.environ if env is None else env
     published: list[bool] = []
 
+    resume: list[str] = []
+
     def on_result(result: Any, args: argparse.Namespace) -> None:
         published.append(True)
         publish(result, args, env)
+        # The CLI's own report follows; its messages carry server-controlled text, so the
+        # runner is told not to read any of it as a workflow command.
+        resume.append(secrets.token_hex(16))
+        emit(f"::stop-commands::{resume[-1]}")
 
     tee = _Tee(sys.stderr)
     old, sys.stderr = sys.stderr, tee
@@ -197,6 +204,8 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
                     return 0
     finally:
         sys.stderr = old
+        if resume:
+            emit(f"::{resume[-1]}::")
     if not published:
         publish_error(tee.lines(), env)
     return code
@@ -316,7 +325,7 @@ def _groups(result: Any) -> None:
 
 def _neutral(text: str) -> str:
     """Server-controlled text in the log must not read as a workflow command."""
-    return text.replace("::", ": :")
+    return text.replace("\r", " ").replace("\n", " ").replace("::", ": :")
 
 
 def _line(f: Any) -> str:
