@@ -47,6 +47,10 @@ from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
 
 def run(ctx):
+    import os
+    from imap_gate.errors import GateError
+    if os.environ.get("IMAP_GATE_FAKE_ERROR"):
+        raise GateError("deploy/fw.rules: cannot read the firewall file")
     t = ctx.manifest.targets[0]
     ctx.facts["mail:1"] = {{"reachable": True, "starttls": False, "cleartext_auth": True}}
     return [
@@ -324,3 +328,36 @@ def test_outside_actions_nothing_github_happens(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(ENTRY), "--root", str(tmp_path)], capture_output=True,
                           text=True, env=env, timeout=60)
     assert proc.returncode == 0 and "::" not in proc.stdout
+
+
+@pytest.mark.parametrize("inputs,needle", [
+    ({"only": "lint"}, "category: imap-gate/lab/lint/"),
+    ({}, None),
+])
+def test_partial_runs_are_not_uploaded(gh, httpserver: HTTPServer, inputs: dict, needle) -> None:
+    """An upload replaces the category's alerts: a lint-only run under the default category, or a
+    run with tool errors, would close alerts it never checked."""
+    if needle is None:  # a check fails with a tool error; the others' findings stay
+        r = gh(inputs={"upload-sarif": "true"}, inject=True, env={"IMAP_GATE_FAKE_ERROR": "1",
+               "GITHUB_API_URL": httpserver.url_for("/").rstrip("/")})
+    else:
+        r = gh(inputs={"upload-sarif": "true", **inputs}, inject=True,
+               env={"GITHUB_API_URL": httpserver.url_for("/").rstrip("/")})
+    assert httpserver.log == []
+    warnings = [m for p, m in r.commands("warning") if p.get("title") == "imap-gate: SARIF upload"]
+    assert len(warnings) == 1 and "not uploaded" in warnings[0]
+    if needle:
+        assert needle in warnings[0] and r.code == 1
+    else:
+        assert r.code == 2 and r.outputs["gate"] == "error" and "tool errors" in warnings[0]
+
+
+def test_lint_only_with_its_own_category_is_uploaded(gh, httpserver: HTTPServer) -> None:
+    path = "/repos/octo/mail-infra/code-scanning/sarifs"
+    httpserver.expect_ordered_request(path, method="POST").respond_with_json({"id": "3"}, status=202)
+    httpserver.expect_ordered_request(f"{path}/3", method="GET").respond_with_json(
+        {"processing_status": "complete"})
+    r = gh(inputs={"upload-sarif": "true", "only": "lint", "category": "imap-gate/lab/lint/"},
+           inject=True, env={"GITHUB_API_URL": httpserver.url_for("/").rstrip("/")})
+    httpserver.check_assertions()
+    assert r.code == 1 and "processed (id 3)" in r.summary

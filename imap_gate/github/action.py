@@ -244,7 +244,8 @@ def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> No
     opts = Options.read(env, args)
     _mask(opts.token)
     _safe("write the log groups", lambda: _groups(result))
-    outcome = _safe("upload the SARIF", lambda: _upload(opts, env)) if opts.upload else None
+    outcome = _safe("upload the SARIF", lambda: _upload(opts, env, result, args)) \
+        if opts.upload else None
     reserved = {"error": len(result.errors[:annotations.PER_LEVEL])}
     if outcome is not None and outcome.status in ("notice", "warning"):
         reserved[outcome.status] = reserved.get(outcome.status, 0) + 1
@@ -335,9 +336,20 @@ def _line(f: Any) -> str:
                     f"({f.location.path}:{f.location.line})")
 
 
-def _upload(opts: Options, env: Mapping[str, str]) -> Any:
+def _upload(opts: Options, env: Mapping[str, str], result: Any = None,
+            args: argparse.Namespace | None = None) -> Any:
     from imap_gate.github import upload as up
 
+    # Code scanning treats an alert missing from a new upload of the same category as fixed:
+    # a partial run must not close alerts it could not check.
+    if result is not None and result.errors:
+        return up.Outcome("warning", "the SARIF was not uploaded because the run had tool errors: "
+                                     "a partial upload would close alerts that were not checked.")
+    only = getattr(args, "only", None)
+    if only and result is not None and not getattr(args, "category", None):
+        return up.Outcome("warning", f"the SARIF was not uploaded: with only: {only} it would "
+                                     "close the other half's alerts in the default category. "
+                                     f"Set category: imap-gate/{result.manifest.name}/{only}/ .")
     if opts.sarif is None or not opts.sarif.exists():
         return up.Outcome("warning", "upload-sarif is true but no SARIF file was written; set "
                                      "the sarif-file input.")
