@@ -66,8 +66,8 @@ def test_finding_annotation_has_file_line_title_and_level() -> None:
     assert name == "error"
     assert props == {"file": "sub/deploy/a,b.conf", "line": "12", "col": "3",
                      "title": f"{RULE} {f.rule.name}"}
-    assert message.startswith("HIGH: 50% of logins: plain, over\nthe wire")
-    assert "[mx 127.0.0.1:143]" in message
+    assert message.startswith("HIGH: 50% of logins: plain, over\nthe wire [mx 127.0.0.1:143]\nFix: ")
+    assert message.endswith(f.rule.remediation.split("\n")[0].replace("`", ""))
     assert ann.level(Severity.CRITICAL) == "error"
     assert ann.level(Severity.MEDIUM) == "warning"
     assert ann.level(Severity.LOW) == ann.level(Severity.NOTE) == "notice"

@@ -176,7 +176,7 @@ def test_failing_gate_still_reports_everything(gh) -> None:
     props, msg = errors[0]
     assert props == {"file": "imap-gate.yml", "line": str(HOST_LINE), "col": "11",
                      "title": "POL001 waiver-expired"}
-    assert msg == f"HIGH: {TRICKY} [mail 127.0.0.1:1]"
+    assert msg.startswith(f"HIGH: {TRICKY} [mail 127.0.0.1:1]\nFix: ")
     notices = r.commands("notice")
     assert [p["title"] for p, _ in notices] == ["POL002 waiver-unused"]  # the waived one is not annotated
     # summary: verdict, counts, matrix facts, findings, waived with its reason

@@ -15,7 +15,8 @@ from imap_gate.findings import Finding
 from imap_gate.severity import Severity
 
 PER_LEVEL = 10          # GitHub's display limit per level per step
-MESSAGE_CAP = 2000      # characters of one annotation message
+MESSAGE_CAP = 2000      # characters of a finding's message in an annotation
+FIX_CAP = 300           # characters of the remediation line that follows it
 
 
 def escape_data(text: str) -> str:
@@ -62,6 +63,9 @@ def for_finding(f: Finding, path_of: Callable[[str], str]) -> Annotation:
     msg = f"{f.sev.label.upper()}: {f.message}{where}"
     if len(msg) > MESSAGE_CAP:
         msg = msg[:MESSAGE_CAP] + "…"
+    fix = f.rule.remediation.strip().split("\n", 1)[0].replace("`", "")
+    if fix:
+        msg += "\nFix: " + (fix if len(fix) <= FIX_CAP else fix[:FIX_CAP] + "…")
     return Annotation(level=level(f.sev), message=msg, file=path_of(f.location.path),
                       line=f.location.line, col=f.location.column,
                       title=f"{f.rule_id} {f.rule.name}")
