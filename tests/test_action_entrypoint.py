@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -259,7 +260,8 @@ def test_a_reporting_failure_does_not_change_the_gate(gh, tmp_path: Path) -> Non
 
 def test_version_inside_actions_publishes_nothing(gh) -> None:
     r = gh(args=("--version",))
-    assert r.code == 0 and r.stdout.startswith("imap-gate ") and r.outputs == {}
+    assert r.code == 0 and r.outputs == {} and r.summary == ""
+    assert re.search(r"^imap-gate \d", r.stdout, re.M) and r.commands("error") == []
 
 
 def test_upload_end_to_end_token_masked_everywhere(gh, httpserver: HTTPServer) -> None:

@@ -171,24 +171,43 @@ class _Tee(io.TextIOBase):
 Scan = Callable[..., int]
 
 
+class _Commands:
+    """Workflow commands on only while we publish: everything the CLI prints (which carries
+    server-controlled text) is inert, so a server cannot forge an annotation, mask or output."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+
+    def off(self) -> None:
+        if self.token is None:
+            self.token = secrets.token_hex(16)
+            emit(f"::stop-commands::{self.token}")
+
+    def on(self) -> None:
+        if self.token is not None:
+            emit(f"::{self.token}::")
+            self.token = None
+
+
 def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
         env: Mapping[str, str] | None = None) -> int:
     """The CLI's scan with the Action's inputs, reporting to GitHub before returning."""
     env = os.environ if env is None else env
     published: list[bool] = []
-
-    resume: list[str] = []
+    commands = _Commands()
+    _mask(get_input(env, "token"))  # first of all, before anything could print it
 
     def on_result(result: Any, args: argparse.Namespace) -> None:
         published.append(True)
-        publish(result, args, env)
-        # The CLI's own report follows; its messages carry server-controlled text, so the
-        # runner is told not to read any of it as a workflow command.
-        resume.append(secrets.token_hex(16))
-        emit(f"::stop-commands::{resume[-1]}")
+        commands.on()
+        try:
+            publish(result, args, env)
+        finally:
+            commands.off()
 
     tee = _Tee(sys.stderr)
     old, sys.stderr = sys.stderr, tee
+    commands.off()
     try:
         try:
             full = inputs_to_argv(env, parser) + argv
@@ -204,8 +223,7 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
                     return 0
     finally:
         sys.stderr = old
-        if resume:
-            emit(f"::{resume[-1]}::")
+        commands.on()
     if not published:
         publish_error(tee.lines(), env)
     return code
@@ -242,7 +260,6 @@ def _safe(step: str, fn: Callable[[], Any]) -> Any:
 
 def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> None:
     opts = Options.read(env, args)
-    _mask(opts.token)
     _safe("write the log groups", lambda: _groups(result))
     outcome = _safe("upload the SARIF", lambda: _upload(opts, env, result, args)) \
         if opts.upload else None
@@ -277,7 +294,6 @@ def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> No
 def publish_error(errors: list[str], env: Mapping[str, str]) -> None:
     """No result to show (bad manifest, bad input, crash): still tell GitHub, gate=error."""
     try:
-        _mask(get_input(env, "token"))
         for e in errors[:annotations.PER_LEVEL]:
             emit(error_annotation(e))
         try:
