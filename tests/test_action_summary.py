@@ -90,12 +90,16 @@ def test_matrix_without_any_facts_shows_dashes(tmp_path: Path) -> None:
 
 
 def test_hostile_fact_values_cannot_break_the_table(tmp_path: Path) -> None:
-    facts = {"mx:993": {"weakest_suite": "A|B\n## injected <script>", "cert_days_left": "x" * 5000}}
+    facts = {"mx:993": {"weakest_suite": "A|B\n## injected <script>", "cert_days_left": "x" * 5000},
+             "mx:143": "not a mapping", "legacy:143": {"tls_versions": 12, "cert": ["odd"]},
+             "noport": {"reachable": True}}
     md = summary.render(result(tmp_path, [], facts))
     row = next(ln for ln in md.splitlines() if ln.startswith("| mx (127.0.0.1) | 993"))
     assert row.count(" | ") == 9
     assert "A\\|B ## injected &lt;script&gt;" in row and "\n## injected" not in md
     assert len(row) < 600
+    assert "| mx (127.0.0.1) | 143 | — | — | — | — | — | — | — | 0 |" in md
+    assert "| legacy (127.0.0.2) | 143 | — | — | — | — | 12 | — | — | 0 |" in md
 
 
 def test_capped_under_one_mebibyte_for_a_huge_run(tmp_path: Path) -> None:
