@@ -363,3 +363,17 @@ def test_lint_only_with_its_own_category_is_uploaded(gh, httpserver: HTTPServer)
            inject=True, env={"GITHUB_API_URL": httpserver.url_for("/").rstrip("/")})
     httpserver.check_assertions()
     assert r.code == 1 and "processed (id 3)" in r.summary
+
+
+def test_a_reporting_bug_does_not_change_the_exit_code() -> None:
+    """Even an unexpected exception while publishing leaves the gate's own exit code."""
+    import argparse
+
+    from imap_gate.github import action
+
+    def scan(argv: list[str], on_result) -> int:
+        on_result(object(), argparse.Namespace())  # not a RunResult: publish blows up
+        return 1
+
+    env = {"GITHUB_ACTIONS": "true"}
+    assert action.run(scan, argparse.ArgumentParser(), [], env) == 1

@@ -202,6 +202,9 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
         commands.on()
         try:
             publish(result, args, env)
+        except Exception as exc:  # a reporting bug must never change the gate's exit code
+            emit(annotations.command("warning", f"imap-gate could not report: "
+                                                f"{type(exc).__name__}: {exc}"))
         finally:
             commands.off()
 
