@@ -7,6 +7,7 @@ import datetime as dt
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -192,6 +193,19 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["merge"]:
         return merge_main(argv[1:])
+    # ---- GitHub Action (issue 7): the one place the CLI knows about Actions. ----------------
+    # Inside Actions the inputs (INPUT_*) become flags (flags given here win), and annotations,
+    # job summary, outputs and the SARIF upload are written before the same exit code returns.
+    from imap_gate.github import action
+
+    if action.active():
+        return action.run(_scan, build_parser(), argv)
+    # -----------------------------------------------------------------------------------------
+    return _scan(argv)
+
+
+def _scan(argv: list[str],
+          on_result: Callable[[RunResult, argparse.Namespace], None] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         root = resolve_root(args.root)
@@ -202,6 +216,8 @@ def main(argv: list[str] | None = None) -> int:
         result = run_checks(root, manifest, args.only, args.fail_on,
                             waivers_enabled=not args.no_waivers, baseline_fps=fps)
         write_reports(result, args, argv)
+        if on_result is not None:  # the Action's reporting (issue 7); it never raises
+            on_result(result, args)
     except InputErrors as exc:
         for e in exc.errors:
             print(f"imap-gate: {e.render()}", file=sys.stderr)

@@ -1,0 +1,428 @@
+"""Running as a GitHub Action: inputs in, annotations/summary/outputs/upload out.
+
+``cli.main`` hands over to ``run`` when ``GITHUB_ACTIONS=true``. The gate
+itself is the CLI's own code path and exit code; this module only maps the
+Action's inputs (``INPUT_*``) onto the same flags (flags on the command line
+win) and, whatever the outcome, reports before the exit code is returned.
+Nothing here may raise: a reporting problem becomes a ``::warning``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from imap_gate.errors import InputError
+from imap_gate.github import annotations, outputs, summary
+
+# Action input -> CLI flag. working-directory is handled apart (relative to the workspace).
+FLAG_INPUTS = {"manifest": "--manifest", "fail-on": "--fail-on", "only": "--only",
+               "sarif-file": "--sarif", "category": "--category"}
+BOOL_INPUTS = {"upload-sarif": False, "annotations": True, "summary": True,
+               "allow-waivers": True}
+TRUE = ("true", "True", "TRUE")
+FALSE = ("false", "False", "FALSE")
+LOG_CAP = 64 * 1024    # characters of facts shown in one log group
+
+
+def active(env: Mapping[str, str] | None = None) -> bool:
+    env = os.environ if env is None else env
+    return env.get("GITHUB_ACTIONS") == "true"
+
+
+def get_input(env: Mapping[str, str], name: str) -> str:
+    """GitHub passes ``INPUT_<NAME>`` upper-cased with '-' kept; accept '_' too."""
+    for key in (f"INPUT_{name.upper()}", f"INPUT_{name.upper().replace('-', '_')}"):
+        if key in env:
+            return env[key].strip()
+    return ""
+
+
+def get_bool(env: Mapping[str, str], name: str) -> bool:
+    value = get_input(env, name)
+    if value == "":
+        return BOOL_INPUTS[name]
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise InputError(f"input {name}: {value!r} is not a boolean; write true or false")
+
+
+def _workspace(env: Mapping[str, str]) -> Path:
+    return Path(env.get("GITHUB_WORKSPACE") or ".").resolve()
+
+
+def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> list[str]:
+    """The flags the Action's inputs stand for; put them before the real argv so it wins."""
+    known = {opt: act for act in parser._actions for opt in act.option_strings}
+    ws = _workspace(env)
+    argv: list[str] = []
+    for name, flag in FLAG_INPUTS.items():
+        value = get_input(env, name)
+        if not value or flag not in known:
+            continue
+        choices = known[flag].choices
+        if choices is not None and value not in choices:
+            raise InputError(f"input {name}: {value!r} is not one of: {', '.join(choices)}")
+        if name == "sarif-file":
+            value = str(ws / value)
+        argv += [flag, value]
+    wd = get_input(env, "working-directory")
+    if wd:
+        argv += ["--root", str(ws / wd)]
+    for name in BOOL_INPUTS:
+        get_bool(env, name)  # reject a bad value before anything runs
+    # Without --no-waivers in this build no waiver is applied at all: the gate is already hard.
+    if not get_bool(env, "allow-waivers") and "--no-waivers" in known:
+        argv.append("--no-waivers")
+    return argv
+
+
+@dataclass
+class Options:
+    """What ``publish`` needs besides the result, already read from the environment."""
+    annotations: bool
+    summary: bool
+    upload: bool
+    token: str
+    workspace: Path
+    root: Path | None
+    sarif: Path | None
+
+    @classmethod
+    def read(cls, env: Mapping[str, str], args: argparse.Namespace | None) -> Options:
+        def safe_bool(name: str) -> bool:
+            try:
+                return get_bool(env, name)
+            except InputError:
+                return BOOL_INPUTS[name]
+
+        root = getattr(args, "root", None)
+        sarif = getattr(args, "sarif", None)
+        return cls(annotations=safe_bool("annotations"), summary=safe_bool("summary"),
+                   upload=safe_bool("upload-sarif"), token=get_input(env, "token"),
+                   workspace=_workspace(env),
+                   root=Path(root or env.get("GITHUB_WORKSPACE") or ".").resolve(),
+                   sarif=Path(sarif).resolve() if sarif else None)
+
+    def repo_path(self, rel: str) -> str:
+        """A root-relative path as the repository sees it (annotations, code scanning)."""
+        if self.root is None:
+            return rel
+        try:
+            return (self.root / rel).relative_to(self.workspace).as_posix()
+        except ValueError:
+            return rel
+
+    def root_prefix(self) -> str:
+        if self.root is None:
+            return ""
+        try:
+            prefix = self.root.relative_to(self.workspace).as_posix()
+        except ValueError:
+            return ""
+        return "" if prefix == "." else prefix + "/"
+
+    def output_path(self, p: Path | None) -> str:
+        if p is None:
+            return ""
+        try:
+            return p.relative_to(self.workspace).as_posix()
+        except ValueError:
+            return str(p)
+
+
+def emit(line: str, out: Any = None) -> None:
+    stream = out or sys.stdout
+    stream.write(line + "\n")
+    stream.flush()
+
+
+class _Tee(io.TextIOBase):
+    """Keeps what the CLI prints on stderr so a tool error can be annotated and summarised."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.buf: list[str] = []
+
+    def write(self, s: str) -> int:
+        self.buf.append(s)
+        return self.inner.write(s)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def lines(self) -> list[str]:
+        raw = "".join(self.buf).splitlines()
+        ours = [ln[len("imap-gate: "):] for ln in raw if ln.startswith("imap-gate: ")]
+        return ours or [ln for ln in raw if ln.strip()]
+
+
+Scan = Callable[..., int]
+
+
+class _Commands:
+    """Workflow commands on only while we publish: everything the CLI prints (which carries
+    server-controlled text) is inert, so a server cannot forge an annotation, mask or output."""
+
+    def __init__(self) -> None:
+        self.token: str | None = None
+
+    def off(self) -> None:
+        if self.token is None:
+            self.token = secrets.token_hex(16)
+            emit(f"::stop-commands::{self.token}")
+
+    def on(self) -> None:
+        if self.token is not None:
+            emit(f"::{self.token}::")
+            self.token = None
+
+
+def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
+        env: Mapping[str, str] | None = None) -> int:
+    """The CLI's scan with the Action's inputs, reporting to GitHub before returning."""
+    env = os.environ if env is None else env
+    published: list[bool] = []
+    commands = _Commands()
+    _mask(get_input(env, "token"))  # first of all, before anything could print it
+
+    def on_result(result: Any, args: argparse.Namespace) -> None:
+        published.append(True)
+        commands.on()
+        try:
+            publish(result, args, env)
+        except Exception as exc:  # a reporting bug must never change the gate's exit code
+            emit(annotations.command("warning", f"imap-gate could not report: "
+                                                f"{type(exc).__name__}: {exc}"))
+        finally:
+            commands.off()
+
+    tee = _Tee(sys.stderr)
+    old, sys.stderr = sys.stderr, tee
+    commands.off()
+    try:
+        try:
+            full = inputs_to_argv(env, parser) + argv
+        except InputError as exc:
+            print(f"imap-gate: {exc}", file=sys.stderr)
+            code = 2
+        else:
+            try:
+                code = scan(full, on_result)
+            except SystemExit as exc:  # argparse: usage error (2) or --version/--help (0)
+                code = exc.code if isinstance(exc.code, int) else 2
+                if code == 0:
+                    return 0
+    finally:
+        sys.stderr = old
+        commands.on()
+    if not published:
+        publish_error(tee.lines(), env)
+    return code
+
+
+# ------------------------------------------------------------------ publishing
+
+def _mask(token: str) -> None:
+    if token:
+        emit(f"::add-mask::{annotations.escape_data(token)}")
+
+
+_WHERE = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<msg>.+)$")
+
+
+def error_annotation(text: str, opts: Options | None = None) -> str:
+    m = _WHERE.match(text)
+    if m:
+        path = opts.repo_path(m["file"]) if opts else m["file"]
+        return annotations.command("error", m["msg"], file=path, line=int(m["line"]),
+                                   col=int(m["col"]) if m["col"] else None,
+                                   title="imap-gate: tool error")
+    return annotations.command("error", text, title="imap-gate: tool error")
+
+
+def _safe(step: str, fn: Callable[[], Any]) -> Any:
+    try:
+        return fn()
+    except Exception as exc:  # reporting never changes the gate
+        emit(annotations.command("warning", f"imap-gate could not {step}: "
+                                            f"{type(exc).__name__}: {exc}"))
+        return None
+
+
+def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> None:
+    opts = Options.read(env, args)
+    _safe("write the log groups", lambda: _groups(result))
+    outcome = _safe("upload the SARIF", lambda: _upload(opts, env, result, args)) \
+        if opts.upload else None
+    reserved = {"error": len(result.errors[:annotations.PER_LEVEL])}
+    if outcome is not None and outcome.status in ("notice", "warning"):
+        reserved[outcome.status] = reserved.get(outcome.status, 0) + 1
+    if outcome is not None:
+        level = {"ok": "notice", "notice": "notice", "warning": "warning"}[outcome.status]
+        if outcome.status != "ok":
+            emit(annotations.command(level, outcome.message, title="imap-gate: SARIF upload"))
+        else:
+            emit(outcome.message)
+    for e in result.errors[:annotations.PER_LEVEL]:
+        emit(error_annotation(e, opts))
+    if opts.annotations:
+        _safe("write annotations", lambda: [
+            emit(a.render()) for a in annotations.plan(result.findings, opts.repo_path, reserved)])
+    if opts.summary and env.get("GITHUB_STEP_SUMMARY"):
+        extra = _upload_section(outcome)
+        _safe("write the job summary", lambda: _append(
+            env["GITHUB_STEP_SUMMARY"], summary.render(result, extra)))
+    values = {
+        "gate": "error" if result.errors else result.verdict.gate,
+        "max-severity": result.verdict.max_severity.label if result.verdict.max_severity
+        else "none",
+        "findings": str(len(result.verdict.counting)),
+        "sarif-file": opts.output_path(opts.sarif) if opts.sarif and opts.sarif.exists() else "",
+    }
+    _write_outputs(env, values)
+
+
+def publish_error(errors: list[str], env: Mapping[str, str]) -> None:
+    """No result to show (bad manifest, bad input, crash): still tell GitHub, gate=error."""
+    try:
+        for e in errors[:annotations.PER_LEVEL]:
+            emit(error_annotation(e))
+        try:
+            want_summary = get_bool(env, "summary")
+        except InputError:
+            want_summary = True
+        if want_summary and env.get("GITHUB_STEP_SUMMARY"):
+            _append(env["GITHUB_STEP_SUMMARY"], summary.render_error(errors))
+    except Exception as exc:
+        emit(annotations.command("warning", f"imap-gate could not report the error: {exc}"))
+    _write_outputs(env, {"gate": "error", "max-severity": "", "findings": "", "sarif-file": ""})
+
+
+def _write_outputs(env: Mapping[str, str], values: dict[str, str]) -> None:
+    path = env.get("GITHUB_OUTPUT")
+    if path:
+        _safe("write the step outputs", lambda: outputs.write(path, values))
+
+
+def _append(path: str, text: str) -> None:
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(text)
+
+
+def _groups(result: Any) -> None:
+    """One collapsible log group per target (findings, then what the probe learned)."""
+    by_target: dict[str, list[Any]] = {}
+    files: list[Any] = []
+    for f in result.findings:
+        (by_target.setdefault(f.target, []) if f.target else files).append(f)
+    for t in result.manifest.targets:
+        emit(f"::group::imap-gate target {t.name} ({t.host})")
+        for f in by_target.get(t.name, []):
+            emit(_line(f))
+        for e in t.endpoints:
+            facts = result.facts.get(f"{t.name}:{e.port}")
+            text = json.dumps(facts, sort_keys=True, default=str) if facts else "no facts"
+            emit(f"  {e.port}/{e.protocol}: {_neutral(text[:LOG_CAP])}")
+        emit("::endgroup::")
+    if files:
+        emit("::group::imap-gate files")
+        for f in files:
+            emit(_line(f))
+        emit("::endgroup::")
+
+
+def _neutral(text: str) -> str:
+    """Server-controlled text in the log must not read as a workflow command."""
+    return text.replace("\r", " ").replace("\n", " ").replace("::", ": :")
+
+
+def _line(f: Any) -> str:
+    state = "WAIVED" if f.waived else f.sev.label.upper()
+    port = f" port {f.port}" if f.port else ""
+    return _neutral(f"{state} {f.rule_id} {f.rule.name}{port}: {f.message} "
+                    f"({f.location.path}:{f.location.line})")
+
+
+def _upload(opts: Options, env: Mapping[str, str], result: Any = None,
+            args: argparse.Namespace | None = None) -> Any:
+    from imap_gate.github import upload as up
+
+    # Code scanning treats an alert missing from a new upload of the same category as fixed:
+    # a partial run must not close alerts it could not check.
+    if result is not None and result.errors:
+        return up.Outcome("warning", "the SARIF was not uploaded because the run had tool errors: "
+                                     "a partial upload would close alerts that were not checked.")
+    only = getattr(args, "only", None)
+    if only and result is not None and not getattr(args, "category", None):
+        return up.Outcome("warning", f"the SARIF was not uploaded: with only: {only} it would "
+                                     "close the other half's alerts in the default category. "
+                                     f"Set category: imap-gate/{result.manifest.name}/{only}/ .")
+    if opts.sarif is None or not opts.sarif.exists():
+        return up.Outcome("warning", "upload-sarif is true but no SARIF file was written; set "
+                                     "the sarif-file input.")
+    missing = [k for k in ("GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF") if not env.get(k)]
+    if missing:
+        return up.Outcome("warning", f"cannot upload the SARIF: {', '.join(missing)} not set.")
+    if not opts.token:
+        return up.Outcome("warning", "cannot upload the SARIF: the token input is empty.")
+    data = opts.sarif.read_bytes()
+    prefix = opts.root_prefix()
+    if prefix:
+        data = rebase_sarif(data, prefix)
+    req = up.Request(api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
+                     repository=env["GITHUB_REPOSITORY"], token=opts.token,
+                     commit_sha=env["GITHUB_SHA"], ref=env["GITHUB_REF"],
+                     checkout_uri=opts.workspace.as_uri())
+    return up.upload(data, req, up.request_context(env), limits_from(env))
+
+
+def limits_from(env: Mapping[str, str]) -> Any:
+    from imap_gate.github.upload import Limits
+
+    def num(key: str, default: float) -> float:
+        try:
+            return float(env.get(key, default))
+        except ValueError:
+            return default
+
+    d = Limits()
+    return Limits(overall=num("IMAP_GATE_UPLOAD_TIMEOUT", d.overall),
+                  backoff=num("IMAP_GATE_UPLOAD_BACKOFF", d.backoff),
+                  poll_interval=num("IMAP_GATE_UPLOAD_POLL", d.poll_interval),
+                  request_timeout=min(d.request_timeout,
+                                      num("IMAP_GATE_UPLOAD_TIMEOUT", d.overall)))
+
+
+def rebase_sarif(data: bytes, prefix: str) -> bytes:
+    """Paths relative to --root, made relative to the repository (working-directory set)."""
+    from imap_gate.reports import sarif
+
+    doc = json.loads(data)
+    for run_ in doc.get("runs", []):
+        for res in run_.get("results", []):
+            for loc in res.get("locations", []) + res.get("relatedLocations", []):
+                art = loc.get("physicalLocation", {}).get("artifactLocation", {})
+                if "uri" in art:
+                    art["uri"] = prefix + art["uri"]
+    return sarif.dumps(doc).encode("utf-8")
+
+
+def _upload_section(outcome: Any) -> list[str]:
+    if outcome is None:
+        return []
+    icon = {"ok": "✅", "notice": "ℹ️", "warning": "⚠️"}[outcome.status]
+    from imap_gate.reports.text import _md_escape
+
+    return ["### SARIF upload", "", f"{icon} {_md_escape(outcome.message)}", ""]

@@ -1,0 +1,253 @@
+"""The job summary (``$GITHUB_STEP_SUMMARY``): verdict, counts, per-endpoint
+matrix, findings with rule links, waived findings, upload status.
+
+GitHub refuses a step summary over 1 MiB, and a fleet can produce 25,000
+findings, so the text is budgeted: every fixed part is kept and table rows are
+dropped from the end (least severe first) with a line saying how many.
+Probe facts come from other families and may be missing or shaped a little
+differently; every cell is read defensively and shows "—" when unknown.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from imap_gate import INFORMATION_URI
+from imap_gate.findings import Finding
+from imap_gate.policy import Verdict
+from imap_gate.reports import text
+
+CAP_BYTES = 1024 * 1024 - 16 * 1024   # GitHub's limit is 1 MiB; keep a margin
+ROW_CAP = 4000                        # characters of one table row
+NONE = "—"
+ORDER = ("critical", "high", "medium", "low", "note")
+
+# Fact names the probe families may use for each column, first match wins
+# (dotted names look into nested mappings). Documented in docs/action.md.
+FACT_KEYS: dict[str, tuple[str, ...]] = {
+    "reachable": ("reachable", "connect", "tcp", "state", "status"),
+    "starttls": ("starttls", "starttls_advertised", "starttls_offered"),
+    "cleartext_auth": ("cleartext_auth", "cleartext_login", "plaintext_auth"),
+    "logindisabled": ("logindisabled", "login_disabled"),
+    "injection": ("starttls_injection", "injection", "starttls_injection_vulnerable"),
+    "tls_versions": ("tls_versions", "tls.versions", "versions", "protocols", "tls.protocols"),
+    "weakest_suite": ("weakest_suite", "tls.weakest_suite", "weakest_cipher", "tls.weakest_cipher"),
+    "cert_days_left": ("cert_days_left", "cert.days_left", "certificate.days_left",
+                       "tls.cert.days_left", "days_left"),
+    "cert_not_after": ("cert_not_after", "cert.not_after", "certificate.not_after",
+                       "tls.cert.not_after", "not_after"),
+    "capabilities": ("capabilities_before_tls", "capabilities", "capabilities.before_tls"),
+}
+
+
+def lookup(facts: Mapping[str, Any], column: str) -> Any:
+    for key in FACT_KEYS[column]:
+        node: Any = facts
+        for part in key.split("."):
+            if not isinstance(node, Mapping) or part not in node:
+                node = None
+                break
+            node = node[part]
+        if node is not None:
+            return node
+    return None
+
+
+def _cell(value: Any, cap: int = 120) -> str:
+    if value is None or value == "" or value == [] or value == {}:
+        return NONE
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (list, tuple)):
+        value = ", ".join(str(v) for v in value)
+    elif isinstance(value, Mapping):
+        value = ", ".join(f"{k}={v}" for k, v in value.items())
+    out = str(value)
+    if len(out) > cap:
+        out = out[:cap] + "…"
+    return text._md_escape(out)
+
+
+def _flag(value: Any, bad_when: bool, bad: str, good: str) -> str:
+    """A yes/no fact shown with its meaning; other shapes are shown as they are."""
+    if isinstance(value, bool):
+        return bad if value == bad_when else good
+    return _cell(value)
+
+
+def _versions(value: Any) -> Any:
+    if isinstance(value, Mapping):  # {"TLSv1.2": true, "TLSv1.0": false} or "accepted"/"offered"
+        return [k for k, v in value.items() if v is True or v in ("accepted", "offered", "yes")]
+    return value
+
+
+def _days_left(facts: Mapping[str, Any], now: dt.datetime | None) -> Any:
+    days = lookup(facts, "cert_days_left")
+    if days is not None:
+        return days
+    not_after = lookup(facts, "cert_not_after")
+    if isinstance(not_after, str) and now is not None:
+        try:
+            when = dt.datetime.fromisoformat(not_after.replace("Z", "+00:00"))
+        except ValueError:
+            return not_after
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=dt.UTC)
+        return (when - now).days
+    return None
+
+
+def _starttls(facts: Mapping[str, Any]) -> Any:
+    value = lookup(facts, "starttls")
+    if value is None:
+        caps = lookup(facts, "capabilities")
+        if isinstance(caps, (list, tuple)):
+            return any(str(c).upper() == "STARTTLS" for c in caps)
+    return value
+
+
+def _cleartext(facts: Mapping[str, Any]) -> Any:
+    value = lookup(facts, "cleartext_auth")
+    if value is None and lookup(facts, "logindisabled") is True:
+        return False
+    return value
+
+
+def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
+                  findings: list[Finding], now: dt.datetime | None) -> list[str]:
+    """One row per manifest endpoint, in manifest order, then any facts for others."""
+    keys: list[tuple[str, str, int]] = []  # (target, host, port)
+    for t in getattr(manifest, "targets", ()):
+        for e in t.endpoints:
+            keys.append((t.name, t.host, e.port))
+    known = {f"{n}:{p}" for n, _, p in keys}
+    for k in sorted(facts):
+        if k not in known and ":" in k:
+            name, _, port = k.rpartition(":")
+            keys.append((name, "", int(port) if port.isdigit() else 0))
+    rows: list[str] = []
+    for name, host, port in keys:
+        fx = facts.get(f"{name}:{port}") or {}
+        if not isinstance(fx, Mapping):
+            fx = {}
+        count = sum(1 for f in findings if not f.waived and f.target == name and f.port == port)
+        reach = lookup(fx, "reachable")
+        rows.append("| " + " | ".join([
+            f"{_cell(name)} ({_cell(host)})" if host else _cell(name),
+            str(port),
+            _flag(reach, False, "no", "yes"),
+            _flag(_starttls(fx), False, "no ⚠️", "yes"),
+            _flag(_cleartext(fx), True, "allowed ⚠️", "refused"),
+            _flag(lookup(fx, "injection"), True, "vulnerable ⚠️", "no"),
+            _cell(_versions(lookup(fx, "tls_versions"))),
+            _cell(lookup(fx, "weakest_suite")),
+            _cell(_days_left(fx, now)),
+            str(count),
+        ]) + " |")
+    return rows
+
+
+MATRIX_HEAD = ["| Target | Port | Reachable | STARTTLS | Cleartext auth | STARTTLS injection | "
+               "TLS versions | Weakest suite | Cert days left | Findings |",
+               "|---|---|---|---|---|---|---|---|---|---|"]
+
+_RULE_CELL = re.compile(r"^(\| [a-z]+ \| )`([A-Z]+[0-9]+)`")
+
+
+def _link_rules(line: str) -> str:
+    """Turn the rule id cell of a findings row into a link to the rule's documentation."""
+    return _RULE_CELL.sub(lambda m: f"{m.group(1)}[`{m.group(2)}`]"
+                                    f"({INFORMATION_URI}#{m.group(2).lower()})", line)
+
+
+def counts_table(findings: Iterable[Finding]) -> list[str]:
+    counts = {s: 0 for s in ORDER}
+    waived = 0
+    for f in findings:
+        if f.waived:
+            waived += 1
+        else:
+            counts[f.sev.label] += 1
+    return ["| " + " | ".join([*ORDER, "waived"]) + " |",
+            "|" + "---|" * (len(ORDER) + 1),
+            "| " + " | ".join([*(str(counts[s]) for s in ORDER), str(waived)]) + " |"]
+
+
+def render(result: Any, extra: Iterable[str] = (), cap: int = CAP_BYTES,
+           now: dt.datetime | None = None) -> str:
+    """The whole summary as Markdown, at most ``cap`` bytes of UTF-8."""
+    findings: list[Finding] = list(result.findings)
+    verdict: Verdict = result.verdict
+    md = text.render_markdown(findings, verdict).split("\n")
+    split = next((i for i, ln in enumerate(md) if ln.startswith(("|", "###"))), len(md))
+    head, tail = md[:split], md[split:]
+    body: list[str] = list(head)
+    if result.errors:
+        body += ["> [!CAUTION]", "> The run had tool errors (exit 2); the findings below may be "
+                                 "incomplete:", ">"]
+        body += [f"> - {text._md_escape(e)}" for e in result.errors[:50]]
+        body.append("")
+    threshold = verdict.threshold.label if verdict.threshold else "never"
+    body += [f"Threshold: **{threshold}**; findings at or above it: **{len(verdict.counting)}**; "
+             f"manifest `{text._md_escape(result.manifest.path)}`.", ""]
+    body += ["### Counts", "", *counts_table(findings), ""]
+    rows = endpoint_rows(result.manifest, result.facts, findings, now or result.ended)
+    if rows:
+        body += ["### Endpoints", "", *MATRIX_HEAD, *rows, ""]
+    if any(ln.startswith("|") for ln in tail):
+        body += ["### Findings", ""]
+    body += [_link_rules(ln) for ln in tail]
+    body += list(extra)
+    return budget(body, cap)
+
+
+def budget(lines: list[str], cap: int) -> str:
+    """Keep every non-row line; keep table rows in order while the cap allows."""
+    def is_row(ln: str) -> bool:
+        return ln.startswith("| ") and not ln.startswith("| Severity |") and \
+            not ln.startswith("| Rule |") and not ln.startswith("| Target |") and \
+            not ln.startswith("| critical |")
+
+    def size(ln: str) -> int:
+        return len(ln.encode("utf-8")) + 1
+
+    lines = [ln if len(ln) <= ROW_CAP else ln[:ROW_CAP] + " … |" for ln in lines]
+    note_room = 200
+    fixed = sum(size(ln) for ln in lines if not is_row(ln))
+    room = cap - fixed - note_room * 4
+    out: list[str] = []
+    dropped = 0
+    for i, ln in enumerate(lines):
+        if is_row(ln):
+            if size(ln) <= room:
+                out.append(ln)
+                room -= size(ln)
+            else:
+                dropped += 1
+            nxt = lines[i + 1] if i + 1 < len(lines) else ""
+            if dropped and not is_row(nxt):
+                out.append("")
+                out.append(f"*{dropped} more row(s) left out to keep the summary under GitHub's "
+                           "1 MiB limit; the SARIF and JSON reports have them all.*")
+                dropped = 0
+        else:
+            out.append(ln)
+    doc = "\n".join(out) + "\n"
+    data = doc.encode("utf-8")
+    if len(data) > cap:  # only when fixed lines alone overflow: cut hard at a line boundary
+        doc = data[: cap - note_room].decode("utf-8", "ignore").rsplit("\n", 1)[0] + \
+            "\n\n*Summary cut at GitHub's 1 MiB limit.*\n"
+    return doc
+
+
+def render_error(errors: list[str], cap: int = CAP_BYTES) -> str:
+    """The summary of a run that never produced findings (bad manifest, bad input, crash)."""
+    lines = ["## ⚠️ imap-gate: tool error", "",
+             "The gate could not run (exit 2): fix the problems below, then run it again.", "",
+             "```text"]
+    lines += [e.replace("```", "'''") for e in errors[:200]] or ["(no message)"]
+    lines += ["```", ""]
+    return budget(lines, cap)
