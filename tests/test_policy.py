@@ -174,3 +174,13 @@ def test_shard_flag_selects_targets_and_sets_category(tmp_path: Path, run_cli) -
         seen.append(k)
     r = run_cli("--root", str(tmp_path), "--shard", "4/3")
     assert r.code == 2 and "--shard '4/3'" in r.stderr
+
+
+def test_action_input_allow_waivers_false_is_a_hard_gate() -> None:
+    from imap_gate.cli import build_parser
+    from imap_gate.github.action import inputs_to_argv
+
+    env = {"GITHUB_WORKSPACE": "/tmp", "INPUT_ALLOW-WAIVERS": "false"}
+    assert "--no-waivers" in inputs_to_argv(env, build_parser())
+    env["INPUT_ALLOW-WAIVERS"] = "true"
+    assert "--no-waivers" not in inputs_to_argv(env, build_parser())

@@ -82,8 +82,7 @@ def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> l
         argv += ["--root", str(ws / wd)]
     for name in BOOL_INPUTS:
         get_bool(env, name)  # reject a bad value before anything runs
-    # Without --no-waivers in this build no waiver is applied at all: the gate is already hard.
-    if not get_bool(env, "allow-waivers") and "--no-waivers" in known:
+    if not get_bool(env, "allow-waivers") and "--no-waivers" not in argv:
         argv.append("--no-waivers")
     return argv
 
