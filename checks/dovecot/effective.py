@@ -255,14 +255,14 @@ def _expand_vars(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting) -> 
         if kind == "ENV:":
             unknown = True
             return m.group(0)
+        if kind is None and name != s.key:
+            return m.group(0)      # 2.3 expands only a setting's own name ($mail_plugins)
         a = scope.get(name) or eff.root.get(name)
         if a is None:
-            if kind == "SET:":
-                d = eff.defaults.get(name)
-                if d is None:
-                    unknown = True
-                return d or ""
-            return m.group(0)      # 2.3 keeps an unset $name literally
+            d = eff.defaults.get(name)
+            if d is None:
+                unknown = True
+            return d or ""
         if a.value is None:
             unknown = True
             return ""
