@@ -273,3 +273,13 @@ def test_binary_and_non_utf8(tmp_path: Path) -> None:
     (tmp_path / "dovecot.conf").write_bytes(b"\x00\x01binary")
     findings, _, _ = lint_file(tmp_path, "dovecot.conf")
     assert ids(findings) == ["DOV013"] and "binary" in findings[0].message
+
+
+def test_trusted_everyone_skips_even_ssl_required(tmp_path: Path) -> None:
+    findings, eff = lint(tmp_path, "ssl = required\nlogin_trusted_networks = 0.0.0.0/0\n")
+    allowed, loc = eff.cleartext_auth_allowed(143)
+    assert allowed is True and loc is not None and loc.line == 2
+    assert eff.cleartext_auth_allowed(993)[0] is False
+    assert ids(findings) == ["DOV005"]
+    _, eff = lint(tmp_path, "ssl = required\nlogin_trusted_networks = 10.0.0.0/8\n")
+    assert eff.cleartext_auth_allowed(143)[0] is False

@@ -14,6 +14,7 @@ internet client (they are judged on their own by DOV006).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 
@@ -155,6 +156,10 @@ class EffectiveConfig:
                 return False, ssl_loc
         elif port == 993:
             return False, None
+        trusted = self.lookup("login_trusted_networks")
+        if trusted is not None and trusted.value and covers_everyone(trusted.value):
+            # trusted clients count as secured: no cleartext check, not even ssl = required
+            return True, trusted.loc
         mode, mode_loc = self.ssl_mode()
         if mode == "required":
             return False, mode_loc
@@ -223,6 +228,17 @@ class EffectiveConfig:
                 a = lst.assigns.get("ssl")
                 return s, (a.loc if a else lst.loc)
         return None
+
+
+def covers_everyone(text: str) -> bool:
+    """True when a network list contains 0.0.0.0/0 or ::/0 (any client address)."""
+    for word in text.replace(",", " ").split():
+        try:
+            if ipaddress.ip_network(word, strict=False).prefixlen == 0:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def min_from_protocols(text: str) -> str | None:

@@ -81,9 +81,9 @@ RULES: tuple[Rule, ...] = (
           "Settings inside `remote <net> {}` or `local <ip> {}` override the global ones for "
           "those connections; relaxing `ssl`, cleartext authentication or the TLS minimum for a "
           "large or public range undoes the global protection for those clients.",
-          "Relax only for loopback or a small internal range, or drop the override:\n\n"
-          "- Dovecot 2.3: `remote 10.0.0.0/8 {\\n  disable_plaintext_auth = no\\n}`\n"
-          "- Dovecot 2.4: `remote 10.0.0.0/8 {\\n  auth_allow_cleartext = yes\\n}`",
+          "Relax only for loopback or a small internal range, or drop the override.\n\n"
+          "Dovecot 2.3:\n\n```\nremote 10.0.0.0/8 {\n  disable_plaintext_auth = no\n}\n```\n\n"
+          "Dovecot 2.4:\n\n```\nremote 10.0.0.0/8 {\n  auth_allow_cleartext = yes\n}\n```",
           (_CONFIG, _SETTINGS24, _RFC8314), precision="medium"),
     _lint("DOV007", "password-logging", Severity.HIGH,
           "Dovecot is configured to write passwords to its logs.",
@@ -99,15 +99,15 @@ RULES: tuple[Rule, ...] = (
           "Port 143 starts in cleartext; even with STARTTLS a client or an attacker in the path "
           "can strip the upgrade. RFC 8314 recommends implicit TLS on 993 only.",
           "Disable the cleartext listener and keep 993 (same block in 2.3 and 2.4):\n\n"
-          "`service imap-login {\\n  inet_listener imap {\\n    port = 0\\n  }\\n}`",
+          "```\nservice imap-login {\n  inet_listener imap {\n    port = 0\n  }\n}\n```",
           (_SERVICE, _RFC8314)),
     _lint("DOV009", "imaps-disabled", Severity.MEDIUM,
           "The implicit-TLS IMAP listener (993) is disabled or runs without TLS.",
           "Without a working imaps listener clients must use 143 and STARTTLS, which an "
           "attacker can strip; RFC 8314 prefers implicit TLS.",
           "Keep 993 with TLS (same block in 2.3 and 2.4):\n\n"
-          "`service imap-login {\\n  inet_listener imaps {\\n    port = 993\\n    ssl = yes\\n"
-          "  }\\n}`",
+          "```\nservice imap-login {\n  inet_listener imaps {\n    port = 993\n    ssl = yes\n"
+          "  }\n}\n```",
           (_SERVICE, _RFC8314)),
     _lint("DOV010", "insecure-auth-mechanism", Severity.MEDIUM,
           "`auth_mechanisms` enables a weak or anonymous authentication mechanism.",
@@ -133,7 +133,7 @@ RULES: tuple[Rule, ...] = (
           "Keep the greeting neutral and send only the name (2.3 and 2.4):\n\n"
           "`login_greeting = Dovecot ready.`\n\n"
           "- Dovecot 2.3: `imap_id_send = name`\n"
-          "- Dovecot 2.4: `imap_id_send {\\n  name = Dovecot\\n}`",
+          "- Dovecot 2.4:\n\n```\nimap_id_send {\n  name = Dovecot\n}\n```",
           (_SETTINGS + "#login-greeting", _SETTINGS24 + "#imap_id_send")),
     _lint("DOV013", "config-error", Severity.MEDIUM,
           "The Dovecot configuration cannot be loaded as written.",
