@@ -47,12 +47,16 @@ def _big(n: int) -> str:
 
 
 def test_linear_time(tmp_path: Path) -> None:
+    """10x the lines must cost far less than 100x the time (quadratic); best of 3 to
+    keep a loaded CI machine from deciding the outcome."""
     times = []
-    for n in (20_000, 100_000):
+    for n in (5_000, 50_000):
         (tmp_path / "big.conf").write_text(_big(n))
-        start = time.perf_counter()
-        lint_file(tmp_path, "big.conf")
-        times.append(time.perf_counter() - start)
-    # 5x the lines must cost well under 25x the time (quadratic would be 25x)
-    assert times[1] < max(times[0], 0.05) * 10
+        best = float("inf")
+        for _ in range(3):
+            start = time.perf_counter()
+            lint_file(tmp_path, "big.conf")
+            best = min(best, time.perf_counter() - start)
+        times.append(best)
+    assert times[1] < max(times[0], 0.01) * 30
     assert times[1] < 10
