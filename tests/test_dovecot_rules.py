@@ -283,3 +283,34 @@ def test_trusted_everyone_skips_even_ssl_required(tmp_path: Path) -> None:
     assert ids(findings) == ["DOV005"]
     _, eff = lint(tmp_path, "ssl = required\nlogin_trusted_networks = 10.0.0.0/8\n")
     assert eff.cleartext_auth_allowed(143)[0] is False
+
+
+def test_protocol_lists_and_negation(tmp_path: Path) -> None:
+    findings, eff = lint(tmp_path, (FIXTURES / "multiproto.conf").read_text())
+    assert ids(findings) == []
+    assert eff.value("auth_mechanisms")[0] == "plain login"
+    assert eff.value("ssl_cipher_list")[0] == "HIGH:!aNULL:!MD5"
+    assert eff.ssl_mode()[0] == "yes" and eff.min_tls()[0] == "TLSv1.2"
+    # doveconf 2.3 takes one protocol per filter: "Expecting '{'"
+    findings, _ = lint(tmp_path, "protocol imap pop3 {\n  ssl = no\n}\n")
+    assert ids(findings) == ["DOV013"] and findings[0].location.line == 1
+
+
+def test_24_trusted_networks_still_need_tls_under_ssl_required(tmp_path: Path) -> None:
+    _, eff = lint(tmp_path, "dovecot_config_version = 2.4.0\nssl = required\n"
+                  "login_trusted_networks = 0.0.0.0/0\n")
+    assert eff.cleartext_auth_allowed(143)[0] is False
+    _, eff = lint(tmp_path, "dovecot_config_version = 2.4.0\nlogin_trusted_networks = ::/0\n")
+    assert eff.cleartext_auth_allowed(143)[0] is True
+
+
+def test_1x_ssl_disable(tmp_path: Path) -> None:
+    findings, eff = lint(tmp_path, "protocols = imap imaps\nssl_disable = yes\n")
+    assert eff.ssl_mode()[0] == "no" and eff.info.dialect == "2.2"
+    f = next(f for f in findings if f.rule_id == "DOV001")
+    assert f.location.line == 2
+
+
+def test_24_prefix_filter_detects_version(tmp_path: Path) -> None:
+    _, eff = lint(tmp_path, "ssl_server {\n  cert_file = /etc/c.pem\n}\n")
+    assert eff.version() == "2.4"

@@ -133,7 +133,7 @@ class EffectiveConfig:
     # -- the contract other checks use ----------------------------------------------
     def ssl_mode(self) -> tuple[str | None, Location | None]:
         v, loc = self.value("ssl")
-        if self.info.dialect == "1.x" and self.lookup("ssl") is None:
+        if self.lookup("ssl") is None:
             dis = self.lookup("ssl_disable")
             if dis is not None:
                 return ({"yes": "no", "no": "yes"}.get(dis.value or ""), dis.loc)
@@ -156,11 +156,13 @@ class EffectiveConfig:
                 return False, ssl_loc
         elif port == 993:
             return False, None
-        trusted = self.lookup("login_trusted_networks")
-        if trusted is not None and trusted.value and covers_everyone(trusted.value):
-            # trusted clients count as secured: no cleartext check, not even ssl = required
-            return True, trusted.loc
         mode, mode_loc = self.ssl_mode()
+        trusted = self.lookup("login_trusted_networks")
+        if trusted is not None and trusted.value and covers_everyone(trusted.value) and \
+                (self.info.version == "2.3" or mode != "required"):
+            # 2.3 counts trusted clients as secured, even under ssl = required; 2.4 still
+            # demands TLS from them when ssl = required (upgrade notes, "changed settings")
+            return True, trusted.loc
         if mode == "required":
             return False, mode_loc
         setting, loc = self.cleartext_setting()

@@ -186,6 +186,12 @@ def parse_text(text: str, path: str) -> ParsedFile:
             target.append(node)
             if isinstance(node, Setting) and not stack and not first:
                 first.append(node)
+            elif isinstance(node, ParseError) and body.endswith("{"):
+                # a broken section opener: keep its body and its '}' together so one
+                # mistake is one finding, and its settings are not taken as global ones
+                dummy = Section("<error>", "", loc, text=line.strip())
+                target.append(dummy)
+                stack.append(dummy)
     if pending:
         target = stack[-1].children if stack else root
         loc = Location(path, pending_line, pending_col)
@@ -196,6 +202,8 @@ def parse_text(text: str, path: str) -> ParsedFile:
             target.append(ParseError("the file ends inside a '\\' continuation", loc))
     for sec in stack:
         sec.closed = False
+        if sec.type == "<error>":
+            continue
         (root).append(ParseError(
             f"section '{sec.type}{' ' + sec.name if sec.name else ''}' opened here is never "
             "closed (missing '}')", sec.loc, sec.text))

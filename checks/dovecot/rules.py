@@ -152,7 +152,8 @@ RULES: tuple[Rule, ...] = (
           "lookups, TLS state) that do not belong in production logs.",
           "Turn debug logging off in production:\n\n"
           "- Dovecot 2.3: `auth_debug = no`, `mail_debug = no`, `verbose_ssl = no`\n"
-          "- Dovecot 2.4: `auth_debug = no`, `mail_debug = no` and no `log_debug` filter",
+          "- Dovecot 2.4: `mail_debug = no` and no `log_debug` filter (2.4 replaced "
+          "`auth_debug` and `verbose_ssl` with `log_debug = category=auth` / `category=ssl`)",
           (_LOG, _SETTINGS24)),
     _lint("DOV015", "templated-value", Severity.NOTE,
           "A security-relevant setting is a template placeholder and could not be judged.",

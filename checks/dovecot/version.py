@@ -11,23 +11,22 @@ from dataclasses import dataclass
 
 from checks.dovecot.parser import Node, Section, Setting
 
-# Names that exist only in 2.3 (and earlier) and were renamed or removed in 2.4.
+# Names that exist only in 2.3 (and earlier): 2.4 renamed, converted or removed them
+# (Dovecot documentation, "Upgrading 2.3 to 2.4": converted and removed settings).
 ONLY_23 = frozenset({
-    "disable_plaintext_auth", "ssl_cert", "ssl_key", "ssl_ca", "ssl_dh", "ssl_key_password",
-    "ssl_cert_username_field", "ssl_prefer_server_ciphers", "ssl_client_ca_dir",
-    "ssl_client_ca_file", "ssl_client_cert", "ssl_client_key", "ssl_verify_client_cert",
-    "ssl_require_crl", "ssl_alt_cert", "ssl_alt_key", "mail_location", "verbose_ssl",
-    "auth_username_format", "auth_default_realm", "auth_realms", "mail_plugins_dir",
-    "imap_id_log", "ssl_crypto_device", "ssl_options", "ssl_curve_list",
+    "disable_plaintext_auth", "auth_debug", "auth_default_realm", "verbose_ssl",
+    "mail_location", "ssl_alt_cert", "ssl_alt_key", "ssl_ca", "ssl_ca_dir", "ssl_cert",
+    "ssl_cert_username_field", "ssl_client_cert", "ssl_client_key", "ssl_dh", "ssl_key",
+    "ssl_key_password", "ssl_prefer_server_ciphers", "ssl_require_crl", "ssl_verify_client_cert",
+    "imap_id_log", "auth_stats", "login_access_sockets", "default_idle_kill",
+    "mail_attachment_dir", "auth_worker_max_count",
 })
-# Names that exist only in 2.4.
+# Names that exist only in 2.4 (every ``ssl_server_*`` name is 2.4 too).
 ONLY_24 = frozenset({
     "dovecot_config_version", "dovecot_storage_version", "auth_allow_cleartext",
-    "ssl_server_cert_file", "ssl_server_key_file", "ssl_server_ca_file", "ssl_server_dh_file",
-    "ssl_server_key_password", "ssl_server_prefer_ciphers", "ssl_server_request_client_cert",
-    "ssl_client_ca_file_path", "mail_driver", "mail_path", "mailbox_list_layout",
-    "passwd_file_path", "ssl_server_cert_username_field", "ssl_server_require_crl",
-    "auth_username_format_path", "ssl_peer_certificate_fingerprint_hash",
+    "ssl_client_cert_file", "ssl_client_key_file", "mail_driver", "mail_path",
+    "mailbox_list_layout", "passwd_file_path", "auth_default_domain",
+    "default_idle_kill_interval", "mail_ext_attachment_path",
 })
 # 2.2 and earlier names that 2.3's doveconf still converts (with a warning).
 ONLY_22 = frozenset({"ssl_protocols", "ssl_parameters_regenerate", "ssl_disable"})
@@ -55,12 +54,17 @@ class VersionInfo:
     mixed: tuple[Setting, Setting] | None  # (a 2.3-only setting, a 2.4-only setting)
 
 
-def _walk(nodes: list[Node]):
+def _walk(nodes: list[Node], prefix: str = ""):
     for n in nodes:
         if isinstance(n, Setting):
-            yield n
+            if prefix:
+                yield Setting(prefix + n.key, n.value, n.raw, n.loc, n.kind, n.quoted, n.text)
+            else:
+                yield n
         elif isinstance(n, Section):
-            yield from _walk(n.children)
+            # 2.4 named filters such as ``ssl_server { cert_file = ... }``
+            sub = n.type + "_" if n.type in ("ssl_server", "ssl_client") and not n.name else ""
+            yield from _walk(n.children, prefix + sub)
 
 
 def detect(nodes: list[Node]) -> VersionInfo:
@@ -74,7 +78,7 @@ def detect(nodes: list[Node]) -> VersionInfo:
         k = s.key
         if k == "dovecot_config_version" and declared is None:
             declared = s
-        if k in ONLY_24 and first24 is None:
+        if (k in ONLY_24 or k.startswith("ssl_server_")) and first24 is None:
             first24 = s
         elif k in ONLY_23 and first23 is None:
             first23 = s
