@@ -314,3 +314,15 @@ def test_1x_ssl_disable(tmp_path: Path) -> None:
 def test_24_prefix_filter_detects_version(tmp_path: Path) -> None:
     _, eff = lint(tmp_path, "ssl_server {\n  cert_file = /etc/c.pem\n}\n")
     assert eff.version() == "2.4"
+
+
+def test_dovecot_percent_variables_are_not_templates(tmp_path: Path) -> None:
+    findings, eff = lint(tmp_path, 'login_log_format_elements = "user=<%u> method=%m rip=%r %c"\n'
+                         "mail_location = maildir:/var/vmail/%d/%n\nssl = no\n")
+    assert ids(findings) == ["DOV001"] and eff.ssl_mode()[0] == "no"
+
+
+def test_templated_ports_of_other_services_are_not_noted(tmp_path: Path) -> None:
+    findings, _ = lint(tmp_path, "service lmtp {\n  inet_listener lmtp {\n    port = {{ p }}\n  }\n}\n"
+                       "service imap-login {\n  inet_listener imap {\n    port = {{ q }}\n  }\n}\n")
+    assert [(f.rule_id, f.location.line) for f in findings] == [("DOV015", 8)]

@@ -166,10 +166,11 @@ def _dov003(eff: EffectiveConfig) -> list[Finding]:
     a = eff.lookup("ssl_min_protocol") or eff.lookup("ssl_protocols")
     msg = f"TLS versions below 1.2 are allowed (minimum {v}); RFC 8996 deprecates TLS 1.0 and 1.1."
     if a is None:
+        default = ("ssl_protocols = !SSLv2 !SSLv3" if eff.info.dialect == "2.2" else
+                   "SSLv3 and TLS 1.0 enabled")
         return [_default_finding(
             "DOV003", msg[:-1] + f"; this comes from the Dovecot {eff.info.dialect} default "
-            "(ssl_protocols = !SSLv2 !SSLv3), which the file does not override.", eff,
-            "ssl_protocols")]
+            f"({default}), which the file does not override.", eff, "ssl_protocols")]
     return [_f("DOV003", msg, a)]
 
 
@@ -468,9 +469,14 @@ def _dov012(eff: EffectiveConfig) -> list[Finding]:
 
 def _dov015(eff: EffectiveConfig) -> list[Finding]:
     out = []
+    listener_keys = {id(a) for lst in eff.listeners.values() if lst.service == "imap-login"
+                     for a in lst.assigns.values()}
+    in_any_listener = {id(a) for lst in eff.listeners.values() for a in lst.assigns.values()}
     for a in eff.all_settings:
         if a.key not in SECURITY_KEYS:
             continue
+        if id(a) in in_any_listener and id(a) not in listener_keys:
+            continue      # lmtp, stats, sieve ports: not the IMAP attack surface
         if a.templated:
             out.append(_f("DOV015", f"{a.key} is a template placeholder "
                           f"({placeholder(a.setting.value)}); its value could not be judged.", a))

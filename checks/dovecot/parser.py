@@ -210,27 +210,24 @@ def parse_text(text: str, path: str) -> ParsedFile:
     return ParsedFile(path, root, suppressions, first[0] if first else None, len(lines))
 
 
-_OPENERS = (("{%", "%}"), ("{{", "}}"), ("<%", "%>"), ("{#", "#}"))
+# Template tag openers and their closers. ERB needs a space, '=', '-' or '#' after
+# "<%": Dovecot's own "<%u>" (login_log_format_elements) is not a template.
+_OPENER = re.compile(r"\{%|\{\{|\{#|<%(?=[=#\-\s]|$)")
+_CLOSERS = {"{%": "%}", "{{": "}}", "{#": "#}", "<%": "%>"}
 
 
 def _open_template(line: str) -> str:
     """The closer still awaited when ``line`` opens a template tag it does not close."""
     pos = 0
-    awaited = ""
     while True:
-        best = -1
-        pair = ("", "")
-        for op, cl in _OPENERS:
-            i = line.find(op, pos)
-            if i >= 0 and (best < 0 or i < best):
-                best, pair = i, (op, cl)
-        if best < 0:
-            return awaited
-        end = line.find(pair[1], best + 2)
+        m = _OPENER.search(line, pos)
+        if m is None:
+            return ""
+        closer = _CLOSERS[m.group(0)]
+        end = line.find(closer, m.end())
         if end < 0:
-            return pair[1]
-        pos = end + 2
-        awaited = ""
+            return closer
+        pos = end + len(closer)
 
 
 def _parse_statement(body: str, loc: Location, text: str) -> Node | str:

@@ -11,7 +11,7 @@ import re
 
 _PATTERNS = (
     re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#"),     # jinja / Go templates
-    re.compile(r"<%.*?%>|<%=?"),                  # ERB
+    re.compile(r"<%(?:[=#\-\s]|$)"),             # ERB (Dovecot's "<%u>" is not one)
     re.compile(r"\bPH_[A-Z0-9_]+"),               # iRedMail placeholders
     re.compile(r"\$\{[A-Za-z_][^}]*\}"),          # shell / envsubst / docker
     re.compile(r"(?<![%\w])%[a-z][a-z0-9_]*[a-z0-9_]"),  # modoboa-style %name (2+ chars)
@@ -47,6 +47,6 @@ def placeholder(value: str) -> str:
 def is_template_line(text: str) -> bool:
     """A whole line that is template control flow or a placeholder (``{% if %}``, ``%protocols``)."""
     s = text.strip()
-    if s.startswith(("%", "{%", "{{", "{#", "<%")):   # Dovecot never starts a line so
+    if s.startswith(("%", "{%", "{{", "{#")) or re.match(r"<%(?:[=#\-\s]|$)", s):
         return True
     return bool(s) and is_templated(s) and not _DOVECOT_SHORT.match(s)
