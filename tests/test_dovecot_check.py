@@ -101,3 +101,29 @@ def test_every_corpus_file_lints(corpus_dir: Path) -> None:
     for eff in ctx.results["dovecot"].values():
         eff.ssl_mode(), eff.cleartext_auth_allowed(143), eff.cleartext_auth_allowed(993)
         eff.min_tls(), eff.listener_ports(), eff.version()
+
+
+def test_cli_lint_only_end_to_end(tmp_path: Path, run_cli) -> None:
+    """The real entrypoint: SARIF locations point at the setting line; the gate fails on
+    ssl = no and passes once the only finding is suppressed inline with a reason."""
+    root = tmp_path / "repo"
+    (root / "deploy").mkdir(parents=True)
+    (root / "imap-gate.yml").write_text("version: 1\nconfigs:\n  dovecot:\n    - deploy/*.conf\n")
+    (root / "deploy" / "dovecot.conf").write_text("protocols = imap\nssl = no\n"
+                                                  "service imap-login {\n  inet_listener imap {\n"
+                                                  "    port = 0\n  }\n}\n")
+    res = run_cli("--root", str(root), "--only", "lint")
+    assert res.code == 1, res.stdout + res.stderr
+    results = res.sarif["runs"][0]["results"]
+    dov = [r for r in results if r["ruleId"] == "DOV001"]
+    assert len(dov) == 1
+    loc = dov[0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "deploy/dovecot.conf"
+    assert loc["region"]["startLine"] == 2
+    (root / "deploy" / "dovecot.conf").write_text(
+        "protocols = imap\nssl = no  # imap-gate: ignore[DOV001] lab-only box behind a VPN\n"
+        "service imap-login {\n  inet_listener imap {\n    port = 0\n  }\n}\n")
+    res = run_cli("--root", str(root), "--only", "lint")
+    assert res.code == 0, res.stdout + res.stderr
+    assert not [r for r in res.sarif["runs"][0]["results"] if r["ruleId"] == "DOV001"]
+    assert any(f.get("waived") for f in res.json["findings"])

@@ -326,3 +326,15 @@ def test_templated_ports_of_other_services_are_not_noted(tmp_path: Path) -> None
     findings, _ = lint(tmp_path, "service lmtp {\n  inet_listener lmtp {\n    port = {{ p }}\n  }\n}\n"
                        "service imap-login {\n  inet_listener imap {\n    port = {{ q }}\n  }\n}\n")
     assert [(f.rule_id, f.location.line) for f in findings] == [("DOV015", 8)]
+
+
+@pytest.mark.parametrize(("net", "broad"), [
+    ("0.0.0.0/0", True), ("0.0.0.0/1", True), ("128.0.0.0/2", True), ("8.0.0.0/8", True),
+    ("::/0", True), ("2000::/3", True), ("10.0.0.0/8", False), ("172.16.0.0/12", False),
+    ("8.8.8.0/24", False), ("fd00::/8", False), ("127.0.0.0/8", False),
+])
+def test_broad_public_ranges(net: str, broad: bool) -> None:
+    import ipaddress
+
+    from checks.dovecot.judge import broad_public
+    assert broad_public(ipaddress.ip_network(net)) is broad

@@ -76,13 +76,18 @@ def _nets(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network | Non
     return out
 
 
+_NON_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::1/128", "::/128", "fc00::/7", "fe80::/10", "ff00::/8", "2001:db8::/32",
+))
+
+
 def _is_public(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    if net.prefixlen == 0:
-        return True
-    first = net.network_address
-    return first.is_global or (not first.is_private and not first.is_loopback
-                               and not first.is_link_local and not first.is_multicast
-                               and not first.is_reserved)
+    """True unless the whole range lies inside private, loopback or reserved space."""
+    return not any(net.version == blk.version and net.subnet_of(blk)  # type: ignore[arg-type]
+                   for blk in _NON_PUBLIC)
 
 
 def broad_public(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
