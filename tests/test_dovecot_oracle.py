@@ -90,6 +90,10 @@ def doveconf_values(conf: Path) -> tuple[dict[str, str] | None, str]:
 def ours(root: Path, rel: str) -> dict[str, str | None]:
     _, eff, _ = lint_file(root, rel)
     out: dict[str, str | None] = {k: eff.value(k)[0] for k in SETTINGS}
+    for k in SETTINGS:
+        a = eff.lookup(k)
+        if a is not None and a.setting.kind == "file":
+            out[k] = "<" + a.setting.value   # doveconf -h prints the reference, not the contents
     ports = eff.raw_listener_ports()
     out[PORTS[0]] = None if ports["imap"] is None else str(ports["imap"])
     out[PORTS[1]] = None if ports["imaps"] is None else str(ports["imaps"])

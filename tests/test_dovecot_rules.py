@@ -338,3 +338,12 @@ def test_broad_public_ranges(net: str, broad: bool) -> None:
 
     from checks.dovecot.judge import broad_public
     assert broad_public(ipaddress.ip_network(net)) is broad
+
+
+def test_file_values_are_read_inside_the_root(tmp_path: Path) -> None:
+    findings, eff = lint(tmp_path, "login_trusted_networks = <trusted.txt\n",
+                         **{"trusted.txt": "10.0.0.0/8\n0.0.0.0/0\n"})
+    assert eff.value("login_trusted_networks")[0] == "10.0.0.0/8 0.0.0.0/0"
+    assert ids(findings) == ["DOV005"] and findings[0].location.line == 1
+    _, eff = lint(tmp_path, "login_trusted_networks = </etc/dovecot/nowhere.txt\n")
+    assert eff.value("login_trusted_networks")[0] == "/etc/dovecot/nowhere.txt"

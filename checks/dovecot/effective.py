@@ -296,6 +296,9 @@ def _assign(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting, key: str
         value: str | None = None
     elif s.kind == "var":
         value = _expand_vars(eff, scope, s)
+    elif s.kind == "file":
+        # ``key = <file``: the file's contents when committed under the root, else the path
+        value = " ".join(s.content.split()) if s.content is not None else s.value
     else:
         value = s.value
     a = Assign(key, value, s.loc, s, templated)

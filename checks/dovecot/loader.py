@@ -13,11 +13,20 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from checks.dovecot.parser import Include, Node, ParsedFile, ParseError, Section, parse_text
+from checks.dovecot.parser import (
+    Include,
+    Node,
+    ParsedFile,
+    ParseError,
+    Section,
+    Setting,
+    parse_text,
+)
 from imap_gate.findings import Location
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 32
+MAX_POINTED_TEXT = 1024 * 1024   # a ``<file`` value larger than this is not read as text
 
 
 @dataclass
@@ -115,6 +124,13 @@ def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
         elif isinstance(node, Include):
             result.extend(_include(root, node, base, out, stack))
         else:
+            if isinstance(node, Setting) and node.kind == "file" and node.value:
+                _, data = read_pointed_file(root, rel_path, node.value)
+                if data is not None and len(data) <= MAX_POINTED_TEXT:
+                    try:
+                        node.content = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        node.content = None
             result.append(node)
     return result
 

@@ -27,6 +27,7 @@ class Setting:
     kind: str = "value"   # value | file (``key = <path``) | var (contains ``$``)
     quoted: bool = False
     text: str = ""        # the whole source line (evidence)
+    content: str | None = None  # for ``<file``: the file's text when it is inside the root
 
 
 @dataclass
