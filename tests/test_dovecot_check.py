@@ -32,8 +32,9 @@ def test_union_once_and_included_files_judged_with_parent(tmp_path: Path) -> Non
     ctx = ctx_for(tmp_path, ("split/dovecot.conf", "split/conf.d/10-auth.conf"),
                   ("split/dovecot.conf",))
     findings = run(ctx)
-    assert list(ctx.results["dovecot"]) == ["split/dovecot.conf"]
+    assert sorted(ctx.results["dovecot"]) == ["split/conf.d/10-auth.conf", "split/dovecot.conf"]
     eff = ctx.results["dovecot"]["split/dovecot.conf"]
+    assert ctx.results["dovecot"]["split/conf.d/10-auth.conf"] is eff
     assert isinstance(eff, EffectiveConfig)
     # the cleartext setting lives in the included file, so the finding points there, once
     dov002 = [f for f in findings if f.rule_id == "DOV002"]
@@ -49,7 +50,7 @@ def test_union_once_and_included_files_judged_with_parent(tmp_path: Path) -> Non
     assert eff.lookup("ssl").loc.path == "split/conf.d/10-ssl.conf"
     assert eff.min_tls() == ("TLSv1.2", None)
     assert eff.listener_ports()[0] == {"imap": 143, "imaps": 993}
-    assert eff.version() == "2.3"
+    assert eff.version()[0] == "2.3"
 
 
 def test_suppression_without_reason_keeps_the_finding(tmp_path: Path) -> None:
@@ -127,3 +128,26 @@ def test_cli_lint_only_end_to_end(tmp_path: Path, run_cli) -> None:
     assert res.code == 0, res.stdout + res.stderr
     assert not [r for r in res.sarif["runs"][0]["results"] if r["ruleId"] == "DOV001"]
     assert any(f.get("waived") for f in res.json["findings"])
+
+
+def test_listed_files_that_include_each_other_are_still_judged(tmp_path: Path) -> None:
+    (tmp_path / "a.conf").write_text("ssl = no\n!include b.conf\n")
+    (tmp_path / "b.conf").write_text("!include a.conf\n")
+    ctx = ctx_for(tmp_path, ("a.conf", "b.conf"))
+    findings = run(ctx)
+    assert "DOV001" in {f.rule_id for f in findings}
+    assert any("cycle" in f.message for f in findings)
+    assert set(ctx.results["dovecot"]) >= {"a.conf"}
+
+
+def test_contract_methods_return_value_location_pairs(tmp_path: Path) -> None:
+    (tmp_path / "d.conf").write_text("dovecot_config_version = 2.4.0\nssl = required\n")
+    ctx = ctx_for(tmp_path, ("d.conf",))
+    run(ctx)
+    eff = ctx.results["dovecot"]["d.conf"]
+    for method in (eff.ssl_mode, eff.cleartext_auth_allowed, eff.min_tls, eff.listener_ports,
+                   eff.version):
+        _value, loc = method()
+        assert loc is None or loc.path == "d.conf"
+    assert eff.version()[0] == "2.4" and eff.version()[1].line == 1
+    assert eff.ssl_mode()[1].line == 2

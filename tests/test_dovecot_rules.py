@@ -122,7 +122,7 @@ def test_fragment_absent_settings_are_not_insecure(tmp_path: Path) -> None:
     assert eff.ssl_mode() == ("yes", None)
     assert eff.cleartext_auth_allowed(143) == (False, None)
     assert eff.min_tls() == ("TLSv1.2", None)
-    assert eff.version() == "2.3"
+    assert eff.version()[0] == "2.3"
 
 
 def test_2_2_default_ssl_protocols_points_at_first_line(tmp_path: Path) -> None:
@@ -226,7 +226,7 @@ def test_templated_values_are_not_guessed(tmp_path: Path) -> None:
 
 def test_version_24_names_and_groups(tmp_path: Path) -> None:
     findings, eff = lint(tmp_path, (FIXTURES / "v24.conf").read_text())
-    assert eff.version() == "2.4"
+    assert eff.version()[0] == "2.4"
     assert eff.cleartext_auth_allowed(143)[0] is True
     assert "DOV002" in ids(findings)
     assert eff.min_tls()[0] == "TLSv1"          # the @tls group applied after the global line
@@ -313,7 +313,7 @@ def test_1x_ssl_disable(tmp_path: Path) -> None:
 
 def test_24_prefix_filter_detects_version(tmp_path: Path) -> None:
     _, eff = lint(tmp_path, "ssl_server {\n  cert_file = /etc/c.pem\n}\n")
-    assert eff.version() == "2.4"
+    assert eff.version()[0] == "2.4"
 
 
 def test_dovecot_percent_variables_are_not_templates(tmp_path: Path) -> None:

@@ -2,8 +2,9 @@
 
 Each top-level file (from ``configs.dovecot`` and every ``targets[].dovecot``)
 is read with its includes, judged once, and its effective settings are left in
-``ctx.results["dovecot"]`` for the drift rules. A file that another listed file
-includes is judged as part of that parent, not on its own.
+``ctx.results["dovecot"]`` ({rel path: EffectiveConfig}) for the drift rules. A file
+that another listed file includes is judged as part of that parent, not on its own, and
+its entry in the results is the parent's EffectiveConfig.
 """
 
 from __future__ import annotations
@@ -183,15 +184,22 @@ def run(ctx: Context) -> list[Finding]:
     for top in files:
         findings, eff, loaded = lint_file(ctx.root, top)
         linted.append((top, findings, eff, loaded))
-    included_by_other: set[str] = set()
+    parent_of: dict[str, str] = {}
     for top, _, _, loaded in linted:
-        included_by_other |= {f for f in loaded.included if f != top}
+        for f in sorted(loaded.included):
+            if f != top:
+                parent_of.setdefault(f, top)
     out: list[Finding] = []
     for top, findings, eff, _ in linted:
-        if top in included_by_other:
+        if top in parent_of and parent_of.get(parent_of[top]) != top:
             continue
         results[top] = eff
         out.extend(findings)
+    # A listed file that a listed parent includes maps to the parent's settings: those
+    # are what Dovecot runs with, and a target may name either file.
+    for child, parent in parent_of.items():
+        if child in files and child not in results and parent in results:
+            results[child] = results[parent]
     return out
 
 

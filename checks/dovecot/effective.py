@@ -127,8 +127,10 @@ class EffectiveConfig:
             return self.defaults.get(key), None
         return a.value, a.loc
 
-    def version(self) -> str:
-        return self.info.version
+    def version(self) -> tuple[str, Location | None]:
+        """("2.3" | "2.4", the setting that told: dovecot_config_version or a version-only name)."""
+        ev = self.info.evidence
+        return self.info.version, (ev.loc if ev is not None else None)
 
     # -- the contract other checks use ----------------------------------------------
     def ssl_mode(self) -> tuple[str | None, Location | None]:

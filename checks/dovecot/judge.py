@@ -136,7 +136,7 @@ def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
     allowed, _loc = eff.cleartext_auth_allowed(143)
     if not allowed:
         return []
-    name = "auth_allow_cleartext" if eff.version() == "2.4" else "disable_plaintext_auth"
+    name = "auth_allow_cleartext" if eff.info.version == "2.4" else "disable_plaintext_auth"
     a = eff.lookup(name)
     if a is None:
         return []
