@@ -60,3 +60,20 @@ def test_linear_time(tmp_path: Path) -> None:
         times.append(best)
     assert times[1] < max(times[0], 0.01) * 30
     assert times[1] < 10
+
+
+def test_deep_nesting_is_an_error_not_a_crash(tmp_path: Path) -> None:
+    depth = 5000
+    text = "a {\n" * depth + "ssl = no\n" + "}\n" * depth + "ssl = required\n"
+    (tmp_path / "deep.conf").write_text(text)
+    findings, eff, _ = lint_file(tmp_path, "deep.conf")
+    assert [f.rule_id for f in findings] == ["DOV013"] and "nested" in findings[0].message
+    assert eff.ssl_mode()[0] == "required"      # braces stayed balanced after the cut
+
+
+def test_deep_nesting_across_includes_is_bounded(tmp_path: Path) -> None:
+    for i in range(40):
+        (tmp_path / f"f{i}.conf").write_text("a {\n" * 60 + f"!include f{i + 1}.conf\n" + "}\n" * 60)
+    (tmp_path / "f40.conf").write_text("ssl = no\n")
+    findings, _eff, _ = lint_file(tmp_path, "f0.conf")
+    assert any(f.rule_id == "DOV013" and "deeper" in f.message for f in findings)

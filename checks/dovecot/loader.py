@@ -25,7 +25,8 @@ from checks.dovecot.parser import (
 from imap_gate.findings import Location
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
-MAX_DEPTH = 32
+MAX_DEPTH = 32           # include levels
+MAX_TOTAL_DEPTH = 150    # sections plus includes: keeps tree walks far from the recursion limit
 MAX_POINTED_TEXT = 1024 * 1024   # a ``<file`` value larger than this is not read as text
 
 
@@ -95,12 +96,12 @@ def inside_path(root: Path, base_dir: str, text: str) -> tuple[str | None, str]:
 def load(root: Path, top: str) -> Loaded:
     """Parse ``top`` and every file it includes into one tree."""
     out = Loaded(top, [])
-    out.nodes = _load_file(root, top, out, stack=[], where=None)
+    out.nodes = _load_file(root, top, out, stack=[], where=None, depth=0)
     return out
 
 
 def _load_file(root: Path, rel_path: str, out: Loaded, stack: list[str],
-               where: Location | None) -> list[Node]:
+               where: Location | None, depth: int) -> list[Node]:
     text, why = read_text(root, rel_path)
     if text is None:
         out.problems.append(Problem(f"{rel_path}: {why}", where or Location(rel_path, 1, 1)))
@@ -109,20 +110,25 @@ def _load_file(root: Path, rel_path: str, out: Loaded, stack: list[str],
     if parsed is None:
         parsed = parse_text(text, rel_path)
         out.files[rel_path] = parsed
-    return _expand(root, parsed.nodes, rel_path, out, [*stack, rel_path])
+    return _expand(root, parsed.nodes, rel_path, out, [*stack, rel_path], depth)
 
 
 def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
-            stack: list[str]) -> list[Node]:
+            stack: list[str], depth: int) -> list[Node]:
     result: list[Node] = []
     base = str(PurePosixPath(rel_path).parent)
     base = "" if base == "." else base
     for node in nodes:
         if isinstance(node, Section):
-            node.children = _expand(root, node.children, rel_path, out, stack)
+            if depth >= MAX_TOTAL_DEPTH:
+                out.problems.append(Problem(
+                    f"sections and includes nested deeper than {MAX_TOTAL_DEPTH} levels; "
+                    "the rest is not read", node.loc, node.text))
+                continue
+            node.children = _expand(root, node.children, rel_path, out, stack, depth + 1)
             result.append(node)
         elif isinstance(node, Include):
-            result.extend(_include(root, node, base, out, stack))
+            result.extend(_include(root, node, base, out, stack, depth + 1))
         else:
             if isinstance(node, Setting) and node.kind == "file" and node.value:
                 _, data = read_pointed_file(root, rel_path, node.value)
@@ -135,7 +141,8 @@ def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
     return result
 
 
-def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str]) -> list[Node]:
+def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
+             depth: int) -> list[Node]:
     word = "!include" if inc.required else "!include_try"
     mapped, status = inside_path(root, base, inc.pattern)
     if mapped is None:
@@ -180,12 +187,12 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str])
                 f"{word} {inc.pattern} includes {f} again: an include cycle "
                 f"({' -> '.join([*stack[stack.index(f):], f])})", inc.loc, inc.text))
             continue
-        if len(stack) >= MAX_DEPTH:
+        if len(stack) >= MAX_DEPTH or depth >= MAX_TOTAL_DEPTH:
             out.problems.append(Problem(f"{word} nesting deeper than {MAX_DEPTH} files",
                                         inc.loc, inc.text))
             continue
         out.included.add(f)
-        result.extend(_load_file(root, f, out, stack, inc.loc))
+        result.extend(_load_file(root, f, out, stack, inc.loc, depth))
     return result
 
 

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from imap_gate.findings import Location
 
 _WHITE = " \t"
+# Real configurations nest four or five levels; the limit keeps every recursive walk
+# over the tree far from Python's recursion limit whatever the input.
+MAX_NESTING = 64
 _SUPPRESS = re.compile(r"#\s*imap-gate:\s*ignore\[([A-Za-z0-9_, -]*)\]\s*(.*)$")
 
 
@@ -135,6 +138,7 @@ def parse_text(text: str, path: str) -> ParsedFile:
     pending_col = 1
     lines = text.split("\n")
     closer = ""             # inside a multi-line template block: the text that ends it
+    overflow = 0            # open sections beyond MAX_NESTING (skipped, not kept)
     for idx, physical in enumerate(lines, start=1):
         line = physical[:-1] if physical.endswith("\r") else physical
         stripped = line.lstrip(_WHITE)
@@ -174,6 +178,19 @@ def parse_text(text: str, path: str) -> ParsedFile:
         loc = Location(path, line_no, col)
         target = stack[-1].children if stack else root
         node = _parse_statement(body, loc, line.strip())
+        if overflow:
+            # inside sections nested deeper than MAX_NESTING: count braces, keep nothing
+            if node == "end":
+                overflow -= 1
+            elif isinstance(node, Section) or (isinstance(node, ParseError)
+                                               and body.endswith("{")):
+                overflow += 1
+            continue
+        if isinstance(node, Section) and len(stack) >= MAX_NESTING:
+            target.append(ParseError(f"sections nested deeper than {MAX_NESTING} levels; "
+                                     "their contents are not read", loc, line.strip()))
+            overflow = 1
+            continue
         if isinstance(node, Section):
             target.append(node)
             stack.append(node)
