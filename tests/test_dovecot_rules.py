@@ -347,3 +347,13 @@ def test_file_values_are_read_inside_the_root(tmp_path: Path) -> None:
     assert ids(findings) == ["DOV005"] and findings[0].location.line == 1
     _, eff = lint(tmp_path, "login_trusted_networks = </etc/dovecot/nowhere.txt\n")
     assert eff.value("login_trusted_networks")[0] == "/etc/dovecot/nowhere.txt"
+
+
+def test_24_boollist_blocks(tmp_path: Path) -> None:
+    findings, eff = lint(tmp_path, "dovecot_config_version = 2.4.0\nauth_mechanisms = plain login\n"
+                         "auth_mechanisms {\n  login = no\n  cram-md5 = yes\n}\n"
+                         "login_trusted_networks {\n  0.0.0.0/0 = yes\n}\n")
+    assert eff.value("auth_mechanisms")[0] == "plain cram-md5"
+    by = {f.rule_id: f for f in findings}
+    assert by["DOV010"].location.line == 5
+    assert by["DOV005"].location.line == 8

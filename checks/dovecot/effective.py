@@ -54,6 +54,9 @@ DEFAULTS_24: dict[str, str] = {
 DEFAULT_SSL_PROTOCOLS_22 = "!SSLv2 !SSLv3"
 
 FILTER_TYPES = frozenset({"protocol", "remote", "local", "local_name"})
+# 2.4 boolean-list settings that may also be written as a block of ``name = yes|no``.
+BOOLLISTS = frozenset({"auth_mechanisms", "login_trusted_networks", "haproxy_trusted_networks",
+                       "protocols"})
 PREFIX_SECTIONS = frozenset({"ssl_server", "ssl_client", "imap_id_send"})
 TLS_ORDER = ("SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 LISTENER_DEFAULTS = {"imap": ("143", "no"), "imaps": ("993", "yes")}
@@ -332,10 +335,36 @@ def _walk(eff: EffectiveConfig, nodes: list[Node], conds: tuple[tuple[str, str],
                 _walk(eff, n.children, f.conds, service, groups, prefix, f.assigns)
             elif n.type == "service":
                 _walk_service(eff, n)
+            elif n.type in BOOLLISTS and not n.name and not prefix:
+                _boollist(eff, scope, n)
             elif n.type in PREFIX_SECTIONS and not n.name:
                 _walk(eff, n.children, conds, service, groups, prefix + n.type + "_", scope)
             # other named blocks (passdb, namespace, plugin, ...) do not hold the
             # settings judged here
+
+
+def _boollist(eff: EffectiveConfig, scope: dict[str, Assign], sec: Section) -> None:
+    """2.4 boolean lists: ``auth_mechanisms { cram-md5 = yes }`` adds to the current list."""
+    current = scope.get(sec.type) or eff.root.get(sec.type)
+    if current is not None:
+        words = None if current.value is None else current.value.replace(",", " ").split()
+    else:
+        words = eff.defaults.get(sec.type, "").replace(",", " ").split()
+    for c in sec.children:
+        if not isinstance(c, Setting):
+            continue
+        templated = is_templated(c.value) or is_templated(c.key)
+        if words is not None and not templated:
+            if c.value == "yes" and c.key not in words:
+                words.append(c.key)
+            elif c.value == "no" and c.key in words:
+                words.remove(c.key)
+        a = Assign(sec.type, None if (words is None or templated) else " ".join(words),
+                   c.loc, c, templated)
+        if templated:
+            words = None
+        scope[sec.type] = a
+        eff.all_settings.append(a)
 
 
 def _walk_service(eff: EffectiveConfig, sec: Section) -> None:
