@@ -357,3 +357,9 @@ def test_24_boollist_blocks(tmp_path: Path) -> None:
     by = {f.rule_id: f for f in findings}
     assert by["DOV010"].location.line == 5
     assert by["DOV005"].location.line == 8
+
+
+def test_keys_name_the_filter(tmp_path: Path) -> None:
+    findings, _ = lint(tmp_path, "protocol imap {\n  ssl = no\n}\n")
+    assert findings[0].key == "file=dovecot.conf;setting=ssl;filter=protocol imap"
+    assert (findings[0].location.line, findings[0].location.column) == (2, 3)

@@ -50,8 +50,9 @@ def _default_finding(rule: str, msg: str, eff: EffectiveConfig, setting: str,
                    severity=severity, key=_key(eff.path, setting))
 
 
-def _filter_where(f: Filter) -> str:
-    return " { ".join(f"{t} {n}".strip() for t, n in f.conds) + " {"
+def _owner(eff: EffectiveConfig, a: Assign) -> Filter | None:
+    """The filter block an assignment sits in (None: global), for the finding's key."""
+    return next((f for f in eff.filters if any(x is a for x in f.assigns.values())), None)
 
 
 def scopes(eff: EffectiveConfig, key: str) -> Iterator[tuple[Assign, Filter | None]]:
@@ -127,9 +128,8 @@ def _dov001(eff: EffectiveConfig, mode: str | None) -> list[Finding]:
         a = eff.lookup("ssl_disable")
         if a is None:
             return []
-    flt = next((f for f in eff.filters if a in f.assigns.values()), None)
     return [_f("DOV001", f"TLS is disabled for IMAP ({a.setting.text.strip()}): passwords and "
-               "mail cross the network in clear text.", a, flt)]
+               "mail cross the network in clear text.", a, _owner(eff, a))]
 
 
 def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
@@ -149,7 +149,7 @@ def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
         sev = Severity.LOW
         extra = " No cleartext IMAP listener is active now, so this becomes exploitable only " \
                 "if port 143 is enabled."
-    flt = next((f for f in eff.filters if a in f.assigns.values()), None)
+    flt = _owner(eff, a)
     return [_f("DOV002", f"Cleartext authentication is allowed without TLS ({a.setting.text.strip()}"
                f") and ssl is not 'required': an IMAP client on the internet can send its "
                f"password in clear text on port 143.{extra}", a, flt, sev, related)]
@@ -176,7 +176,7 @@ def _dov003(eff: EffectiveConfig) -> list[Finding]:
         return [_default_finding(
             "DOV003", msg[:-1] + f"; this comes from the Dovecot {eff.info.dialect} default "
             f"({default}), which the file does not override.", eff, "ssl_protocols")]
-    return [_f("DOV003", msg, a)]
+    return [_f("DOV003", msg, a, _owner(eff, a))]
 
 
 _CIPHER_CLASSES: tuple[tuple[str, Severity, re.Pattern[str]], ...] = (
@@ -228,21 +228,17 @@ def weak_cipher_classes(text: str) -> list[tuple[str, Severity]]:
 
 
 def _dov004(eff: EffectiveConfig) -> list[Finding]:
-    out = []
-    for a, flt in scopes(eff, "ssl_cipher_list"):
-        if flt is not None and not all(t == "protocol" and protocol_matches(n) for t, n in
-                                       flt.conds):
-            continue
-        if a is not eff.lookup("ssl_cipher_list") and flt is None:
-            continue
-        if a.value is None:
-            continue
-        weak = weak_cipher_classes(a.value)
-        if weak:
-            names = ", ".join(n for n, _ in weak)
-            out.append(_f("DOV004", f"ssl_cipher_list enables weak cipher suites ({names}).", a,
-                          flt, weak[0][1]))
-    return out
+    """The cipher list an internet IMAP client meets (global, or a protocol imap filter)."""
+    a = eff.lookup("ssl_cipher_list")
+    if a is None or a.value is None:
+        return []
+    weak = weak_cipher_classes(a.value)
+    if not weak:
+        return []
+    flt = _owner(eff, a)
+    names = ", ".join(n for n, _ in weak)
+    return [_f("DOV004", f"ssl_cipher_list enables weak cipher suites ({names}).", a, flt,
+               weak[0][1])]
 
 
 def _dov005(eff: EffectiveConfig) -> list[Finding]:
