@@ -272,7 +272,7 @@ def _filter_broad(f: Filter) -> tuple[bool, str]:
         if t == "remote" and any(broad_public(x) for x in nets):
             return True, f"{t} {n}"
         if t == "local" and any(_is_public(x) for x in nets):
-            return True, f"{t} {n} (a public address every internet client can connect to)"
+            return True, f"{t} {n}"
     return False, ""
 
 
@@ -297,13 +297,13 @@ def _dov006(eff: EffectiveConfig) -> list[Finding]:
                 if effective_ssl == "required":
                     continue
             out.append(_f("DOV006", f"The filter '{what}' {verb} ({a.setting.text.strip()}) for "
-                          "a broad network, undoing the global protection for those clients.",
+                          "clients on the internet, undoing the global protection for them.",
                           a, f, sev))
         a = f.assigns.get("ssl_min_protocol")
         r = _tls_rank(a.value) if a else None
         if a is not None and r is not None and r < TLS_ORDER.index("TLSv1.2"):
             out.append(_f("DOV006", f"The filter '{what}' lowers the TLS minimum to {a.value} for "
-                          "a broad network.", a, f, Severity.MEDIUM))
+                          "clients on the internet.", a, f, Severity.MEDIUM))
     return out
 
 
@@ -365,7 +365,7 @@ def _dov008_009(eff: EffectiveConfig) -> list[Finding]:
             if lst is not None and "port" in lst.assigns:
                 a = lst.assigns["port"]
                 out.append(_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
-                              f"on {addr}; prefer implicit TLS on 993 only.", a))
+                              f"(listening on {addr}); prefer implicit TLS on 993 only.", a))
             else:
                 where = lst_loc or proto_loc
                 assert where is not None
@@ -374,7 +374,7 @@ def _dov008_009(eff: EffectiveConfig) -> list[Finding]:
                        "disabled")
                 out.append(Finding(
                     rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
-                    f"143 on {addr}: {why}; prefer implicit TLS on 993 only.",
+                    f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
                     location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
                     evidence=(lst_loc and _line_text(eff, lst_loc)) or ""))
     s_port, s_ssl, _s_loc, _s_lst = eff.listener("imaps")
