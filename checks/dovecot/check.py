@@ -1,14 +1,206 @@
-"""The dovecot check (not built yet: it finds nothing)."""
+"""The dovecot check: lint every committed Dovecot configuration.
+
+Each top-level file (from ``configs.dovecot`` and every ``targets[].dovecot``)
+is read with its includes, judged once, and its effective settings are left in
+``ctx.results["dovecot"]`` ({rel path: EffectiveConfig}) for the drift rules. A file
+that another listed file includes is judged as part of that parent, not on its own, and
+its entry in the results is the parent's EffectiveConfig.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from checks import Check
+from checks.dovecot import loader
+from checks.dovecot.effective import EffectiveConfig, build
+from checks.dovecot.judge import judge
+from checks.dovecot.parser import Node, ParseError, Section
+from checks.dovecot.template import is_template_line
+from checks.dovecot.version import ONLY_23, detect
 from imap_gate.context import Context
-from imap_gate.findings import Finding
+from imap_gate.findings import Finding, Location
+from imap_gate.severity import Severity
+
+_ENUMS = {
+    "ssl": ("yes", "no", "required"),
+    "disable_plaintext_auth": ("yes", "no"),
+    "auth_allow_cleartext": ("yes", "no"),
+    "ssl_min_protocol": ("ANY", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "LATEST"),
+}
+
+
+def listed_files(ctx: Context) -> list[str]:
+    """The union of ``configs.dovecot`` and every target's ``dovecot``, each once, in order."""
+    seen: list[str] = []
+    for f in ctx.manifest.dovecot_files:
+        if f not in seen:
+            seen.append(f)
+    for t in ctx.manifest.targets:
+        for f in t.dovecot:
+            if f not in seen:
+                seen.append(f)
+    return seen
+
+
+def lint_file(root: Path, top: str) -> tuple[list[Finding], EffectiveConfig, loader.Loaded]:
+    """Lint one top-level file (with its includes); never raises on bad content."""
+    loaded = loader.load(root, top)
+    info = detect(loaded.nodes)
+    eff = build(top, loaded.nodes, info)
+
+    def read_pointed(base: str, text: str) -> tuple[str | None, bytes | None]:
+        return loader.read_pointed_file(root, base, text)
+
+    findings = judge(eff, read_pointed)
+    findings += _structure(loaded, eff)
+    findings = _apply_suppressions(findings, loaded)
+    return findings, eff, loaded
+
+
+def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
+    """DOV013 (and DOV015 for template lines): what keeps doveconf from loading the files."""
+    out: list[Finding] = []
+    for p in loaded.problems:
+        sev = Severity.NOTE if p.severity == "note" else None
+        out.append(Finding("DOV013", p.message, p.loc, severity=sev, evidence=p.text,
+                           key=f"file={p.loc.path};error={_slug(p.message)}"))
+    templ_lines: dict[str, list[int]] = {}
+    templated_files = {path for path, pf in loaded.files.items()
+                       if any(isinstance(n, ParseError) and (n.template or is_template_line(n.text))
+                              for n in _walk_all(pf.nodes))}
+    for node in _walk_all(loaded.nodes):
+        if isinstance(node, ParseError):
+            if node.template or is_template_line(node.text) or (node.loc.path in templated_files and \
+                    ("section" in node.message or "'}'" in node.message)):
+                templ_lines.setdefault(node.loc.path, []).append(node.loc.line)
+                continue
+            out.append(Finding("DOV013", f"{node.loc.path}:{node.loc.line}: {node.message}; "
+                               "doveconf refuses this configuration.", node.loc,
+                               evidence=node.text,
+                               key=f"file={node.loc.path};error={_slug(node.message)}"))
+    for path, lines in templ_lines.items():
+        out.append(Finding(
+            "DOV015", f"{len(lines)} template line(s) in {path} (first at line {lines[0]}) could "
+            "not be parsed; settings they produce are not judged.",
+            Location(path, lines[0], 1), key=f"file={path};setting=<template lines>"))
+    info = eff.info
+    if info.mixed is not None:
+        old, new = info.mixed
+        out.append(Finding(
+            "DOV013", f"The configuration mixes Dovecot 2.3 and 2.4 names ({old.key} here, "
+            f"{new.key} at {new.loc.path}:{new.loc.line}); neither version will load it.",
+            old.loc, evidence=old.text, related=(Location(new.loc.path, new.loc.line,
+                                                          new.loc.column, f"2.4 name {new.key}"),),
+            key=f"file={old.loc.path};setting={old.key};error=mixed-versions"))
+    if info.declared is not None:
+        first = next((pf.first_setting for p, pf in loaded.files.items() if p == loaded.top),
+                     None)
+        d = info.evidence
+        if first is not None and d is not None and first is not d:
+            out.append(Finding(
+                "DOV013", f"dovecot_config_version must be the first setting in {loaded.top}, "
+                f"but {first.key} comes first (line {first.loc.line}); Dovecot 2.4 refuses this.",
+                first.loc, evidence=first.text,
+                key=f"file={loaded.top};setting=dovecot_config_version;error=not-first"))
+    for a in eff.all_settings:
+        allowed = _ENUMS.get(a.key)
+        if allowed is None or a.value is None or a.templated:
+            continue
+        if a.key == "ssl" and a.setting.loc and _inside_listener(eff, a):
+            allowed = ("yes", "no")
+        if a.value not in allowed:
+            out.append(Finding(
+                "DOV013", f"{a.key} = {a.value!r} is not a valid value (use one of "
+                f"{', '.join(allowed)}); Dovecot refuses to start.", a.loc,
+                evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=value"))
+    for a in eff.all_settings:
+        if info.version == "2.4" and a.key in ONLY_23 and info.mixed is None:
+            out.append(Finding(
+                "DOV013", f"{a.key} is a Dovecot 2.3 name that 2.4 no longer knows.", a.loc,
+                evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=name"))
+    return out
+
+
+def _inside_listener(eff: EffectiveConfig, a: object) -> bool:
+    return any(a in lst.assigns.values() for lst in eff.listeners.values())
+
+
+def _slug(msg: str) -> str:
+    """A line-number-free identity for an error message."""
+    words = [w for w in msg.replace(":", " ").split() if not any(c.isdigit() for c in w)]
+    return "-".join(words[:8]).lower()
+
+
+def _walk_all(nodes: list[Node]):
+    for n in nodes:
+        yield n
+        if isinstance(n, Section):
+            yield from _walk_all(n.children)
+
+
+def _apply_suppressions(findings: list[Finding], loaded: loader.Loaded) -> list[Finding]:
+    """``# imap-gate: ignore[DOV008] reason`` on the line or the line above."""
+    by_file: dict[str, dict[int, list]] = {}
+    for path, pf in loaded.files.items():
+        for s in pf.suppressions:
+            by_file.setdefault(path, {}).setdefault(s.line, []).append(s)
+    if not by_file:
+        return findings
+    out: list[Finding] = []
+    reported: set[tuple[str, int]] = set()
+    for f in findings:
+        sups = by_file.get(f.location.path, {})
+        match = None
+        for line in (f.location.line, f.location.line - 1):
+            for s in sups.get(line, []):
+                if f.rule_id in s.rules or f.rule.name.upper() in s.rules:
+                    match = s
+                    break
+            if match:
+                break
+        if match is None:
+            out.append(f)
+        elif not match.reason:
+            out.append(f)
+            if (match.path, match.line) not in reported:
+                reported.add((match.path, match.line))
+                out.append(Finding(
+                    "DOV013", f"The inline suppression of {f.rule_id} has no reason, so it is "
+                    "ignored and the finding still counts; write "
+                    f"'# imap-gate: ignore[{f.rule_id}] <why this is acceptable>'.",
+                    Location(match.path, match.line, 1),
+                    key=f"file={match.path};suppression={f.rule_id};error=no-reason"))
+        else:
+            out.append(f.with_waiver(f"inline: {match.reason}"))
+    return out
 
 
 def run(ctx: Context) -> list[Finding]:
-    return []
+    results: dict[str, EffectiveConfig] = {}
+    ctx.results["dovecot"] = results
+    files = listed_files(ctx)
+    linted: list[tuple[str, list[Finding], EffectiveConfig, loader.Loaded]] = []
+    for top in files:
+        findings, eff, loaded = lint_file(ctx.root, top)
+        linted.append((top, findings, eff, loaded))
+    parent_of: dict[str, str] = {}
+    for top, _, _, loaded in linted:
+        for f in sorted(loaded.included):
+            if f != top:
+                parent_of.setdefault(f, top)
+    out: list[Finding] = []
+    for top, findings, eff, _ in linted:
+        if top in parent_of and parent_of.get(parent_of[top]) != top:
+            continue
+        results[top] = eff
+        out.extend(findings)
+    # A listed file that a listed parent includes maps to the parent's settings: those
+    # are what Dovecot runs with, and a target may name either file.
+    for child, parent in parent_of.items():
+        if child in files and child not in results and parent in results:
+            results[child] = results[parent]
+    return out
 
 
 CHECK = Check(name="dovecot", kind="lint", run=run)

@@ -1,0 +1,487 @@
+"""The rules: effective settings in, findings out.
+
+Pure functions of the parsed tree and the effective settings; the only outside
+input is ``read_pointed`` (to look inside a committed key file), passed in by
+``check.py`` so that this module never touches the filesystem itself.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterator
+
+from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
+from checks.dovecot.template import placeholder
+from imap_gate.findings import Finding, Location
+from imap_gate.severity import Severity
+
+ReadPointed = Callable[[str, str], tuple[str | None, bytes | None]]
+
+SECURITY_KEYS = frozenset({
+    "ssl", "disable_plaintext_auth", "auth_allow_cleartext", "ssl_min_protocol", "ssl_protocols",
+    "ssl_cipher_list", "login_trusted_networks", "haproxy_trusted_networks", "auth_mechanisms",
+    "auth_verbose_passwords", "auth_debug_passwords", "ssl_key", "ssl_server_key_file",
+    "protocols", "listen", "port", "ssl_disable",
+})
+KEY_SETTINGS = frozenset({"ssl_key", "ssl_alt_key", "ssl_client_key", "ssl_server_key_file",
+                          "ssl_server_alt_key_file", "ssl_client_key_file", "ssl_key_file"})
+_PRIVATE = re.compile(rb"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
+_VERSIONISH = re.compile(r"\b\d+\.\d+(\.\d+)?\b|\b(ubuntu|debian|centos|red ?hat|rhel|fedora|"
+                         r"freebsd|openbsd|linux|windows|alpine|suse)\b", re.I)
+
+
+def _key(path: str, setting: str, flt: Filter | None = None) -> str:
+    base = f"file={path};setting={setting}"
+    if flt is not None:
+        base += ";filter=" + " / ".join(f"{t} {n}".strip() for t, n in flt.conds)
+    return base
+
+
+def _f(rule: str, msg: str, a: Assign, flt: Filter | None = None,
+       severity: Severity | None = None, related: tuple[Location, ...] = ()) -> Finding:
+    return Finding(rule_id=rule, message=msg, location=a.loc, severity=severity,
+                   evidence=a.setting.text, key=_key(a.loc.path, a.key, flt), related=related)
+
+
+def _default_finding(rule: str, msg: str, eff: EffectiveConfig, setting: str,
+                     severity: Severity | None = None) -> Finding:
+    return Finding(rule_id=rule, message=msg, location=Location(eff.path, 1, 1),
+                   severity=severity, key=_key(eff.path, setting))
+
+
+def _owner(eff: EffectiveConfig, a: Assign) -> Filter | None:
+    """The filter block an assignment sits in (None: global), for the finding's key."""
+    return next((f for f in eff.filters if any(x is a for x in f.assigns.values())), None)
+
+
+def scopes(eff: EffectiveConfig, key: str) -> Iterator[tuple[Assign, Filter | None]]:
+    """The final assignment of ``key`` in every scope (global and each filter)."""
+    a = eff.root.get(key)
+    if a is not None:
+        yield a, None
+    for f in eff.filters:
+        if key in f.assigns:
+            yield f.assigns[key], f
+
+
+# -- networks ------------------------------------------------------------------------
+
+def _nets(text: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network | None]:
+    out: list[ipaddress.IPv4Network | ipaddress.IPv6Network | None] = []
+    for word in text.replace(",", " ").split():
+        try:
+            out.append(ipaddress.ip_network(word, strict=False))
+        except ValueError:
+            out.append(None)     # a host name: not judged
+    return out
+
+
+_NON_PUBLIC = tuple(ipaddress.ip_network(n) for n in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::1/128", "::/128", "fc00::/7", "fe80::/10", "ff00::/8", "2001:db8::/32",
+))
+
+
+def _is_public(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """True unless the whole range lies inside private, loopback or reserved space."""
+    return not any(net.version == blk.version and net.subnet_of(blk)  # type: ignore[arg-type]
+                   for blk in _NON_PUBLIC)
+
+
+def broad_public(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """The whole internet, or a public range of a /16 (IPv4) or /32 (IPv6) or larger."""
+    if net.prefixlen == 0:
+        return True
+    limit = 16 if net.version == 4 else 32
+    return net.prefixlen <= limit and _is_public(net)
+
+
+# -- the rules ------------------------------------------------------------------------
+
+def judge(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
+    out: list[Finding] = []
+    ssl_mode, ssl_loc = eff.ssl_mode()
+    out += _dov001(eff, ssl_mode)
+    out += _dov002(eff, ssl_loc)
+    if ssl_mode != "no":
+        out += _dov003(eff)
+        out += _dov004(eff)
+    out += _dov005(eff)
+    out += _dov006(eff)
+    out += _dov007_014(eff)
+    out += _dov008_009(eff)
+    out += _dov010(eff)
+    out += _dov011(eff, read_pointed)
+    out += _dov012(eff)
+    out += _dov015(eff)
+    return out
+
+
+def _dov001(eff: EffectiveConfig, mode: str | None) -> list[Finding]:
+    a = eff.lookup("ssl")
+    if mode != "no":
+        return []
+    if a is None:
+        a = eff.lookup("ssl_disable")
+        if a is None:
+            return []
+    return [_f("DOV001", f"TLS is disabled for IMAP ({a.setting.text.strip()}): passwords and "
+               "mail cross the network in clear text.", a, _owner(eff, a))]
+
+
+def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
+    allowed, _loc = eff.cleartext_auth_allowed(143)
+    if not allowed:
+        return []
+    name = "auth_allow_cleartext" if eff.info.version == "2.4" else "disable_plaintext_auth"
+    a = eff.lookup(name)
+    if a is None:
+        return []
+    ports, _ = eff.listener_ports()
+    related = (Location(ssl_loc.path, ssl_loc.line, ssl_loc.column, "ssl is set here"),) \
+        if ssl_loc else ()
+    sev = None
+    extra = ""
+    if ports.get("imap") == 0:
+        sev = Severity.LOW
+        extra = " No cleartext IMAP listener is active now, so this becomes exploitable only " \
+                "if port 143 is enabled."
+    flt = _owner(eff, a)
+    return [_f("DOV002", f"Cleartext authentication is allowed without TLS ({a.setting.text.strip()}"
+               f") and ssl is not 'required': an IMAP client on the internet can send its "
+               f"password in clear text on port 143.{extra}", a, flt, sev, related)]
+
+
+def _tls_rank(v: str | None) -> int | None:
+    if v is None:
+        return None
+    table = {p.lower(): i for i, p in enumerate(TLS_ORDER)}
+    table.update({"any": 0, "ssl3": 0, "tlsv1.0": 1})
+    return table.get(v.strip().lower())
+
+
+def _dov003(eff: EffectiveConfig) -> list[Finding]:
+    v, _loc = eff.min_tls()
+    r = _tls_rank(v)
+    if r is None or r >= TLS_ORDER.index("TLSv1.2"):
+        return []
+    a = eff.lookup("ssl_min_protocol") or eff.lookup("ssl_protocols")
+    msg = f"TLS versions below 1.2 are allowed (minimum {v}); RFC 8996 deprecates TLS 1.0 and 1.1."
+    if a is None:
+        default = ("ssl_protocols = !SSLv2 !SSLv3" if eff.info.dialect == "2.2" else
+                   "SSLv3 and TLS 1.0 enabled")
+        return [_default_finding(
+            "DOV003", msg[:-1] + f"; this comes from the Dovecot {eff.info.dialect} default "
+            f"({default}), which the file does not override.", eff, "ssl_protocols")]
+    return [_f("DOV003", msg, a, _owner(eff, a))]
+
+
+_CIPHER_CLASSES: tuple[tuple[str, Severity, re.Pattern[str]], ...] = (
+    ("NULL", Severity.CRITICAL, re.compile(r"^(e?NULL|COMPLEMENTOFALL|NULL-.*|.*-NULL-.*)$", re.I)),
+    ("aNULL", Severity.CRITICAL, re.compile(r"^(aNULL|ADH|AECDH|ADH-.*|AECDH-.*|ALL)$", re.I)),
+    ("EXPORT", Severity.CRITICAL, re.compile(r"^(EXPORT\d*|EXP|EXP-.*)$", re.I)),
+    ("RC4", Severity.HIGH, re.compile(r"^(RC4|.*RC4.*)$", re.I)),
+    ("DES", Severity.HIGH, re.compile(r"^(DES|DES-CBC-.*|.*-DES-CBC-.*)$", re.I)),
+    ("MD5", Severity.HIGH, re.compile(r"^(MD5|.*-MD5)$", re.I)),
+    ("LOW", Severity.HIGH, re.compile(r"^LOW$", re.I)),
+    ("@SECLEVEL=0", Severity.HIGH, re.compile(r"^@SECLEVEL=0$", re.I)),
+    ("3DES", Severity.MEDIUM, re.compile(r"^(3DES|MEDIUM|.*DES-CBC3.*)$", re.I)),
+)
+_REMOVES = {"NULL": ("ENULL", "NULL"), "aNULL": ("ANULL", "ADH", "AECDH"),
+            "EXPORT": ("EXPORT", "EXP"), "RC4": ("RC4",), "DES": ("DES",), "MD5": ("MD5",),
+            "LOW": ("LOW",), "@SECLEVEL=0": (), "3DES": ("3DES", "MEDIUM")}
+
+
+def weak_cipher_classes(text: str) -> list[tuple[str, Severity]]:
+    """Which weak classes the list leaves on: read left to right, a later '!' is final."""
+    on: dict[str, Severity] = {}
+    banned: set[str] = set()
+    parts: list[str] = []
+    for token in re.split(r"[:, ]+", text.strip()):
+        head, sep, tail = token.partition("@")
+        parts.append(head)
+        if sep:
+            parts.append("@" + tail)
+    for part in parts:
+        if not part:
+            continue
+        if part.upper().startswith("@SECLEVEL="):
+            if part.upper() == "@SECLEVEL=0":
+                on["@SECLEVEL=0"] = Severity.HIGH
+            else:
+                on.pop("@SECLEVEL=0", None)
+            continue
+        neg = part[:1] in ("!", "-")
+        word = part.lstrip("!-+")
+        for name, sev, pat in _CIPHER_CLASSES:
+            if neg:
+                if word.upper() in _REMOVES[name]:
+                    on.pop(name, None)
+                    if part.startswith("!"):
+                        banned.add(name)
+            elif pat.match(word) and name not in banned:
+                on[name] = sev
+    return sorted(on.items(), key=lambda kv: -int(kv[1]))
+
+
+def _dov004(eff: EffectiveConfig) -> list[Finding]:
+    """The cipher list an internet IMAP client meets (global, or a protocol imap filter)."""
+    a = eff.lookup("ssl_cipher_list")
+    if a is None or a.value is None:
+        return []
+    weak = weak_cipher_classes(a.value)
+    if not weak:
+        return []
+    flt = _owner(eff, a)
+    names = ", ".join(n for n, _ in weak)
+    return [_f("DOV004", f"ssl_cipher_list enables weak cipher suites ({names}).", a, flt,
+               weak[0][1])]
+
+
+def _dov005(eff: EffectiveConfig) -> list[Finding]:
+    out = []
+    for key in ("login_trusted_networks", "haproxy_trusted_networks"):
+        for a, flt in scopes(eff, key):
+            if a.value is None:
+                continue
+            wide = [n for n in _nets(a.value) if n is not None and broad_public(n)]
+            if wide:
+                shown = ", ".join(str(n) for n in wide)
+                out.append(_f("DOV005", f"{key} trusts {shown}: clients from there are treated "
+                              "as secure and may log in with cleartext passwords; "
+                              "that range covers the internet or a large public block.",
+                              a, flt))
+    return out
+
+
+_RELAX: tuple[tuple[str, str, str, Severity], ...] = (
+    ("ssl", "no", "turns TLS off", Severity.HIGH),
+    ("disable_plaintext_auth", "no", "allows cleartext authentication", Severity.HIGH),
+    ("auth_allow_cleartext", "yes", "allows cleartext authentication", Severity.HIGH),
+)
+
+
+def _filter_broad(f: Filter) -> tuple[bool, str]:
+    for t, n in f.conds:
+        if t not in ("remote", "local"):
+            continue
+        nets = [x for x in _nets(n) if x is not None]
+        if t == "remote" and any(broad_public(x) for x in nets):
+            return True, f"{t} {n}"
+        if t == "local" and any(_is_public(x) for x in nets):
+            return True, f"{t} {n}"
+    return False, ""
+
+
+def _dov006(eff: EffectiveConfig) -> list[Finding]:
+    out = []
+    global_ssl, _ = eff.ssl_mode()
+    for f in eff.filters:
+        if not any(t in ("remote", "local") for t, _ in f.conds):
+            continue
+        if any(t == "protocol" and not protocol_matches(n) for t, n in f.conds):
+            continue
+        broad, what = _filter_broad(f)
+        if not broad:
+            continue
+        for key, bad, verb, sev in _RELAX:
+            a = f.assigns.get(key)
+            if a is None or a.value != bad:
+                continue
+            if key != "ssl":
+                ssl_here = f.assigns.get("ssl")
+                effective_ssl = ssl_here.value if ssl_here else global_ssl
+                if effective_ssl == "required":
+                    continue
+            out.append(_f("DOV006", f"The filter '{what}' {verb} ({a.setting.text.strip()}) for "
+                          "clients on the internet, undoing the global protection for them.",
+                          a, f, sev))
+        a = f.assigns.get("ssl_min_protocol")
+        r = _tls_rank(a.value) if a else None
+        if a is not None and r is not None and r < TLS_ORDER.index("TLSv1.2"):
+            out.append(_f("DOV006", f"The filter '{what}' lowers the TLS minimum to {a.value} for "
+                          "clients on the internet.", a, f, Severity.MEDIUM))
+    return out
+
+
+def _dov007_014(eff: EffectiveConfig) -> list[Finding]:
+    out = []
+    checks = (
+        ("auth_verbose_passwords", ("yes", "plain"), "DOV007",
+         "auth_verbose_passwords = {v} writes the password of every failed login to the log."),
+        ("auth_debug_passwords", ("yes",), "DOV007",
+         "auth_debug_passwords = yes writes passwords to the debug log."),
+        ("mail_debug", ("yes",), "DOV014", "mail_debug = yes enables debug logging of mail "
+         "lookups."),
+        ("auth_debug", ("yes",), "DOV014", "auth_debug = yes enables debug logging of "
+         "authentication (user names, passdb lookups)."),
+        ("verbose_ssl", ("yes",), "DOV014", "verbose_ssl = yes logs TLS protocol details."),
+    )
+    for key, bad, rule, msg in checks:
+        for a, flt in scopes(eff, key):
+            if a.value in bad:
+                out.append(_f(rule, msg.format(v=a.value), a, flt))
+    for a, flt in scopes(eff, "log_debug"):
+        if a.value:
+            out.append(_f("DOV014", f"log_debug = {a.value} enables debug logging.", a, flt))
+    return out
+
+
+def _addresses_public(text: str) -> bool:
+    words = [w for w in text.replace(",", " ").split() if w]
+    if not words:
+        return False
+    for w in words:
+        if w in ("*", "::", "[::]"):
+            return True
+        try:
+            ip = ipaddress.ip_address(w.strip("[]"))
+        except ValueError:
+            return True       # a host name: assume it may be public
+        if ip.is_unspecified or _is_public(ipaddress.ip_network(ip)):
+            return True
+    return False
+
+
+def _dov008_009(eff: EffectiveConfig) -> list[Finding]:
+    out: list[Finding] = []
+    enabled, proto_loc = eff.imap_enabled()
+    if enabled is False:
+        return out
+    port, ssl, _port_loc, lst_loc = eff.listener("imap")
+    lst = eff.listeners.get(("imap-login", "imap"))
+    explicit = lst is not None or (enabled and proto_loc is not None)
+    if explicit and port not in (None, "0") and ssl != "yes" and port is not None \
+            and port.isdigit():
+        addr_a = lst.assigns.get("address") if lst else None
+        addr = (addr_a.value if addr_a and addr_a.value else None)
+        if addr is None:
+            listen, _ = eff.value("listen")
+            addr = listen
+        if addr is not None and _addresses_public(addr):
+            if lst is not None and "port" in lst.assigns:
+                a = lst.assigns["port"]
+                out.append(_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
+                              f"(listening on {addr}); prefer implicit TLS on 993 only.", a))
+            else:
+                where = lst_loc or proto_loc
+                assert where is not None
+                why = ("the imap listener keeps its default port 143" if lst is not None else
+                       "'protocols' enables imap and the default imap listener on 143 is not "
+                       "disabled")
+                out.append(Finding(
+                    rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
+                    f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
+                    location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
+                    evidence=(lst_loc and _line_text(eff, lst_loc)) or ""))
+    s_port, s_ssl, _s_loc, _s_lst = eff.listener("imaps")
+    slst = eff.listeners.get(("imap-login", "imaps"))
+    if slst is not None:
+        if "port" in slst.assigns and s_port == "0":
+            out.append(_f("DOV009", "The imaps listener (implicit TLS, 993) is disabled "
+                          "(port = 0); clients must use 143 and STARTTLS, which can be stripped.",
+                          slst.assigns["port"]))
+        elif "ssl" in slst.assigns and s_ssl == "no" and s_port != "0":
+            out.append(_f("DOV009", f"The imaps listener on port {s_port} runs without TLS "
+                          "(ssl = no): port 993 speaks cleartext.", slst.assigns["ssl"]))
+    return out
+
+
+def _line_text(eff: EffectiveConfig, loc: Location) -> str:
+    for lst in eff.listeners.values():
+        if lst.loc == loc:
+            return f"inet_listener {lst.name} {{"
+    return ""
+
+
+_MECH_MEDIUM = {"anonymous", "ntlm", "rpa", "skey", "otp", "gss-spnego"}
+_MECH_LOW = {"cram-md5", "digest-md5", "apop"}
+
+
+def _dov010(eff: EffectiveConfig) -> list[Finding]:
+    out = []
+    for a, flt in scopes(eff, "auth_mechanisms"):
+        if a.value is None:
+            continue
+        mechs = {m.lower() for m in a.value.replace(",", " ").split()}
+        med = sorted(mechs & _MECH_MEDIUM - {"gss-spnego"})
+        low = sorted(mechs & _MECH_LOW)
+        if med or low:
+            sev = Severity.MEDIUM if med else Severity.LOW
+            out.append(_f("DOV010", f"auth_mechanisms enables weak or anonymous mechanisms "
+                          f"({', '.join(med + low)}).", a, flt, sev))
+    return out
+
+
+def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
+    out = []
+    for a in eff.all_settings:
+        text = a.setting.value
+        if _PRIVATE.search(text.encode("utf-8", "replace")):
+            out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration.",
+                          a))
+            continue
+        is_key = a.key in KEY_SETTINGS or a.key.endswith("_key_file")
+        if not is_key or a.value is None or not text:
+            continue
+        if a.setting.kind != "file" and not a.key.endswith("_file"):
+            continue
+        rel, data = read_pointed(a.loc.path, text)
+        if rel is None or data is None:
+            continue
+        m = _PRIVATE.search(data)
+        if m:
+            line = data[: m.start()].count(b"\n") + 1
+            encrypted = b"ENCRYPTED" in data[: m.end() + 200]
+            sev = Severity.HIGH if encrypted else None
+            note = " (encrypted; its password must not be committed either)" if encrypted else ""
+            out.append(_f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
+                          f"repository{note}.", a, None, sev,
+                          (Location(rel, line, 1, "the committed private key"),)))
+    return out
+
+
+def _dov012(eff: EffectiveConfig) -> list[Finding]:
+    out = []
+    for a, flt in scopes(eff, "login_greeting"):
+        if a.value and _VERSIONISH.search(a.value):
+            out.append(_f("DOV012", f"login_greeting '{a.value}' discloses version or OS details "
+                          "to every client before login.", a, flt))
+    for a, flt in scopes(eff, "imap_id_send"):
+        if a.value is None:
+            continue
+        words = a.value.replace('"', " ").split()
+        leaks = [w for w in words if w.lower() in ("version", "os", "os-version",
+                                                   "support-url", "support-email")
+                 and w.lower() in ("version", "os", "os-version")]
+        if leaks:
+            out.append(_f("DOV012", f"imap_id_send sends {', '.join(leaks)} to any client that "
+                          "asks with the ID command.", a, flt))
+    for a in eff.all_settings:
+        if a.key.startswith("imap_id_send_") and a.key[len("imap_id_send_"):] in (
+                "version", "os", "os-version", "os_version"):
+            out.append(_f("DOV012", f"imap_id_send sends {a.key[len('imap_id_send_'):]} to any "
+                          "client that asks with the ID command.", a))
+    return out
+
+
+def _dov015(eff: EffectiveConfig) -> list[Finding]:
+    out = []
+    listener_keys = {id(a) for lst in eff.listeners.values() if lst.service == "imap-login"
+                     for a in lst.assigns.values()}
+    in_any_listener = {id(a) for lst in eff.listeners.values() for a in lst.assigns.values()}
+    for a in eff.all_settings:
+        if a.key not in SECURITY_KEYS:
+            continue
+        if id(a) in in_any_listener and id(a) not in listener_keys:
+            continue      # lmtp, stats, sieve ports: not the IMAP attack surface
+        if a.templated:
+            out.append(_f("DOV015", f"{a.key} is a template placeholder "
+                          f"({placeholder(a.setting.value)}); its value could not be judged.", a))
+        elif a.value is None and "$ENV:" in a.setting.value:
+            out.append(_f("DOV015", f"{a.key} comes from an environment variable "
+                          f"({a.setting.value}); its value could not be judged.", a))
+    return out

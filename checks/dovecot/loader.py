@@ -1,0 +1,228 @@
+"""Reading files under the root: ``!include`` expansion and ``key = <file`` contents.
+
+This is the only module that touches the filesystem. It never reads outside
+``--root`` (absolute paths, ``..`` and symbolic links that lead out are refused
+and reported), follows includes relative to the including file as ``doveconf``
+does, and stops at include cycles.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from checks.dovecot.parser import (
+    Include,
+    Node,
+    ParsedFile,
+    ParseError,
+    Section,
+    Setting,
+    parse_text,
+)
+from imap_gate.findings import Location
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+MAX_DEPTH = 32           # include levels
+MAX_TOTAL_DEPTH = 150    # sections plus includes: keeps tree walks far from the recursion limit
+MAX_POINTED_TEXT = 1024 * 1024   # a ``<file`` value larger than this is not read as text
+
+
+@dataclass
+class Problem:
+    """A DOV013 in the making: what went wrong, where, and how bad."""
+
+    message: str
+    loc: Location
+    text: str = ""
+    severity: str | None = None   # None: the rule's default; "note" for system paths
+
+
+@dataclass
+class Loaded:
+    top: str                                   # rel path of the file linted
+    nodes: list[Node]                          # the tree with includes spliced in
+    files: dict[str, ParsedFile] = field(default_factory=dict)  # every file read, by rel path
+    problems: list[Problem] = field(default_factory=list)
+    included: set[str] = field(default_factory=set)             # files reached by an include
+
+
+def _rel(root: Path, p: Path) -> str | None:
+    try:
+        return p.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError):
+        return None
+
+
+def read_text(root: Path, rel_path: str) -> tuple[str | None, str | None]:
+    """(text, None) or (None, why not): binary, non-UTF-8, too big, unreadable."""
+    path = root / rel_path
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, f"the file is {size} bytes, larger than the {MAX_FILE_BYTES} byte limit"
+        data = path.read_bytes()
+    except OSError as exc:
+        return None, f"cannot read the file: {exc.strerror or exc}"
+    if b"\0" in data:
+        return None, "the file is binary (it contains NUL bytes), not a Dovecot configuration"
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        return None, f"the file is not UTF-8 text (first bad byte on line {line})"
+
+
+def inside_path(root: Path, base_dir: str, text: str) -> tuple[str | None, str]:
+    """Map a path written in a config to a rel path under the root, or say why not.
+
+    Relative paths are resolved from the including file's directory. Absolute paths are
+    deployment paths (``/etc/dovecot/...``): they are not read.
+    """
+    if text.startswith("/"):
+        return None, "absolute"
+    joined = os.path.normpath(str(PurePosixPath(base_dir) / text)) if base_dir else \
+        os.path.normpath(text)
+    if joined == ".." or joined.startswith("../") or joined.startswith("/"):
+        return None, "escapes"
+    real = _rel(root, root / joined)
+    if real is None:
+        return None, "symlink"
+    return joined, "ok"
+
+
+def load(root: Path, top: str) -> Loaded:
+    """Parse ``top`` and every file it includes into one tree."""
+    out = Loaded(top, [])
+    out.nodes = _load_file(root, top, out, stack=[], where=None, depth=0)
+    return out
+
+
+def _load_file(root: Path, rel_path: str, out: Loaded, stack: list[str],
+               where: Location | None, depth: int) -> list[Node]:
+    text, why = read_text(root, rel_path)
+    if text is None:
+        out.problems.append(Problem(f"{rel_path}: {why}", where or Location(rel_path, 1, 1)))
+        return []
+    parsed = out.files.get(rel_path)
+    if parsed is None:
+        parsed = parse_text(text, rel_path)
+        out.files[rel_path] = parsed
+    return _expand(root, parsed.nodes, rel_path, out, [*stack, rel_path], depth)
+
+
+def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
+            stack: list[str], depth: int) -> list[Node]:
+    result: list[Node] = []
+    base = str(PurePosixPath(rel_path).parent)
+    base = "" if base == "." else base
+    for node in nodes:
+        if isinstance(node, Section):
+            if depth >= MAX_TOTAL_DEPTH:
+                out.problems.append(Problem(
+                    f"sections and includes nested deeper than {MAX_TOTAL_DEPTH} levels; "
+                    "the rest is not read", node.loc, node.text))
+                continue
+            node.children = _expand(root, node.children, rel_path, out, stack, depth + 1)
+            result.append(node)
+        elif isinstance(node, Include):
+            result.extend(_include(root, node, base, out, stack, depth + 1))
+        else:
+            if isinstance(node, Setting) and node.kind == "file" and node.value:
+                _, data = read_pointed_file(root, rel_path, node.value)
+                if data is not None and len(data) <= MAX_POINTED_TEXT:
+                    try:
+                        node.content = data.decode("utf-8")
+                    except UnicodeDecodeError:
+                        node.content = None
+            result.append(node)
+    return result
+
+
+def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
+             depth: int) -> list[Node]:
+    word = "!include" if inc.required else "!include_try"
+    mapped, status = inside_path(root, base, inc.pattern)
+    if mapped is None:
+        if status == "absolute":
+            if inc.required:
+                out.problems.append(Problem(
+                    f"{word} {inc.pattern} names an absolute path outside the repository; its "
+                    "settings were not read and are not judged", inc.loc, inc.text, "note"))
+            return []
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} leads outside --root; refusing to read it", inc.loc, inc.text))
+        return []
+    if glob.has_magic(mapped):
+        matches = sorted(glob.glob(glob.escape(str(root)) + "/" + mapped))
+        files = []
+        for m in matches:
+            r = _rel(root, Path(m))
+            if r is None:
+                out.problems.append(Problem(
+                    f"{word} {inc.pattern}: {m} leads outside --root through a symbolic link; "
+                    "refusing to read it", inc.loc, inc.text))
+            elif Path(m).is_file():
+                files.append(r)
+    else:
+        p = root / mapped
+        if _rel(root, p) is None:
+            out.problems.append(Problem(f"{word} {inc.pattern} leads outside --root through a "
+                                        "symbolic link; refusing to read it", inc.loc, inc.text))
+            return []
+        files = [_rel(root, p) or mapped] if p.is_file() else []
+    if not files:
+        if inc.required:
+            out.problems.append(Problem(
+                f"!include {inc.pattern} matches no file (relative to "
+                f"{base or 'the root'}); doveconf refuses to load this configuration",
+                inc.loc, inc.text))
+        return []
+    result: list[Node] = []
+    for f in files:
+        if f in stack:
+            out.problems.append(Problem(
+                f"{word} {inc.pattern} includes {f} again: an include cycle "
+                f"({' -> '.join([*stack[stack.index(f):], f])})", inc.loc, inc.text))
+            continue
+        if len(stack) >= MAX_DEPTH or depth >= MAX_TOTAL_DEPTH:
+            out.problems.append(Problem(f"{word} nesting deeper than {MAX_DEPTH} files",
+                                        inc.loc, inc.text))
+            continue
+        out.included.add(f)
+        result.extend(_load_file(root, f, out, stack, inc.loc, depth))
+    return result
+
+
+def read_pointed_file(root: Path, base_rel: str, path_text: str) -> tuple[str | None, bytes | None]:
+    """For ``key = <file``: (rel path, bytes) when the file is committed under the root.
+
+    An absolute deployment path such as ``/etc/dovecot/private/key.pem`` is also looked
+    up as ``etc/dovecot/private/key.pem`` under the root: repositories often mirror /etc.
+    """
+    base = str(PurePosixPath(base_rel).parent)
+    base = "" if base == "." else base
+    candidates: list[str] = []
+    if path_text.startswith("/"):
+        candidates.append(path_text.lstrip("/"))
+    else:
+        mapped, _why = inside_path(root, base, path_text)
+        if mapped is not None:
+            candidates.append(mapped)
+    for c in candidates:
+        mapped, _status = inside_path(root, "", c)
+        if mapped is None:
+            continue
+        p = root / mapped
+        try:
+            if p.is_file() and p.stat().st_size <= MAX_FILE_BYTES:
+                return mapped, p.read_bytes()
+        except OSError:
+            continue
+    return None, None
+
+
+def file_error_node(rel_path: str, message: str) -> ParseError:
+    return ParseError(message, Location(rel_path, 1, 1))

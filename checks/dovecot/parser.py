@@ -1,0 +1,304 @@
+"""Dovecot configuration syntax, line by line, the way ``doveconf`` reads it.
+
+One pass over the lines, no backtracking, so a 100,000-line file costs 100,000
+small steps. Every node keeps the file, line and column it came from: those are
+the SARIF locations. Nothing here raises on bad input; a line that ``doveconf``
+would refuse becomes a ``ParseError`` node and parsing goes on, so one typo does
+not hide the rest of the file from the rules.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from imap_gate.findings import Location
+
+_WHITE = " \t"
+# Real configurations nest four or five levels; the limit keeps every recursive walk
+# over the tree far from Python's recursion limit whatever the input.
+MAX_NESTING = 64
+_SUPPRESS = re.compile(r"#\s*imap-gate:\s*ignore\[([A-Za-z0-9_, -]*)\]\s*(.*)$")
+
+
+@dataclass
+class Setting:
+    key: str
+    value: str            # unquoted (and unescaped) text, or the path for ``<file``
+    raw: str              # the value as written, quotes included
+    loc: Location
+    kind: str = "value"   # value | file (``key = <path``) | var (contains ``$``)
+    quoted: bool = False
+    text: str = ""        # the whole source line (evidence)
+    content: str | None = None  # for ``<file``: the file's text when it is inside the root
+
+
+@dataclass
+class Include:
+    pattern: str
+    required: bool        # ``!include`` (True) or ``!include_try`` (False)
+    loc: Location
+    text: str = ""
+
+
+@dataclass
+class Section:
+    type: str
+    name: str
+    loc: Location
+    children: list[Node] = field(default_factory=list)
+    text: str = ""
+    closed: bool = True
+
+
+@dataclass
+class ParseError:
+    message: str
+    loc: Location
+    text: str = ""
+    template: bool = False   # inside a multi-line template block ({% ... %}, <% ... %>)
+
+
+Node = Setting | Include | Section | ParseError
+
+
+@dataclass
+class Suppression:
+    rules: tuple[str, ...]
+    reason: str
+    line: int
+    path: str
+
+
+@dataclass
+class ParsedFile:
+    path: str
+    nodes: list[Node]
+    suppressions: list[Suppression]
+    first_setting: Setting | None = None
+    line_count: int = 0
+
+
+def _unescape(text: str) -> str:
+    """``str_unescape``: a backslash makes the next character literal."""
+    if "\\" not in text:
+        return text
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        ch = text[i]
+        if ch == "\\" and i + 1 < len(text):
+            i += 1
+            ch = text[i]
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def strip_comment(line: str) -> str:
+    """Cut at the first ``#`` outside quotes, as ``doveconf`` does."""
+    if "#" not in line:
+        return line
+    i = 0
+    n = len(line)
+    while i < n:
+        ch = line[i]
+        if ch in "'\"":
+            quote = ch
+            i += 1
+            while i < n and line[i] != quote:
+                if line[i] == "\\" and i + 1 < n:
+                    i += 1
+                i += 1
+            if i >= n:
+                return line
+        elif ch == "#":
+            return line[:i]
+        i += 1
+    return line
+
+
+def _split_word(s: str) -> tuple[str, str]:
+    """The first run of non-white, non-'=' characters, and the rest (leading white removed)."""
+    i = 0
+    n = len(s)
+    while i < n and s[i] not in _WHITE and s[i] != "=":
+        i += 1
+    return s[:i], s[i:].lstrip(_WHITE)
+
+
+def parse_text(text: str, path: str) -> ParsedFile:
+    """Parse one file into a tree; includes are left as ``Include`` nodes for the loader."""
+    root: list[Node] = []
+    stack: list[Section] = []
+    suppressions: list[Suppression] = []
+    first: list[Setting] = []
+    pending = ""            # continuation buffer
+    pending_line = 0
+    pending_col = 1
+    lines = text.split("\n")
+    closer = ""             # inside a multi-line template block: the text that ends it
+    overflow = 0            # open sections beyond MAX_NESTING (skipped, not kept)
+    for idx, physical in enumerate(lines, start=1):
+        line = physical[:-1] if physical.endswith("\r") else physical
+        stripped = line.lstrip(_WHITE)
+        if closer:
+            if closer in line:
+                closer = _open_template(line[line.index(closer) + len(closer):])
+            if stripped:
+                (stack[-1].children if stack else root).append(ParseError(
+                    "template code", Location(path, idx, 1), line.strip(), template=True))
+            continue
+        if "{" in line or "<%" in line:
+            closer = _open_template(line)
+        if "imap-gate:" in line:
+            m = _SUPPRESS.search(line)
+            if m:
+                ids = tuple(r.strip().upper() for r in m.group(1).split(",") if r.strip())
+                suppressions.append(Suppression(ids, m.group(2).strip(), idx, path))
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        body = strip_comment(stripped).rstrip(_WHITE)
+        if body.endswith("\\"):
+            part = body[:-1].rstrip(_WHITE)
+            if not pending:
+                pending_line = idx
+                pending_col = len(line) - len(stripped) + 1
+            if part:
+                pending += part + " "
+            continue
+        if pending:
+            body = pending + body
+            line_no, col = pending_line, pending_col
+            pending = ""
+        else:
+            line_no, col = idx, len(line) - len(stripped) + 1
+        if not body:
+            continue
+        loc = Location(path, line_no, col)
+        target = stack[-1].children if stack else root
+        node = _parse_statement(body, loc, line.strip())
+        if overflow:
+            # inside sections nested deeper than MAX_NESTING: count braces, keep nothing
+            if node == "end":
+                overflow -= 1
+            elif isinstance(node, Section) or (isinstance(node, ParseError)
+                                               and body.endswith("{")):
+                overflow += 1
+            continue
+        if isinstance(node, Section) and len(stack) >= MAX_NESTING:
+            target.append(ParseError(f"sections nested deeper than {MAX_NESTING} levels; "
+                                     "their contents are not read", loc, line.strip()))
+            overflow = 1
+            continue
+        if isinstance(node, Section):
+            target.append(node)
+            stack.append(node)
+        elif node == "end":
+            if stack:
+                stack.pop()
+            else:
+                target.append(ParseError("'}' without an open section", loc, line.strip()))
+        else:
+            assert not isinstance(node, str)
+            target.append(node)
+            if isinstance(node, Setting) and not stack and not first:
+                first.append(node)
+            elif isinstance(node, ParseError) and body.endswith("{"):
+                # a broken section opener: keep its body and its '}' together so one
+                # mistake is one finding, and its settings are not taken as global ones
+                dummy = Section("<error>", "", loc, text=line.strip())
+                target.append(dummy)
+                stack.append(dummy)
+    if pending:
+        target = stack[-1].children if stack else root
+        loc = Location(path, pending_line, pending_col)
+        node = _parse_statement(pending.rstrip(), loc, pending.strip())
+        if isinstance(node, Setting | Include | ParseError):
+            target.append(node)
+        else:
+            target.append(ParseError("the file ends inside a '\\' continuation", loc))
+    for sec in stack:
+        sec.closed = False
+        if sec.type == "<error>":
+            continue
+        (root).append(ParseError(
+            f"section '{sec.type}{' ' + sec.name if sec.name else ''}' opened here is never "
+            "closed (missing '}')", sec.loc, sec.text))
+    return ParsedFile(path, root, suppressions, first[0] if first else None, len(lines))
+
+
+# Template tag openers and their closers. ERB needs a space, '=', '-' or '#' after
+# "<%": Dovecot's own "<%u>" (login_log_format_elements) is not a template.
+_OPENER = re.compile(r"\{%|\{\{|\{#|<%(?=[=#\-\s]|$)")
+_CLOSERS = {"{%": "%}", "{{": "}}", "{#": "#}", "<%": "%>"}
+
+
+def _open_template(line: str) -> str:
+    """The closer still awaited when ``line`` opens a template tag it does not close."""
+    pos = 0
+    while True:
+        m = _OPENER.search(line, pos)
+        if m is None:
+            return ""
+        closer = _CLOSERS[m.group(0)]
+        end = line.find(closer, m.end())
+        if end < 0:
+            return closer
+        pos = end + len(closer)
+
+
+def _parse_statement(body: str, loc: Location, text: str) -> Node | str:
+    key, rest = _split_word(body)
+    if key in ("!include", "!include_try"):
+        pattern = rest
+        if len(pattern) >= 2 and pattern[0] == pattern[-1] and pattern[0] in "'\"":
+            pattern = _unescape(pattern[1:-1])
+        if not pattern:
+            return ParseError(f"{key} without a file name", loc, text)
+        return Include(pattern, key == "!include", loc, text)
+    if rest.startswith("="):
+        if not key:
+            return ParseError("a setting without a name before '='", loc, text)
+        value = rest[1:].lstrip(_WHITE)
+        if value.startswith("<"):
+            return Setting(key, value[1:].lstrip(_WHITE), value, loc, "file", False, text)
+        if value[:1] not in ("'", '"') and "$" in value:
+            return Setting(key, value, value, loc, "var", False, text)
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            return Setting(key, _unescape(value[1:-1]), value, loc, "value", True, text)
+        return Setting(key, value, value, loc, "value", False, text)
+    if key == "}" and not rest:
+        return "end"
+    if key == "}" or body.startswith("}"):
+        return ParseError("unexpected text after '}'", loc, text)
+    if not key:
+        return ParseError("a line that is neither a setting nor a section", loc, text)
+    # section_type [name] {
+    if rest == "{":
+        return Section(key, "", loc, text=text)
+    name, after = _section_name(rest)
+    if key == "group" and name.startswith("@") and not after.startswith("{"):
+        # 2.4: group @label name {
+        more, after = _section_name(after)
+        name = f"{name} {more}"
+    if not after.startswith("{"):
+        return ParseError(f"expecting '{{' after '{key} {name}'" if name else
+                          f"'{key}' is not followed by '= value' or '{{'", loc, text)
+    if after != "{":
+        return ParseError("garbage after '{' (a section's contents go on the next lines)",
+                          loc, text)
+    return Section(key, name, loc, text=text)
+
+
+def _section_name(rest: str) -> tuple[str, str]:
+    if rest[:1] in ("'", '"'):
+        quote = rest[0]
+        end = rest.find(quote, 1)
+        if end < 0:
+            return rest[1:], ""
+        return rest[1:end], rest[end + 1:].lstrip(_WHITE)
+    i = 0
+    while i < len(rest) and rest[i] not in _WHITE:
+        i += 1
+    return rest[:i], rest[i:].lstrip(_WHITE)

@@ -1,0 +1,99 @@
+"""Which Dovecot a file is written for, and the names each version uses.
+
+2.4 refuses 2.3 names and the reverse, so the names themselves tell the
+version; ``dovecot_config_version`` settles it. A file that mixes both will not
+load in either version, which is itself a finding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks.dovecot.parser import Node, Section, Setting
+
+# Names that exist only in 2.3 (and earlier): 2.4 renamed, converted or removed them
+# (Dovecot documentation, "Upgrading 2.3 to 2.4": converted and removed settings).
+ONLY_23 = frozenset({
+    "disable_plaintext_auth", "auth_debug", "auth_default_realm", "verbose_ssl",
+    "mail_location", "ssl_alt_cert", "ssl_alt_key", "ssl_ca", "ssl_ca_dir", "ssl_cert",
+    "ssl_cert_username_field", "ssl_client_cert", "ssl_client_key", "ssl_dh", "ssl_key",
+    "ssl_key_password", "ssl_prefer_server_ciphers", "ssl_require_crl", "ssl_verify_client_cert",
+    "imap_id_log", "auth_stats", "login_access_sockets", "default_idle_kill",
+    "mail_attachment_dir", "auth_worker_max_count",
+})
+# Names that exist only in 2.4 (every ``ssl_server_*`` name is 2.4 too).
+ONLY_24 = frozenset({
+    "dovecot_config_version", "dovecot_storage_version", "auth_allow_cleartext",
+    "ssl_client_cert_file", "ssl_client_key_file", "mail_driver", "mail_path",
+    "mailbox_list_layout", "passwd_file_path", "auth_default_domain",
+    "default_idle_kill_interval", "mail_ext_attachment_path",
+})
+# 2.2 and earlier names that 2.3's doveconf still converts (with a warning).
+ONLY_22 = frozenset({"ssl_protocols", "ssl_parameters_regenerate", "ssl_disable"})
+# 1.x names.
+ONLY_1X = frozenset({"ssl_cert_file", "ssl_key_file", "ssl_listen", "login_process_per_connection",
+                     "auth_executable", "login_dir"})
+
+# 2.3 name -> 2.4 name, for remediation text and for reading 2.4 files.
+RENAMED_24 = {
+    "disable_plaintext_auth": "auth_allow_cleartext",   # inverted meaning
+    "ssl_cert": "ssl_server_cert_file",
+    "ssl_key": "ssl_server_key_file",
+    "ssl_ca": "ssl_server_ca_file",
+    "ssl_dh": "ssl_server_dh_file",
+    "ssl_key_password": "ssl_server_key_password",
+}
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    version: str               # "2.3" | "2.4": the API answer
+    dialect: str               # "1.x" | "2.2" | "2.3" | "2.4": the finer truth
+    evidence: Setting | None   # the setting that told
+    declared: str | None       # dovecot_config_version's value
+    mixed: tuple[Setting, Setting] | None  # (a 2.3-only setting, a 2.4-only setting)
+
+
+def _walk(nodes: list[Node], prefix: str = ""):
+    for n in nodes:
+        if isinstance(n, Setting):
+            if prefix:
+                yield Setting(prefix + n.key, n.value, n.raw, n.loc, n.kind, n.quoted, n.text)
+            else:
+                yield n
+        elif isinstance(n, Section):
+            # 2.4 named filters such as ``ssl_server { cert_file = ... }``
+            sub = n.type + "_" if n.type in ("ssl_server", "ssl_client") and not n.name else ""
+            yield from _walk(n.children, prefix + sub)
+
+
+def detect(nodes: list[Node]) -> VersionInfo:
+    """Look at every setting name once (linear) and decide."""
+    first23: Setting | None = None
+    first24: Setting | None = None
+    first22: Setting | None = None
+    first1x: Setting | None = None
+    declared: Setting | None = None
+    for s in _walk(nodes):
+        k = s.key
+        if k == "dovecot_config_version" and declared is None:
+            declared = s
+        if (k in ONLY_24 or k.startswith("ssl_server_")) and first24 is None:
+            first24 = s
+        elif k in ONLY_23 and first23 is None:
+            first23 = s
+        elif k in ONLY_22 and first22 is None:
+            first22 = s
+        elif k in ONLY_1X and first1x is None:
+            first1x = s
+    old = first23 or first22 or first1x
+    mixed = (old, first24) if old is not None and first24 is not None else None
+    if declared is not None:
+        return VersionInfo("2.4", "2.4", declared, declared.value, mixed)
+    if first24 is not None and old is None:
+        return VersionInfo("2.4", "2.4", first24, None, None)
+    if first1x is not None:
+        return VersionInfo("2.3", "1.x", first1x, None, mixed)
+    if first22 is not None:
+        return VersionInfo("2.3", "2.2", first22, None, mixed)
+    return VersionInfo("2.3", "2.3", first23, None, mixed)
