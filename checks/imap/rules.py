@@ -159,7 +159,7 @@ RULES: tuple[Rule, ...] = (
              "login. A product or distribution name alone (as in Debian's default greeting "
              "`Dovecot (Debian) ready.`) is not reported.",
         remediation="Dovecot 2.3:\n\n```\nlogin_greeting = Dovecot ready.\nimap_id_send = "
-                    "name\n```\n\nDovecot 2.4:\n\n```\nlogin_greeting = Dovecot ready.\n"
+                    "name *\n```\n\nDovecot 2.4:\n\n```\nlogin_greeting = Dovecot ready.\n"
                     "imap_id_send {\n  name = *\n}\n```",
         references=(RFC2971, RFC3501),
     ),
