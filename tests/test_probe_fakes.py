@@ -100,6 +100,12 @@ HOSTILE = {
     "tls-port-stall": (fs.stall, "imaps"),
     "tls-port-reset-mid-handshake": (fs.reset_in_handshake, "imaps"),
     "tls-port-cleartext": (fs.imap_script(), "imaps"),
+    "nul-bytes": (fs.nul_bytes, "imap"),
+    "literal-999999999": (fs.huge_literal, "imap"),
+    "thousands-of-capabilities": (fs.thousands_of_capabilities, "imap"),
+    "half-close": (fs.half_close, "imap"),
+    "starttls-ok-then-no-handshake": (fs.starttls_then_silence, "imap"),
+    "tls-on-cleartext-port": (fs.tls_first, "imap"),
 }
 
 
@@ -137,3 +143,13 @@ def test_capture_no_login_no_credential(run_cli, tmp_path) -> None:
             assert bytes(conn).rstrip(b"\r\n").endswith(b"LOGOUT")
     sent = srv.received_all()
     assert b"AUTHENTICATE PLAIN\r\n" in sent and b"*\r\n" in sent
+
+
+def test_invalid_utf8_greeting_is_still_judged(run_cli, tmp_path) -> None:
+    """Odd bytes in the human text of a greeting are the server's business, not a failure."""
+    script = fs.imap_script(greeting=b"* OK [CAPABILITY IMAP4rev1 ID STARTTLS LOGINDISABLED] "
+                                     b"\xff\xfe\xc3( ready\r\n")
+    with fs.serve(script) as srv:
+        res, _ = _run(run_cli, tmp_path, srv.port, expect={srv.port: "starttls-required"})
+    assert res.code == 0
+    assert pm.rules_of(res.json) == {("IMAP007", srv.port), ("IMAP013", srv.port)}

@@ -343,3 +343,50 @@ def endless_untagged(conn: Conn) -> None:
     with suppress(OSError):
         while not conn.stopping:
             conn.send(b"* CAPABILITY IMAP4rev1 X-ENDLESS\r\n" * 100)
+
+
+def nul_bytes(conn: Conn) -> None:
+    conn.send(b"* OK hello\x00world\r\n")
+    conn.wait()
+
+
+def huge_literal(conn: Conn) -> None:
+    conn.send(b"* OK [CAPABILITY IMAP4rev1] {999999999}\r\n")
+    conn.wait()
+
+
+def thousands_of_capabilities(conn: Conn) -> None:
+    caps = b" ".join(b"X-CAP%d" % i for i in range(5000))
+    conn.send(b"* OK [CAPABILITY IMAP4rev1 " + caps + b"] ready\r\n")
+    conn.wait()
+
+
+def half_close(conn: Conn) -> None:
+    """Greets, then shuts its sending side and keeps listening."""
+    conn.send(b"* OK ready\r\n")
+    with suppress(OSError):
+        conn.sock.shutdown(socket.SHUT_WR)
+    conn.drain(5)
+
+
+def starttls_then_silence(conn: Conn) -> None:
+    """Says OK to STARTTLS and never starts the handshake."""
+    conn.send(b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n")
+    while not conn.stopping:
+        line = conn.readline()
+        if not line:
+            return
+        tag = line.split(b" ")[0]
+        if b"STARTTLS" in line.upper():
+            conn.send(tag + b" OK go ahead\r\n")
+            conn.wait()
+            return
+        conn.send(tag + b" NO [PRIVACYREQUIRED] no\r\n" if b"AUTHENTICATE" in line.upper()
+                  else tag + b" OK fine\r\n")
+
+
+def tls_first(conn: Conn) -> None:
+    """TLS where cleartext is expected: waits for a ClientHello, never greets in clear."""
+    with suppress(OSError):
+        conn.start_tls()
+    conn.wait()
