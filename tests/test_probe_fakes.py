@@ -13,7 +13,7 @@ import pytest
 from tests.support import fakeserver as fs
 from tests.support import probe_manifest as pm
 
-TIMEOUT = 1.0
+TIMEOUT = 0.5
 
 
 def _run(run_cli, tmp_path: Path, port: int, protocol: str = "imap", **kw):
@@ -119,14 +119,15 @@ def test_hostile_server_ends_in_time_and_fails_closed(run_cli, tmp_path, name: s
     rules = pm.rules_of(res.json)
     assert ("IMAP012", srv.port) in rules, rules
     facts = res.json["endpoints"][f"mail:{srv.port}"]
-    assert facts["problems"], facts
+    assert facts["problems"], (facts["connect"], facts["connect_detail"], res.json["findings"])
     assert "timings" not in facts  # moved out of the deterministic part
 
 
-def test_capture_no_login_no_credential(run_cli, tmp_path) -> None:
+@pytest.mark.parametrize("auth", ["continue", "login-only"])
+def test_capture_no_login_no_credential(run_cli, tmp_path, auth: str) -> None:
     """Whatever the server advertises, the probe never logs in or sends a credential."""
     script = fs.imap_script(caps=b"IMAP4rev1 ID STARTTLS AUTH=PLAIN AUTH=LOGIN AUTH=CRAM-MD5",
-                            caps_tls=b"IMAP4rev1 ID AUTH=PLAIN AUTH=LOGIN", auth="continue")
+                            caps_tls=b"IMAP4rev1 ID AUTH=PLAIN AUTH=LOGIN", auth=auth)
     with fs.serve(script) as srv:
         res, _ = _run(run_cli, tmp_path, srv.port)
     assert ("IMAP004", srv.port) in pm.rules_of(res.json)
@@ -142,7 +143,9 @@ def test_capture_no_login_no_credential(run_cli, tmp_path) -> None:
         if b"LOGOUT" in bytes(conn):
             assert bytes(conn).rstrip(b"\r\n").endswith(b"LOGOUT")
     sent = srv.received_all()
-    assert b"AUTHENTICATE PLAIN\r\n" in sent and b"*\r\n" in sent
+    assert b"AUTHENTICATE PLAIN\r\n" in sent and sent.count(b"\r\n*\r\n") == 1
+    f = next(x for x in res.json["findings"] if x["rule_id"] == "IMAP004")
+    assert ("AUTHENTICATE LOGIN" in f["message"]) is (auth == "login-only")
 
 
 def test_invalid_utf8_greeting_is_still_judged(run_cli, tmp_path) -> None:

@@ -231,7 +231,8 @@ def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
     """A small, honest-looking IMAP server.
 
     starttls: ok | bad | no | reset (RST after OK, mid-handshake);
-    auth: no (NO [PRIVACYREQUIRED]) | continue (a ``+``, then whatever the client says);
+    auth: no (NO [PRIVACYREQUIRED]) | continue (a ``+``, then whatever the client says) |
+          login-only (a ``+`` to AUTHENTICATE LOGIN only);
     inject_vulnerable: answer plaintext pipelined after STARTTLS inside TLS."""
 
     def handler(conn: Conn) -> None:
@@ -260,7 +261,8 @@ def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
             elif cmd == b"NOOP":
                 conn.send(tag + b" OK NOOP done\r\n")
             elif cmd == b"AUTHENTICATE":
-                if auth == "continue" and not tls:
+                mech = rest.split(b" ")[1].upper() if rest.count(b" ") else b""
+                if not tls and (auth == "continue" or (auth == "login-only" and mech == b"LOGIN")):
                     conn.send(b"+ \r\n")
                     answer = conn.readline()
                     conn.send(tag + (b" BAD cancelled\r\n" if answer.strip() == b"*"
