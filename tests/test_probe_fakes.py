@@ -156,3 +156,15 @@ def test_invalid_utf8_greeting_is_still_judged(run_cli, tmp_path) -> None:
         res, _ = _run(run_cli, tmp_path, srv.port, expect={srv.port: "starttls-required"})
     assert res.code == 0
     assert pm.rules_of(res.json) == {("IMAP007", srv.port), ("IMAP013", srv.port)}
+
+
+def test_ipv6_loopback(run_cli, tmp_path) -> None:
+    with fs.serve(fs.imap_script(auth="continue"), host="::1") as srv:
+        root = pm.write(tmp_path / "m6", [(srv.port, "imap")], host="::1", source=None,
+                        timeout=TIMEOUT)
+        res = run_cli("--root", str(root))
+    assert res.code == 1
+    assert pm.rules_of(res.json) == {("IMAP004", srv.port), ("IMAP007", srv.port),
+                                     ("IMAP013", srv.port)}
+    facts = res.json["endpoints"][f"mail:{srv.port}"]
+    assert facts["remote_address"] == "::1" and facts["starttls"] == "ok"

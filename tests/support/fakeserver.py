@@ -132,7 +132,8 @@ class FakeServer:
 
 @contextmanager
 def serve(handler: Callable[[Conn], None], host: str = HOST) -> Iterator[FakeServer]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, 0))
     listener.listen(64)
