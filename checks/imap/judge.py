@@ -117,6 +117,9 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
                          f"{where} greets with PREAUTH on a cleartext connection: the session is "
                          "authenticated before TLS could start, so STARTTLS is impossible.",
                          f.greeting or ""))
+        if f.expect == "starttls-required":
+            out.append(Issue("IMAP011", f.port, f"{where} is expected starttls-required but "
+                             "greets with PREAUTH.", f.greeting or ""))
         return out
     if f.greeting_status != "OK" or caps is None:
         return out  # the dialog stopped early: IMAP012 says so

@@ -18,6 +18,8 @@ mechanisms...); ``stall``, ``garbage``, ``long_line``, ``drip``,
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import socket
 import ssl
 import struct
@@ -208,6 +210,7 @@ def _cert_files() -> tuple[str, str]:
     ca = certs.make_ca("fakeserver CA")
     leaf = certs.make_leaf(ca, ["localhost", "127.0.0.1"])
     directory = Path(tempfile.mkdtemp(prefix="fakeserver-"))
+    atexit.register(shutil.rmtree, directory, True)
     cert, key = leaf.write(directory, "server")
     return str(cert), str(key)
 
