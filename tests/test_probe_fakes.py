@@ -168,3 +168,16 @@ def test_ipv6_loopback(run_cli, tmp_path) -> None:
                                      ("IMAP013", srv.port)}
     facts = res.json["endpoints"][f"mail:{srv.port}"]
     assert facts["remote_address"] == "::1" and facts["starttls"] == "ok"
+
+
+@pytest.mark.parametrize("protocol", ["imap", "imaps"])
+def test_tls10_only_server_still_gets_its_imap_checks(run_cli, tmp_path, protocol: str) -> None:
+    """Versions are the TLS family's to judge; the IMAP dialog must not stop at them."""
+    script = fs.imap_script(legacy_tls=True, implicit_tls=protocol == "imaps",
+                            caps_tls=b"IMAP4rev1 AUTH=PLAIN AUTH=NTLM")
+    with fs.serve(script) as srv:
+        res, _ = _run(run_cli, tmp_path, srv.port, protocol, expect={srv.port: (
+            "starttls-required" if protocol == "imap" else "open")})
+    facts = res.json["endpoints"][f"mail:{srv.port}"]
+    assert facts["tls_version"] == "TLSv1" and not facts["problems"]
+    assert ("IMAP009", srv.port) in pm.rules_of(res.json)
