@@ -96,6 +96,7 @@ HOSTILE = {
     "one-byte-per-second": (fs.drip, "imap"),
     "immediate-close": (fs.immediate_close, "imap"),
     "reset-on-connect": (fs.reset_on_connect, "imap"),
+    "reset-after-greeting": (fs.reset_after_greeting, "imap"),
     "endless-untagged": (fs.endless_untagged, "imap"),
     "tls-port-stall": (fs.stall, "imaps"),
     "tls-port-reset-mid-handshake": (fs.reset_in_handshake, "imaps"),

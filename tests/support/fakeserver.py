@@ -411,3 +411,9 @@ def tls_first(conn: Conn) -> None:
     with suppress(OSError):
         conn.start_tls()
     conn.wait()
+
+
+def reset_after_greeting(conn: Conn) -> None:
+    conn.send(b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n")
+    conn.readline(2)
+    conn.reset()
