@@ -38,7 +38,7 @@ def test_catalogue_has_the_fifteen_rules_as_specified() -> None:
         "DOV008": ("cleartext-listener", Severity.LOW), "DOV009": ("imaps-disabled", Severity.MEDIUM),
         "DOV010": ("insecure-auth-mechanism", Severity.MEDIUM),
         "DOV011": ("private-key-in-repo", Severity.CRITICAL),
-        "DOV012": ("version-disclosure", Severity.LOW), "DOV013": ("config-error", Severity.MEDIUM),
+        "DOV012": ("config-version-disclosure", Severity.LOW), "DOV013": ("config-error", Severity.MEDIUM),
         "DOV014": ("debug-logging", Severity.LOW), "DOV015": ("templated-value", Severity.NOTE),
     }
     got = {r.id: (r.name, r.severity) for r in RULES}

@@ -151,7 +151,7 @@ def test_one_manifest_many_targets(start_dovecot, run_cli, tmp_path) -> None:
             fs.serve(fs.imap_script(inject_vulnerable=True)) as inj:
         extra = "".join(
             f"  - name: {name}\n    host: 127.0.0.1\n    ports: [{{port: {port}, protocol: imap}}]\n"
-            f"    expect: {{\"{port}\": starttls-required}}\n"
+            f"    expect: {{\"{port}\": starttls-required}}\n    ca_file: ca.pem\n"
             for name, port in (("lax", lax.imap_port), ("preauth", pre.port),
                                ("inject", inj.port)))
         root = pm.write(tmp_path / "m", _both(secure), name="secure",

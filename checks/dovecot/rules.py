@@ -126,7 +126,7 @@ RULES: tuple[Rule, ...] = (
           "- Dovecot 2.3: `ssl_key = </etc/dovecot/private/privkey.pem`\n"
           "- Dovecot 2.4: `ssl_server_key_file = /etc/dovecot/private/privkey.pem`",
           (_SSL, _SSL24)),
-    _lint("DOV012", "version-disclosure", Severity.LOW,
+    _lint("DOV012", "config-version-disclosure", Severity.LOW,
           "The IMAP greeting or ID response discloses software version or OS details.",
           "A version in `login_greeting` or `imap_id_send` tells attackers which exploits to "
           "try without any probing.",

@@ -7,12 +7,15 @@ probe in tests connects from another loopback address (127.0.0.2 -> 127.0.0.1).
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from tests.support import certs
@@ -20,6 +23,19 @@ from tests.support import certs
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 SERVER_ADDR = "127.0.0.1"
 CLIENT_ADDR = "127.0.0.2"
+
+
+@lru_cache(maxsize=1)
+def default_ca() -> certs.Issued:
+    """One CA for every instance that is not given its own, so a test can trust them all."""
+    return certs.make_ca("imap-gate dovecot test CA")
+
+
+def default_ca_file() -> Path:
+    path = Path(tempfile.gettempdir()) / f"imap-gate-dovecot-ca-{os.getpid()}.pem"
+    if not path.exists():
+        path.write_bytes(default_ca().cert_pem())
+    return path
 
 
 def available() -> bool:
@@ -80,7 +96,7 @@ def start(workdir: Path, settings: str = "", *, imap: bool = True, imaps: bool =
     cert_path = key_path = None
     if ssl:
         if leaf is None:
-            ca = ca or certs.make_ca()
+            ca = ca or default_ca()
             leaf = certs.make_leaf(ca, list(names))
         cert_path, key_path = leaf.write(workdir, "server")
         if ca is not None:

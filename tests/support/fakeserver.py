@@ -208,13 +208,25 @@ def unaccepting_port(host: str = HOST) -> Iterator[int]:
 # ---------------------------------------------------------------- TLS material
 
 @lru_cache(maxsize=1)
-def _cert_files() -> tuple[str, str]:
+def _material() -> tuple[str, str, str]:
     ca = certs.make_ca("fakeserver CA")
-    leaf = certs.make_leaf(ca, ["localhost", "127.0.0.1"])
+    leaf = certs.make_leaf(ca, ["localhost", "127.0.0.1", "::1"])
     directory = Path(tempfile.mkdtemp(prefix="fakeserver-"))
     atexit.register(shutil.rmtree, directory, True)
     cert, key = leaf.write(directory, "server")
-    return str(cert), str(key)
+    (directory / "ca.pem").write_bytes(ca.cert_pem())
+    return str(cert), str(key), str(directory / "ca.pem")
+
+
+def _cert_files() -> tuple[str, str]:
+    cert, key, _ = _material()
+    return cert, key
+
+
+def ca_file() -> str:
+    """The CA that signed the fakes' certificate: give it to the manifest's ``ca_file`` so
+    certificate trust is not what a fake-server test is about."""
+    return _material()[2]
 
 
 @lru_cache(maxsize=1)

@@ -10,14 +10,25 @@ from tests.support.dovecot import CLIENT_ADDR, SERVER_ADDR
 
 def write(root: Path, endpoints: list[tuple[int, str]], *, expect: dict[int, str] | None = None,
           timeout: float = 2.0, name: str = "mail", host: str = SERVER_ADDR,
-          source: str | None = CLIENT_ADDR, extra_targets: str = "") -> Path:
-    """``endpoints``: (port, protocol) pairs. Returns the root to pass as ``--root``."""
+          source: str | None = CLIENT_ADDR, extra_targets: str = "",
+          ca: list[Path | str | None] | None = None) -> Path:
+    """``endpoints``: (port, protocol) pairs. Returns the root to pass as ``--root``.
+
+    ``ca``: more CA files the target trusts (always: the fake servers' and the
+    Dovecot harness's default CA); the
+    probe tests are about IMAP, so certificates are made trustworthy here and
+    judged in the TLS tests."""
+    from tests.support import dovecot, fakeserver
+
     root.mkdir(parents=True, exist_ok=True)
+    anchors = [fakeserver.ca_file(), dovecot.default_ca_file(), *(c for c in (ca or []) if c)]
+    (root / "ca.pem").write_bytes(b"".join(Path(a).read_bytes() for a in anchors))
     ports = ", ".join(f"{{port: {p}, protocol: {proto}}}" for p, proto in endpoints)
     lines = ["version: 1", "defaults:", f"  timeout: {timeout}"]
     if source:
         lines.append(f"  source_address: {source}")
-    lines += ["targets:", f"  - name: {name}", f"    host: {host}", f"    ports: [{ports}]"]
+    lines += ["targets:", f"  - name: {name}", f"    host: {host}", f"    ports: [{ports}]",
+              "    ca_file: ca.pem"]
     if expect:
         lines.append("    expect:")
         lines += [f'      "{p}": {e}' for p, e in expect.items()]
