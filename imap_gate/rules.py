@@ -35,5 +35,12 @@ class Rule:
         return f"{self.full}\n\n**Remediation**\n\n{self.remediation}{more}"
 
 
+def doc_url(rule_id: str) -> str:
+    """Where a rule is documented (docs/rules.md is generated from the catalogue)."""
+    from imap_gate import INFORMATION_URI
+
+    return f"{INFORMATION_URI}/blob/main/docs/rules.md#{rule_id.lower()}"
+
+
 def _strip_md(text: str) -> str:
     return text.replace("`", "")

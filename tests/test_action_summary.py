@@ -51,22 +51,25 @@ def test_verdict_counts_links_and_waived(tmp_path: Path) -> None:
     assert "| critical | high | medium | low | note | waived |" in md
     assert "| 0 | 1 | 1 | 1 | 0 | 1 |" in md
     assert "findings at or above it: **2**" in md
-    assert f"[`POL001`]({INFORMATION_URI}#pol001)" in md
+    assert f"[`POL001`]({INFORMATION_URI}/blob/main/docs/rules.md#pol001)" in md
     assert "unused \\| waiver" in md  # a pipe in a message cannot break the table
     assert "### Waived" in md and "scanners on the floor until March" in md
     assert len(md.encode()) < summary.CAP_BYTES
 
 
-def test_matrix_reads_facts_defensively(tmp_path: Path) -> None:
+def test_matrix_reads_the_probe_facts(tmp_path: Path) -> None:
+    tls = {"versions_accepted": ["TLSv1.0", "TLSv1.3"],
+           "suites": {"chosen": {"TLSv1.0": "TLS_RSA_WITH_AES_128_CBC_SHA"},
+                      "3des": "TLS_RSA_WITH_3DES_EDE_CBC_SHA", "forward_secrecy": None},
+           "certificate": {"days_left": 10}}
     facts = {
-        "mx:143": {"reachable": True, "starttls": True, "cleartext_auth": False,
-                   "starttls_injection": True, "tls": {"versions": ["TLSv1.2", "TLSv1.3"]}},
-        "mx:993": {"connect": "open", "tls_versions": {"TLSv1.0": True, "TLSv1.3": True,
-                                                       "SSLv3": False},
-                   "weakest_suite": "TLS_RSA_WITH_3DES_EDE_CBC_SHA",
-                   "cert": {"not_after": "2026-12-08T09:00:00Z"}},
-        "legacy:143": {"reachable": False, "capabilities": "garbage-shape"},
-        "ghost:25": {"reachable": True},  # facts for an endpoint the manifest does not list
+        "mx:143": {"protocol": "imap", "connect": "open", "starttls": "ok",
+                   "caps_before_tls": ["IMAP4REV1", "STARTTLS", "LOGINDISABLED"],
+                   "injection": "vulnerable",
+                   "tls": {"versions_accepted": ["TLSv1.2", "TLSv1.3"]}},
+        "mx:993": {"protocol": "imaps", "connect": "open", "implicit_tls": "ok", "tls": tls},
+        "legacy:143": {"protocol": "imap", "connect": "refused"},
+        "ghost:25": {"connect": "open"},  # facts for an endpoint the manifest does not list
     }
     md = summary.render(result(tmp_path, [live(Severity.HIGH, 1)], facts))
     rows = {ln.split(" | ")[0] + "|" + ln.split(" | ")[1]: ln
@@ -75,10 +78,21 @@ def test_matrix_reads_facts_defensively(tmp_path: Path) -> None:
     mx143 = rows["| mx (127.0.0.1)|143"]
     assert "| yes | yes | refused | vulnerable ⚠️ | TLSv1.2, TLSv1.3 | — | — | 1 |" in mx143
     mx993 = rows["| mx (127.0.0.1)|993"]
-    assert "| open |" in mx993 and "TLSv1.0, TLSv1.3" in mx993 and "SSLv3" not in mx993
-    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA | 10 |" in mx993  # days left from not_after
-    assert "| no | — | — | — | — | — | — | 0 |" in rows["| legacy (127.0.0.2)|143"]
+    assert "| yes | implicit TLS | TLS only | — | TLSv1.0, TLSv1.3 |" in mx993
+    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA | 10 |" in mx993
+    assert "| refused | — | — | — | — | — | — | 0 |" in rows["| legacy (127.0.0.2)|143"]
     assert rows["| ghost|25"].startswith("| ghost | 25 | yes |")
+
+
+def test_cleartext_column_follows_imap004(tmp_path: Path) -> None:
+    from imap_gate.findings import Finding, Location
+
+    f = Finding("IMAP004", "accepts AUTHENTICATE PLAIN.", Location("imap-gate.yml", 3),
+                target="mx", host="127.0.0.1", port=143)
+    facts = {"mx:143": {"protocol": "imap", "connect": "open", "starttls": "not-offered"}}
+    md = summary.render(result(tmp_path, [f], facts))
+    row = next(ln for ln in md.splitlines() if ln.startswith("| mx (127.0.0.1) | 143"))
+    assert "| yes | no ⚠️ | allowed ⚠️ |" in row
 
 
 def test_matrix_without_any_facts_shows_dashes(tmp_path: Path) -> None:
@@ -90,16 +104,19 @@ def test_matrix_without_any_facts_shows_dashes(tmp_path: Path) -> None:
 
 
 def test_hostile_fact_values_cannot_break_the_table(tmp_path: Path) -> None:
-    facts = {"mx:993": {"weakest_suite": "A|B\n## injected <script>", "cert_days_left": "x" * 5000},
-             "mx:143": "not a mapping", "legacy:143": {"tls_versions": 12, "cert": ["odd"]},
-             "noport": {"reachable": True}}
+    facts = {"mx:993": {"connect": "open", "protocol": "imaps",
+                        "tls": {"suites": {"3des": "A|B\n## injected <script>"},
+                                "certificate": {"days_left": "x" * 5000}}},
+             "mx:143": "not a mapping", "legacy:143": {"tls": {"versions_accepted": 12},
+                                                        "injection": ["odd"]},
+             "noport": {"connect": "open"}}
     md = summary.render(result(tmp_path, [], facts))
     row = next(ln for ln in md.splitlines() if ln.startswith("| mx (127.0.0.1) | 993"))
     assert row.count(" | ") == 9
     assert "A\\|B ## injected &lt;script&gt;" in row and "\n## injected" not in md
     assert len(row) < 600
     assert "| mx (127.0.0.1) | 143 | — | — | — | — | — | — | — | 0 |" in md
-    assert "| legacy (127.0.0.2) | 143 | — | — | — | — | 12 | — | — | 0 |" in md
+    assert "| legacy (127.0.0.2) | 143 | — | — | — | odd | 12 | — | — | 0 |" in md
 
 
 def test_capped_under_one_mebibyte_for_a_huge_run(tmp_path: Path) -> None:

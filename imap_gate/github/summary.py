@@ -15,45 +15,23 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from imap_gate import INFORMATION_URI
 from imap_gate.findings import Finding
 from imap_gate.policy import Verdict
 from imap_gate.reports import text
+from imap_gate.rules import doc_url
 
 CAP_BYTES = 1024 * 1024 - 16 * 1024   # GitHub's limit is 1 MiB; keep a margin
 ROW_CAP = 4000                        # characters of one table row
 NONE = "—"
 ORDER = ("critical", "high", "medium", "low", "note")
 
-# Fact names the probe families may use for each column, first match wins
-# (dotted names look into nested mappings). Documented in docs/action.md.
-FACT_KEYS: dict[str, tuple[str, ...]] = {
-    "reachable": ("reachable", "connect", "tcp", "state", "status"),
-    "starttls": ("starttls", "starttls_advertised", "starttls_offered"),
-    "cleartext_auth": ("cleartext_auth", "cleartext_login", "plaintext_auth"),
-    "logindisabled": ("logindisabled", "login_disabled"),
-    "injection": ("starttls_injection", "injection", "starttls_injection_vulnerable"),
-    "tls_versions": ("tls_versions", "tls.versions", "versions", "protocols", "tls.protocols"),
-    "weakest_suite": ("weakest_suite", "tls.weakest_suite", "weakest_cipher", "tls.weakest_cipher"),
-    "cert_days_left": ("cert_days_left", "cert.days_left", "certificate.days_left",
-                       "tls.cert.days_left", "days_left"),
-    "cert_not_after": ("cert_not_after", "cert.not_after", "certificate.not_after",
-                       "tls.cert.not_after", "not_after"),
-    "capabilities": ("capabilities_before_tls", "capabilities", "capabilities.before_tls"),
-}
-
-
-def lookup(facts: Mapping[str, Any], column: str) -> Any:
-    for key in FACT_KEYS[column]:
-        node: Any = facts
-        for part in key.split("."):
-            if not isinstance(node, Mapping) or part not in node:
-                node = None
-                break
-            node = node[part]
-        if node is not None:
-            return node
-    return None
+def _get(node: Any, *path: str) -> Any:
+    """A nested fact, or None: facts are data from a server and may be any shape."""
+    for part in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = node.get(part)
+    return node
 
 
 def _cell(value: Any, cap: int = 120) -> str:
@@ -71,54 +49,62 @@ def _cell(value: Any, cap: int = 120) -> str:
     return text._md_escape(out)
 
 
-def _flag(value: Any, bad_when: bool, bad: str, good: str) -> str:
-    """A yes/no fact shown with its meaning; other shapes are shown as they are."""
-    if isinstance(value, bool):
-        return bad if value == bad_when else good
+_REACH = {"open": "yes", "refused": "refused", "filtered": "filtered", "unreachable": "unreachable"}
+_STARTTLS = {"ok": "yes", "not-offered": "no ⚠️", "refused": "refused ⚠️",
+             "handshake-failed": "broken ⚠️", "handshake-incomplete": "incomplete ⚠️"}
+_INJECTION = {"vulnerable": "vulnerable ⚠️", "not-vulnerable": "no", "rejected": "no"}
+_WEAK_ORDER = ("null_anon_export", "rc4_des_md5", "3des")
+
+
+def _mapped(table: Mapping[str, str], value: Any) -> str:
+    if isinstance(value, str) and value in table:
+        return table[value]
+    if value in (None, "not-tried"):
+        return NONE
     return _cell(value)
 
 
-def _versions(value: Any) -> Any:
-    if isinstance(value, Mapping):  # {"TLSv1.2": true, "TLSv1.0": false} or "accepted"/"offered"
-        return [k for k, v in value.items() if v is True or v in ("accepted", "offered", "yes")]
-    return value
+def _starttls(fx: Mapping[str, Any]) -> str:
+    if fx.get("protocol") == "imaps":
+        return "implicit TLS" if fx.get("implicit_tls") == "ok" else _mapped({}, None)
+    return _mapped(_STARTTLS, fx.get("starttls"))
 
 
-def _days_left(facts: Mapping[str, Any], now: dt.datetime | None) -> Any:
-    days = lookup(facts, "cert_days_left")
-    if days is not None:
-        return days
-    not_after = lookup(facts, "cert_not_after")
-    if isinstance(not_after, str) and now is not None:
-        try:
-            when = dt.datetime.fromisoformat(not_after.replace("Z", "+00:00"))
-        except ValueError:
-            return not_after
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=dt.UTC)
-        return (when - now).days
+def _cleartext(fx: Mapping[str, Any], flagged: bool) -> str:
+    """IMAP004's verdict where the probe made one; otherwise what the capabilities say."""
+    if flagged:
+        return "allowed ⚠️"
+    if fx.get("connect") != "open":
+        return NONE
+    if fx.get("protocol") == "imaps":
+        return "TLS only"
+    caps = fx.get("caps_before_tls")
+    if fx.get("auth_plain") == "refused" or (isinstance(caps, list) and "LOGINDISABLED" in caps):
+        return "refused"
+    return NONE
+
+
+def _weakest_suite(tls: Any) -> Any:
+    suites = _get(tls, "suites")
+    if not isinstance(suites, Mapping):
+        return None
+    for category in _WEAK_ORDER:
+        if suites.get(category):
+            return suites[category]
+    if suites.get("static_rsa") and not suites.get("forward_secrecy"):
+        return suites["static_rsa"]
+    chosen = suites.get("chosen")
+    if isinstance(chosen, Mapping) and chosen:
+        return chosen[sorted(chosen)[0]]  # the suite of the oldest version accepted
     return None
 
 
-def _starttls(facts: Mapping[str, Any]) -> Any:
-    value = lookup(facts, "starttls")
-    if value is None:
-        caps = lookup(facts, "capabilities")
-        if isinstance(caps, (list, tuple)):
-            return any(str(c).upper() == "STARTTLS" for c in caps)
-    return value
-
-
-def _cleartext(facts: Mapping[str, Any]) -> Any:
-    value = lookup(facts, "cleartext_auth")
-    if value is None and lookup(facts, "logindisabled") is True:
-        return False
-    return value
-
-
 def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
-                  findings: list[Finding], now: dt.datetime | None) -> list[str]:
-    """One row per manifest endpoint, in manifest order, then any facts for others."""
+                  findings: list[Finding], now: dt.datetime | None = None) -> list[str]:
+    """One row per manifest endpoint, in manifest order, then any facts for others.
+
+    Reads the probe's facts (``checks/imap/facts.py`` ``EndpointFacts``, with
+    the TLS assessment under ``tls``) and shows "—" where a fact is absent."""
     keys: list[tuple[str, str, int]] = []  # (target, host, port)
     for t in getattr(manifest, "targets", ()):
         for e in t.endpoints:
@@ -133,19 +119,19 @@ def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
         fx = facts.get(f"{name}:{port}") or {}
         if not isinstance(fx, Mapping):
             fx = {}
-        count = sum(1 for f in findings if not f.waived and f.target == name and f.port == port)
-        reach = lookup(fx, "reachable")
+        mine = [f for f in findings if not f.waived and f.target == name and f.port == port]
+        tls = fx.get("tls")
         rows.append("| " + " | ".join([
             f"{_cell(name)} ({_cell(host)})" if host else _cell(name),
             str(port),
-            _flag(reach, False, "no", "yes"),
-            _flag(_starttls(fx), False, "no ⚠️", "yes"),
-            _flag(_cleartext(fx), True, "allowed ⚠️", "refused"),
-            _flag(lookup(fx, "injection"), True, "vulnerable ⚠️", "no"),
-            _cell(_versions(lookup(fx, "tls_versions"))),
-            _cell(lookup(fx, "weakest_suite")),
-            _cell(_days_left(fx, now)),
-            str(count),
+            _mapped(_REACH, fx.get("connect")),
+            _starttls(fx),
+            _cleartext(fx, any(f.rule_id == "IMAP004" for f in mine)),
+            _mapped(_INJECTION, fx.get("injection")),
+            _cell(_get(tls, "versions_accepted")),
+            _cell(_weakest_suite(tls)),
+            _cell(_get(tls, "certificate", "days_left")),
+            str(len(mine)),
         ]) + " |")
     return rows
 
@@ -160,7 +146,7 @@ _RULE_CELL = re.compile(r"^(\| [a-z]+ \| )`([A-Z]+[0-9]+)`")
 def _link_rules(line: str) -> str:
     """Turn the rule id cell of a findings row into a link to the rule's documentation."""
     return _RULE_CELL.sub(lambda m: f"{m.group(1)}[`{m.group(2)}`]"
-                                    f"({INFORMATION_URI}#{m.group(2).lower()})", line)
+                                    f"({doc_url(m.group(2))})", line)
 
 
 def counts_table(findings: Iterable[Finding]) -> list[str]:

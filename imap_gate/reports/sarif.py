@@ -13,7 +13,7 @@ from typing import Any
 
 from imap_gate import INFORMATION_URI, TOOL_NAME, __version__, catalogue
 from imap_gate.findings import Finding, Location
-from imap_gate.rules import Rule
+from imap_gate.rules import Rule, doc_url
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 MAX_RESULTS = 25_000
@@ -27,7 +27,7 @@ def rule_descriptor(rule: Rule) -> dict[str, Any]:
         "shortDescription": {"text": rule.short},
         "fullDescription": {"text": rule.full},
         "help": {"text": rule.help_text, "markdown": rule.help_markdown},
-        "helpUri": f"{INFORMATION_URI}/blob/main/docs/rules.md#{rule.id.lower()}",
+        "helpUri": doc_url(rule.id),
         "defaultConfiguration": {"level": rule.severity.sarif_level},
         "properties": {
             "tags": ["security", "imap", rule.kind],
