@@ -79,7 +79,7 @@ class _Stop(Exception):
     pass
 
 
-def _relevant(rule: Rule, port: int) -> bool:
+def relevant(rule: Rule, port: int) -> bool:
     """Cheap pre-filter: a rule that can never see a TCP packet to ``port`` is skipped."""
     for c in rule.conds:
         if isinstance(c, Ports) and not c.source and c.unknown is None:
@@ -99,7 +99,7 @@ class _Walker:
     def rules(self, chain: Chain) -> list[tuple[int, Rule]]:
         got = self.filtered.get(chain.name)
         if got is None:
-            got = [(i, r) for i, r in enumerate(chain.rules) if _relevant(r, self.port)]
+            got = [(i, r) for i, r in enumerate(chain.rules) if relevant(r, self.port)]
             self.filtered[chain.name] = got
         return got
 
@@ -199,11 +199,11 @@ def origins_for(rs: Ruleset, port: int) -> list[Origin]:
     seen: set[Origin] = set(out)
     for chain in rs.chains.values():
         for rule in chain.rules:
-            if not _relevant(rule, port) or rule.verdict.kind is V.NONE:
+            if not relevant(rule, port) or rule.verdict.kind is V.NONE:
                 continue
             for c in rule.conds:
                 cands: list[Origin] = []
-                if isinstance(c, Source) and not c.negate:
+                if isinstance(c, Source):  # negated too: "! -s NET -j DROP" lets NET in
                     cands = [Origin(rs.family, net=n) for n in c.nets
                              if n.prefixlen and _family_of(n) == rs.family]
                     cands += [Origin(rs.family, set_name=s) for s in c.sets]

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from imap_gate.findings import Finding, Location
 
-from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport
+from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, relevant
 from .model import Ruleset, V
 from .verdict import FirewallVerdict
 
@@ -54,8 +54,8 @@ def _where(exp: Exposure, v: FirewallVerdict, rs: Ruleset | None) -> Location:
 
 
 def _templated_note(exp: Exposure) -> str:
-    return (" Some values in this file are templated and were not guessed; the verdict holds "
-            "whatever they expand to.") if exp.templated else ""
+    return (" Some rules on the way hold templated or unmodelled values; they were not guessed, "
+            "and the verdict holds whichever way they match.") if exp.templated else ""
 
 
 def judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
@@ -163,7 +163,8 @@ def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
         if chain is None:
             continue
         for idx, rule in enumerate(chain.rules):
-            if (name, idx) in rep.reached or not rule.mentions_port(port):
+            if (name, idx) in rep.reached or not rule.mentions_port(port) or \
+                    not relevant(rule, port):
                 continue
             if rule.verdict.kind not in (V.ACCEPT, V.DROP):
                 continue

@@ -593,7 +593,11 @@ class RuleReader:
         w = self.take()
         if w.startswith("@"):
             return neg, [], w[1:]
-        return neg, [w], None
+        vals = [w]
+        while self.peek() == ",":  # "ct state established,related"
+            self.take()
+            vals.append(self.take())
+        return neg, vals, None
 
     def read(self) -> list[Rule]:
         while self.i < len(self.toks):
