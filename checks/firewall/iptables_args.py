@@ -270,6 +270,9 @@ def parse_spec(words: list[str], family: str) -> Spec:
         i += 1
     if neg:
         raise SpecError("'!' at the end of the rule negates nothing")
+    if "tcp-reset" in words and not any(isinstance(c, Proto) and c.protos & {"tcp", "6"} and
+                                        not c.negate for c in conds):
+        raise SpecError("--reject-with tcp-reset is only valid with -p tcp (the kernel refuses it)")
     return Spec(conds, verdict, target_name, templated)
 
 
