@@ -41,7 +41,7 @@ from checks.firewall.model import (
     is_internal_iface,
 )
 from checks.firewall.verdict import FirewallVerdict
-from tests.test_firewall_fixtures import FIXTURES, fixture_files, lint_group, rel
+from tests.test_firewall_fixtures import fixture_files, lint_group, rel
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
