@@ -19,7 +19,7 @@ from imap_gate.paths import is_inside, rel
 
 from . import detect, firewalld, iptables_save, iptables_script, nftables, ufw
 from .judge import judge
-from .model import Parsed, ParseIssue
+from .model import Parsed, ParseIssue, no_cyclic_gc
 from .verdict import FirewallVerdict
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -100,6 +100,12 @@ def _ufw_settings(reader: RootReader, path: str, extra: list[tuple[str, str]]) -
 def lint_text(text: str, path: str, fmt: str | None, reader: RootReader | None = None,
               ufw_extra: list[tuple[str, str]] | None = None) -> FirewallVerdict:
     """Parse one file's text; pure apart from the reader for includes and ufw settings."""
+    with no_cyclic_gc():
+        return _lint_text(text, path, fmt, reader, ufw_extra)
+
+
+def _lint_text(text: str, path: str, fmt: str | None, reader: RootReader | None,
+               ufw_extra: list[tuple[str, str]] | None) -> FirewallVerdict:
     fmt = detect.detect(text, path, fmt)
     if fmt is None:
         return FirewallVerdict(path, None, None)
@@ -152,8 +158,9 @@ def run(ctx: Context) -> list[Finding]:
                     Location(ff.path, 1), f"the firewall reader failed ({type(exc).__name__}); "
                                           "please report this file")]))
     peers = list(verdicts.values())
-    for v in peers:
-        findings += judge(v, peers)
+    with no_cyclic_gc():
+        for v in peers:
+            findings += judge(v, peers)
     ctx.results["firewall"] = verdicts
     return findings
 

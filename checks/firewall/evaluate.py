@@ -20,8 +20,6 @@ from .model import (
     InIface,
     Origin,
     Packet,
-    Ports,
-    Proto,
     Rule,
     Ruleset,
     Source,
@@ -81,13 +79,10 @@ class _Stop(Exception):
 
 def relevant(rule: Rule, port: int) -> bool:
     """Cheap pre-filter: a rule that can never see a TCP packet to ``port`` is skipped."""
-    for c in rule.conds:
-        if isinstance(c, Ports) and not c.source and c.unknown is None:
-            if c.covers(port) == c.negate:
-                return False
-        elif isinstance(c, Proto) and not c.negate and not (c.protos & {"all", "0", "tcp", "6"}):
-            return False
-    return True
+    tcp, ports = rule.port_filter
+    if not tcp:
+        return False
+    return all(c.covers(port) != c.negate for c in ports)
 
 
 class _Walker:
@@ -193,29 +188,34 @@ class _Walker:
         return ("end", None, "", False)
 
 
-def origins_for(rs: Ruleset, port: int) -> list[Origin]:
-    """The world, then every source and internal interface the port's rules name."""
+def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[Origin]:
+    """The world, then the sources and internal interfaces that rules could let in.
+
+    A positive source on a drop rule can only keep its net out, so it is no candidate
+    (a block list of thousands of nets costs nothing); rules naming the port come first.
+    """
     out: list[Origin] = [Origin(rs.family)]
     seen: set[Origin] = set(out)
-    for chain in rs.chains.values():
-        for rule in chain.rules:
-            if not relevant(rule, port) or rule.verdict.kind is V.NONE:
-                continue
-            for c in rule.conds:
-                cands: list[Origin] = []
-                if isinstance(c, Source):  # negated too: "! -s NET -j DROP" lets NET in
-                    cands = [Origin(rs.family, net=n) for n in c.nets
-                             if n.prefixlen and _family_of(n) == rs.family]
-                    cands += [Origin(rs.family, set_name=s) for s in c.sets]
-                elif isinstance(c, InIface) and not c.negate and not c.unknown:
-                    cands = [Origin(rs.family, iface=n.rstrip("+*") + ("0" if n[-1:] in "+*" else ""))
-                             for n in c.names if is_internal_iface(n) and n != "lo"]
-                for o in cands:
-                    if o not in seen:
-                        seen.add(o)
-                        out.append(o)
-                        if len(out) >= MAX_ORIGINS:
-                            return out
+    w = walker or _Walker(rs, port)
+    rules = [r for chain in rs.chains.values() for _, r in w.rules(chain)
+             if r.verdict.kind is not V.NONE]
+    rules.sort(key=lambda r: not r.mentions_port(port))
+    for rule in rules:
+        for c in rule.conds:
+            cands: list[Origin] = []
+            if isinstance(c, Source) and (c.negate or rule.verdict.kind is not V.DROP):
+                cands = [Origin(rs.family, net=n) for n in c.nets
+                         if n.prefixlen and _family_of(n) == rs.family]
+                cands += [Origin(rs.family, set_name=s) for s in c.sets]
+            elif isinstance(c, InIface) and not c.negate and not c.unknown:
+                cands = [Origin(rs.family, iface=n.rstrip("+*") + ("0" if n[-1:] in "+*" else ""))
+                         for n in c.names if is_internal_iface(n) and n != "lo"]
+            for o in cands:
+                if o not in seen:
+                    seen.add(o)
+                    out.append(o)
+                    if len(out) >= MAX_ORIGINS:
+                        return out
     return out
 
 
@@ -247,7 +247,7 @@ def evaluate(rs: Ruleset, port: int) -> PortReport:
     else:
         sources: list[str] = []
         first: Walk | None = None
-        for origin in origins_for(rs, port)[1:]:
+        for origin in origins_for(rs, port, walker)[1:]:
             ow = walker.walk(origin, maybe_yes=False)
             by_origin[origin] = ow
             reached |= ow.reached

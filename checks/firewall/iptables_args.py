@@ -9,6 +9,7 @@ a guess, and malformed values raise ``SpecError`` (reported as FW006).
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass
 
 from .model import (
@@ -73,8 +74,11 @@ class Spec:
     templated: list[str]
 
 
+_TEMPLATED = re.compile("|".join(re.escape(m) for m in TEMPLATE_MARKS))
+
+
 def is_templated(word: str) -> bool:
-    return any(m in word for m in TEMPLATE_MARKS)
+    return _TEMPLATED.search(word) is not None
 
 
 def parse_ports(text: str, multi: bool) -> Ports:
@@ -104,13 +108,28 @@ def parse_ports(text: str, multi: bool) -> Ports:
     return Ports(tuple(ranges))
 
 
+_DOTTED = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?")
+
+
+def _net(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """ip_network(item, strict=False), with a fast path for the common dotted-quad form."""
+    m = _DOTTED.fullmatch(item)
+    if m:
+        a, b, c, d = (int(x) for x in m.groups()[:4])
+        plen = int(m.group(5)) if m.group(5) is not None else 32
+        if a < 256 and b < 256 and c < 256 and d < 256 and plen <= 32:
+            value = (a << 24) | (b << 16) | (c << 8) | d
+            return ipaddress.IPv4Network((value & (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF, plen))
+    return ipaddress.ip_network(item, strict=False)
+
+
 def parse_nets(text: str, family: str) -> Source:
     if is_templated(text):
         return Source(sets=(f"{text} (templated)",))
     nets = []
     for item in text.split(","):
         try:
-            net = ipaddress.ip_network(item, strict=False)
+            net = _net(item)
         except ValueError:
             raise SpecError(f"host/network {item!r} is not an address (names are not resolved)") \
                 from None
@@ -129,10 +148,44 @@ def _flags(text: str) -> int:
     return bits
 
 
+# Conditions and verdicts are immutable, so equal ones are shared: large rulesets repeat them.
+_VERDICTS = {k: Verdict(k) for k in V}
+_PROTOS: dict[tuple[str, bool], Proto] = {}
+_PORTS: dict[tuple[str, bool, bool, bool], Ports] = {}
+_STATES: dict[tuple[str, bool], State] = {}
+_PROTO_MODULE = {"6": "tcp", "17": "udp", "ipv6-icmp": "icmp6", "icmpv6": "icmp6", "1": "icmp",
+                 "58": "icmp6"}
+
+
+def _proto(v: str, neg: bool) -> Proto:
+    got = _PROTOS.get((v, neg))
+    if got is None:
+        got = _PROTOS[(v, neg)] = Proto(frozenset({v}), neg)
+    return got
+
+
+def _ports(text: str, multi: bool, neg: bool, source: bool) -> Ports:
+    key = (text, multi, neg, source)
+    got = _PORTS.get(key)
+    if got is None:
+        p = parse_ports(text, multi)
+        got = Ports(p.ranges, neg, source, p.unknown)
+        if len(_PORTS) < 65536:
+            _PORTS[key] = got
+    return got
+
+
+def _state(text: str, neg: bool) -> State:
+    got = _STATES.get((text, neg))
+    if got is None:
+        got = _STATES[(text, neg)] = State(frozenset(s.lower() for s in text.split(",")), neg)
+    return got
+
+
 def parse_spec(words: list[str], family: str) -> Spec:
     conds: list[Cond] = []
     templated: list[str] = []
-    verdict = Verdict(V.NONE)
+    verdict = _VERDICTS[V.NONE]
     target_name: str | None = None
     module = ""
     loaded: set[str] = set()
@@ -164,9 +217,8 @@ def parse_spec(words: list[str], family: str) -> Spec:
             raise SpecError(f"unknown option {w!r} (it needs -m {sorted(need)[0]})")
         if opt == "-p":
             v = value().lower()
-            conds.append(Const(Tri.MAYBE, v) if is_templated(v) else Proto(frozenset({v}), neg))
-            loaded.add({"6": "tcp", "17": "udp", "ipv6-icmp": "icmp6", "icmpv6": "icmp6",
-                        "1": "icmp", "58": "icmp6"}.get(v, v))
+            conds.append(Const(Tri.MAYBE, v) if is_templated(v) else _proto(v, neg))
+            loaded.add(_PROTO_MODULE.get(v, v))
         elif opt == "-s":
             src = parse_nets(value(), family)
             conds.append(Source(src.nets, src.sets, neg))
@@ -181,20 +233,20 @@ def parse_spec(words: list[str], family: str) -> Spec:
         elif opt in ("-j", "-g"):
             v = value()
             target_name = v
-            if is_templated(v):
-                verdict = Verdict(V.UNKNOWN)
-            elif v == "ACCEPT":
-                verdict = Verdict(V.ACCEPT)
+            if v == "ACCEPT":
+                verdict = _VERDICTS[V.ACCEPT]
+            elif is_templated(v):
+                verdict = _VERDICTS[V.UNKNOWN]
             elif v in FINAL_DROP:
-                verdict = Verdict(V.DROP)
+                verdict = _VERDICTS[V.DROP]
             elif v == "RETURN":
-                verdict = Verdict(V.RETURN)
+                verdict = _VERDICTS[V.RETURN]
             elif v in NON_TERMINAL:
-                verdict = Verdict(V.NONE)
+                verdict = _VERDICTS[V.NONE]
             elif v in NAT_TARGETS:
-                verdict = Verdict(V.ACCEPT)
+                verdict = _VERDICTS[V.ACCEPT]
             elif v in ("QUEUE", "NFQUEUE"):
-                verdict = Verdict(V.UNKNOWN)
+                verdict = _VERDICTS[V.UNKNOWN]
             else:
                 verdict = Verdict(V.GOTO if opt == "-g" else V.JUMP, v)
         elif opt == "-m":
@@ -208,13 +260,12 @@ def parse_spec(words: list[str], family: str) -> Spec:
         elif opt == "-f":
             conds.append(Const(Tri.of(neg), "fragment"))
         elif opt in ("--dport", "--dports", "--ctorigdstport", "--ports"):
-            ports = parse_ports(value(), multi=opt in ("--dports", "--ports") or "multiport" in loaded)
-            conds.append(Ports(ports.ranges, neg, unknown=ports.unknown))
+            conds.append(_ports(value(), opt in ("--dports", "--ports") or "multiport" in loaded,
+                                neg, False))
         elif opt in ("--sport", "--sports"):
-            ports = parse_ports(value(), multi=opt == "--sports" or "multiport" in loaded)
-            conds.append(Ports(ports.ranges, neg, source=True, unknown=ports.unknown))
+            conds.append(_ports(value(), opt == "--sports" or "multiport" in loaded, neg, True))
         elif opt in ("--state", "--ctstate"):
-            conds.append(State(frozenset(s.lower() for s in value().split(",")), neg))
+            conds.append(_state(value(), neg))
         elif opt == "--syn":
             conds.append(Const(Tri.of(not neg), "--syn"))
         elif opt == "--tcp-flags":

@@ -11,6 +11,7 @@ from .iptables_args import SpecError, parse_spec
 from .iptables_model import IptablesState
 from .model import Const, Parsed, ParseIssue, Rule, Tri, V, Verdict
 
+QUOTING = re.compile(r"[\"'\\]")
 COUNTERS = re.compile(r"^\[\d+:\d+\]\s*")
 V6_HINTS = re.compile(r"ipv6-icmp|icmpv6|icmp6|(?:-s|-d|--source|--destination)\s+[0-9a-fA-F:]*::?"
                       r"[0-9a-fA-F:]*[/\s]")
@@ -33,12 +34,13 @@ def parse(text: str, path: str, family: str | None = None) -> Parsed:
     open_table = False
     for no, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
-        loc = Location(path, no)
-        if not line or line.startswith("#"):
+        if not line or line[0] == "#":
             continue
+        loc = Location(path, no)
         if st.first_loc is None:
             st.first_loc = loc
-        line = COUNTERS.sub("", line)
+        if line[0] == "[":
+            line = COUNTERS.sub("", line)
         if line.startswith("*"):
             if open_table:
                 st.issues.append(ParseIssue(loc, "a new table starts before COMMIT", raw))
@@ -63,7 +65,8 @@ def parse(text: str, path: str, family: str | None = None) -> Parsed:
             st.set_policy(table, parts[0], parts[1], loc, raw.strip())
             continue
         try:
-            words = shlex.split(line, comments=False)
+            # Most lines hold no quoting at all: a plain split is the same and far faster.
+            words = line.split() if not QUOTING.search(line) else shlex.split(line, comments=False)
         except ValueError as exc:
             st.issues.append(ParseIssue(loc, f"cannot split the line: {exc}", raw))
             continue

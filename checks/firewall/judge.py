@@ -9,7 +9,7 @@ from dataclasses import replace
 from imap_gate.findings import Finding, Location
 
 from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, relevant
-from .model import Ruleset, V
+from .model import Ruleset, V, no_cyclic_gc
 from .verdict import FirewallVerdict
 
 PORTS = (143, 993)
@@ -59,6 +59,11 @@ def _templated_note(exp: Exposure) -> str:
 
 
 def judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
+    with no_cyclic_gc():
+        return _judge(v, peers)
+
+
+def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
     out: list[Finding] = []
     if v.format is None:
         out.append(Finding(

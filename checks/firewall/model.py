@@ -9,8 +9,12 @@ evaluator try both answers and report "unknown" when they disagree.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import functools
+import gc
 import ipaddress
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from imap_gate.findings import Location
@@ -72,6 +76,19 @@ class Packet:
     sport: int = 45000  # an ordinary ephemeral client port
 
 
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic collector: a large ruleset is hundreds of thousands of small acyclic
+    objects that every collection would rescan, turning linear work quadratic."""
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
 def is_internal_iface(name: str) -> bool:
     n = name.rstrip("+*")
     return n == "lo" or any(n.startswith(p) for p in INTERNAL_IFACE_PREFIXES if p != "lo")
@@ -113,7 +130,11 @@ class Ports(Cond):
         return self.unknown is not None
 
     def covers(self, port: int) -> bool:
-        return any(lo <= port <= hi for lo, hi in self.ranges)
+        # A plain loop: this runs once per rule per port, and any(genexpr) is slower.
+        for lo, hi in self.ranges:  # noqa: SIM110
+            if lo <= port <= hi:
+                return True
+        return False
 
     def test(self, pkt: Packet) -> Tri:
         if self.unknown is not None:
@@ -238,6 +259,18 @@ class Rule:
     verdict: Verdict
     loc: Location
     text: str = ""
+
+    @functools.cached_property
+    def port_filter(self) -> tuple[bool, tuple[Ports, ...]]:
+        """(can it match TCP at all, its definite destination-port conditions): a cheap pre-filter."""
+        tcp = True
+        ports: list[Ports] = []
+        for c in self.conds:
+            if isinstance(c, Ports) and not c.source and c.unknown is None:
+                ports.append(c)
+            elif isinstance(c, Proto) and not c.negate and not (c.protos & {"all", "0", "tcp", "6"}):
+                tcp = False
+        return tcp, tuple(ports)
 
     def ports(self) -> Ports | None:
         for c in self.conds:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, evaluate
-from .model import Parsed
+from .model import Parsed, no_cyclic_gc
 
 __all__ = ["CLOSED", "OPEN", "RESTRICTED", "UNKNOWN", "Exposure", "FirewallVerdict"]
 
@@ -31,7 +31,8 @@ class FirewallVerdict:
             return None
         key = (family, port)
         if key not in self._cache:
-            self._cache[key] = evaluate(self.parsed.rulesets[family], port)
+            with no_cyclic_gc():
+                self._cache[key] = evaluate(self.parsed.rulesets[family], port)
         return self._cache[key]
 
     def exposure(self, port: int, family: str) -> Exposure:
