@@ -82,7 +82,7 @@ def is_templated(word: str) -> bool:
 
 
 def parse_ports(text: str, multi: bool) -> Ports:
-    if is_templated(text):
+    if not text.isdigit() and is_templated(text):
         return Ports((), unknown=text)
     ranges: list[tuple[int, int]] = []
     items = text.split(",") if multi else [text]
@@ -124,7 +124,7 @@ def _net(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 def parse_nets(text: str, family: str) -> Source:
-    if is_templated(text):
+    if _DOTTED.fullmatch(text) is None and is_templated(text):
         return Source(sets=(f"{text} (templated)",))
     nets = []
     for item in text.split(","):
@@ -183,6 +183,8 @@ def _state(text: str, neg: bool) -> State:
 
 
 def parse_spec(words: list[str], family: str) -> Spec:
+    # One search over the whole rule spares a search per word in the common, untemplated case.
+    tpl = _TEMPLATED.search(" ".join(words)) is not None
     conds: list[Cond] = []
     templated: list[str] = []
     verdict = _VERDICTS[V.NONE]
@@ -201,7 +203,7 @@ def parse_spec(words: list[str], family: str) -> Spec:
         v = words[i]
         if v == "!":
             raise SpecError(f"'!' after {words[i - 1]!r}: write '! {words[i - 1]} VALUE'")
-        if is_templated(v):
+        if tpl and is_templated(v):
             templated.append(v)
         return v
 
@@ -217,7 +219,7 @@ def parse_spec(words: list[str], family: str) -> Spec:
             raise SpecError(f"unknown option {w!r} (it needs -m {sorted(need)[0]})")
         if opt == "-p":
             v = value().lower()
-            conds.append(Const(Tri.MAYBE, v) if is_templated(v) else _proto(v, neg))
+            conds.append(Const(Tri.MAYBE, v) if tpl and is_templated(v) else _proto(v, neg))
             loaded.add(_PROTO_MODULE.get(v, v))
         elif opt == "-s":
             src = parse_nets(value(), family)
@@ -226,7 +228,7 @@ def parse_spec(words: list[str], family: str) -> Spec:
             parse_nets(value(), family)  # the host's own address: assumed to be one of ours
         elif opt == "-i":
             v = value()
-            conds.append(InIface((v,), neg, unknown=is_templated(v)))
+            conds.append(InIface((v,), neg, unknown=tpl and is_templated(v)))
         elif opt == "-o":
             value()
             conds.append(Const(Tri.NO, "-o never matches incoming packets"))
@@ -235,7 +237,7 @@ def parse_spec(words: list[str], family: str) -> Spec:
             target_name = v
             if v == "ACCEPT":
                 verdict = _VERDICTS[V.ACCEPT]
-            elif is_templated(v):
+            elif tpl and is_templated(v):
                 verdict = _VERDICTS[V.UNKNOWN]
             elif v in FINAL_DROP:
                 verdict = _VERDICTS[V.DROP]

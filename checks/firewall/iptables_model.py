@@ -65,7 +65,7 @@ class IptablesState:
         return c
 
     def note_input(self, table: Table, chain: str) -> None:
-        if (table.name, chain) in STAGES:
+        if not self.touched_input and (table.name, chain) in STAGES:
             self.touched_input = True
 
     def set_policy(self, table: Table, chain: str, policy: str, loc: Location, text: str) -> None:
@@ -108,6 +108,9 @@ class IptablesState:
             return
         if position is None:
             c.rules.append(rule)
+            if not self.touched_input:
+                self.note_input(table, chain)
+            return
         else:
             if position < 1 or position > len(c.rules) + 1:
                 self.issues.append(ParseIssue(loc, f"index {position} is out of range for {chain}",

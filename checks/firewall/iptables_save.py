@@ -8,7 +8,7 @@ import shlex
 from imap_gate.findings import Location
 
 from .iptables_args import SpecError, parse_spec
-from .iptables_model import IptablesState
+from .iptables_model import IptablesState, Table
 from .model import Const, Parsed, ParseIssue, Rule, Tri, V, Verdict
 
 QUOTING = re.compile(r"[\"'\\]")
@@ -79,16 +79,16 @@ def parse(text: str, path: str, family: str | None = None) -> Parsed:
     return parsed
 
 
-def command(st: IptablesState, table: object, words: list[str], loc: Location, raw: str) -> None:
-    """One iptables command on ``table``: -A/-I/-D/-F/-X/-N/-P and their long forms."""
-    from .iptables_model import Table
+LONG_COMMANDS = {"--append": "-A", "--insert": "-I", "--delete": "-D", "--flush": "-F",
+                 "--delete-chain": "-X", "--new-chain": "-N", "--new": "-N", "--policy": "-P",
+                 "--zero": "-Z"}
 
-    assert isinstance(table, Table)
+
+def command(st: IptablesState, table: Table, words: list[str], loc: Location, raw: str) -> None:
+    """One iptables command on ``table``: -A/-I/-D/-F/-X/-N/-P and their long forms."""
     if not words:
         return
-    op = {"--append": "-A", "--insert": "-I", "--delete": "-D", "--flush": "-F",
-          "--delete-chain": "-X", "--new-chain": "-N", "--new": "-N", "--policy": "-P",
-          "--zero": "-Z"}.get(words[0], words[0])
+    op = LONG_COMMANDS.get(words[0], words[0])
     rest = words[1:]
     try:
         if op in ("-A", "-I", "-D"):

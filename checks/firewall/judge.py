@@ -168,7 +168,7 @@ def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
         if chain is None:
             continue
         for idx, rule in enumerate(chain.rules):
-            if (name, idx) in rep.reached or not rule.mentions_port(port) or \
+            if not rule.mentions_port(port) or (name, idx) in rep.reached or \
                     not relevant(rule, port):
                 continue
             if rule.verdict.kind not in (V.ACCEPT, V.DROP):

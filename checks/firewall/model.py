@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import enum
-import functools
 import gc
 import ipaddress
 from collections.abc import Iterator
@@ -155,13 +154,14 @@ class Source(Cond):
     nets: tuple[Net, ...] = ()
     sets: tuple[str, ...] = ()    # named sets, ipsets, templated values: members unknown
     negate: bool = False
+    is_any: bool = field(default=False, init=False, compare=False, repr=False)
 
     def labels(self) -> tuple[str, ...]:
         return tuple(str(n) for n in self.nets) + self.sets
 
-    @property
-    def is_any(self) -> bool:
-        return any(n.prefixlen == 0 for n in self.nets)
+    def __post_init__(self) -> None:
+        # Precomputed: the world test runs once per rule per walk.
+        object.__setattr__(self, "is_any", any(n.prefixlen == 0 for n in self.nets))
 
     def test(self, pkt: Packet) -> Tri:
         o = pkt.origin
@@ -260,9 +260,12 @@ class Rule:
     loc: Location
     text: str = ""
 
-    @functools.cached_property
-    def port_filter(self) -> tuple[bool, tuple[Ports, ...]]:
-        """(can it match TCP at all, its definite destination-port conditions): a cheap pre-filter."""
+    # (can it match TCP at all, its definite destination-port conditions): computed once, as
+    # the evaluator's cheap pre-filter runs per rule per port.
+    port_filter: tuple[bool, tuple[Ports, ...]] = field(default=(True, ()), init=False,
+                                                         compare=False, repr=False)
+
+    def __post_init__(self) -> None:
         tcp = True
         ports: list[Ports] = []
         for c in self.conds:
@@ -270,7 +273,7 @@ class Rule:
                 ports.append(c)
             elif isinstance(c, Proto) and not c.negate and not (c.protos & {"all", "0", "tcp", "6"}):
                 tcp = False
-        return tcp, tuple(ports)
+        object.__setattr__(self, "port_filter", (tcp, tuple(ports)))
 
     def ports(self) -> Ports | None:
         for c in self.conds:
@@ -279,8 +282,8 @@ class Rule:
         return None
 
     def mentions_port(self, port: int) -> bool:
-        p = self.ports()
-        return p is not None and not p.negate and p.unknown is None and p.covers(port)
+        """An explicit, definite destination-port condition that includes ``port``."""
+        return any(not c.negate and c.covers(port) for c in self.port_filter[1])
 
     def sources(self) -> Source | None:
         for c in self.conds:
