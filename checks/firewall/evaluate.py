@@ -207,7 +207,8 @@ def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[O
                 cands = [Origin(rs.family, net=n) for n in c.nets
                          if n.prefixlen and _family_of(n) == rs.family]
                 cands += [Origin(rs.family, set_name=s) for s in c.sets]
-            elif isinstance(c, InIface) and not c.negate and not c.unknown:
+            elif isinstance(c, InIface) and not c.unknown and (c.negate or
+                                                               rule.verdict.kind is not V.DROP):
                 cands = [Origin(rs.family, iface=n.rstrip("+*") + ("0" if n[-1:] in "+*" else ""))
                          for n in c.names if is_internal_iface(n) and n != "lo"]
             for o in cands:

@@ -120,6 +120,8 @@ def _net(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
         if a < 256 and b < 256 and c < 256 and d < 256 and plen <= 32:
             value = (a << 24) | (b << 16) | (c << 8) | d
             return ipaddress.IPv4Network((value & (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF, plen))
+    if item in ("0/0", "0"):
+        return ipaddress.IPv4Network("0.0.0.0/0")  # iptables' usual spelling of "anywhere"
     return ipaddress.ip_network(item, strict=False)
 
 

@@ -39,7 +39,7 @@ def parse(text: str, path: str) -> Parsed:
         if fam is None:
             if head.startswith("$") and any(k in head.upper() for k in ("IPT", "TABLES")):
                 issues.append(ParseIssue(loc, f"{head} is not set in this script, so which tool it "
-                                              "runs is not guessed", cmd.text, templated=True))
+                                              "runs (and its rules) is not guessed", cmd.text))
             continue
         st = states[fam]
         st.first_loc = st.first_loc or loc
