@@ -237,3 +237,16 @@ def test_firewalld_unknown_custom_service_is_not_guessed() -> None:
     text = '<zone><service name="dovecot-custom"/></zone>'
     assert state(text, name="z.xml") == "unknown"
     assert ids(text, "z.xml") == ["FW006"]
+
+
+def test_exposure_admits_answers_for_a_probe_address() -> None:
+    v = lint_text(IPT.format(rules="-A INPUT -s 192.0.2.0/24 -p tcp --dport 143 -j ACCEPT\n"
+                                   "-A INPUT -m set --match-set vpn src -p tcp --dport 993 -j ACCEPT"),
+                  "rules.v4", None)
+    e = v.exposure(143, "ipv4")
+    assert e.admits("192.0.2.7") is True
+    assert e.admits("198.51.100.1") is False
+    assert e.admits("not-an-ip") is None
+    assert v.exposure(993, "ipv4").admits("198.51.100.1") is None  # an ipset: members unknown
+    assert v.exposure(22, "ipv4").admits("192.0.2.7") is False
+    assert v.exposure(143, "ipv6").admits("2001:db8::1") is None

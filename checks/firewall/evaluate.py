@@ -49,6 +49,30 @@ class Exposure:
     reason: str = ""                        # why unknown, or a caveat worth saying
     templated: bool = False                 # a templated value took part in the decision
 
+    def admits(self, address: str) -> bool | None:
+        """Would a new connection from ``address`` get in? None when the files cannot say
+        (unknown state, or sources that are named sets, interfaces or templates)."""
+        try:
+            addr = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        if self.state == OPEN:
+            return True
+        if self.state == CLOSED:
+            return False
+        if self.state != RESTRICTED:
+            return None
+        undecided = False
+        for s in self.sources:
+            try:
+                net = ipaddress.ip_network(s, strict=False)
+            except ValueError:
+                undecided = True
+                continue
+            if net.version == addr.version and addr in net:
+                return True
+        return None if undecided else False
+
 
 @dataclass
 class Walk:

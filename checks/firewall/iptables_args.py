@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .model import (
     Cond,
     Const,
+    Dest,
     InIface,
     Ports,
     Proto,
@@ -227,7 +228,9 @@ def parse_spec(words: list[str], family: str) -> Spec:
             src = parse_nets(value(), family)
             conds.append(Source(src.nets, src.sets, neg))
         elif opt == "-d":
-            parse_nets(value(), family)  # the host's own address: assumed to be one of ours
+            dst = parse_nets(value(), family)
+            if dst.nets:
+                conds.append(Dest(dst.nets, neg))
         elif opt == "-i":
             v = value()
             conds.append(InIface((v,), neg, unknown=tpl and is_templated(v)))

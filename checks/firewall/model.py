@@ -176,6 +176,25 @@ class Source(Cond):
         return Tri.of(hit).negate(self.negate)
 
 
+def _special(net: Net) -> bool:
+    """Destinations a connection to the host's service address never has."""
+    return (net.is_loopback or net.is_multicast or net.is_link_local or net.is_unspecified or
+            (net.version == 4 and net.network_address == ipaddress.IPv4Address("255.255.255.255")))
+
+
+@dataclass(frozen=True)
+class Dest(Cond):
+    """A destination address: the test connection goes to one of the host's own unicast
+    addresses, so it matches any ordinary address (the rule's author named the host) and
+    none of the loopback, multicast or broadcast ones."""
+
+    nets: tuple[Net, ...]
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        return Tri.of(any(not _special(n) for n in self.nets)).negate(self.negate)
+
+
 @dataclass(frozen=True)
 class InIface(Cond):
     names: tuple[str, ...]

@@ -21,6 +21,7 @@ from .model import (
     Chain,
     Cond,
     Const,
+    Dest,
     FamilyIs,
     InIface,
     Parsed,
@@ -621,8 +622,12 @@ class RuleReader:
             self.set_verdict(Verdict(V.DROP))
             if self.peek() == "with":
                 self.take()
-                self.take()
-                if self.peek() not in ("", "comment", "counter"):
+                kind = self.take()  # tcp reset | icmp[v6|x] [type] CODE
+                if kind == "tcp":
+                    self.take()
+                else:
+                    if self.peek() == "type":
+                        self.take()
                     self.take()
         elif w == "return":
             self.set_verdict(Verdict(V.RETURN))
@@ -786,6 +791,10 @@ class RuleReader:
             neg, vals, nset = self.value()
             if field == "saddr":
                 self.conds.append(self.addrs(vals, nset, neg, fam))
+            elif nset is None:
+                dst = self.addrs(vals, None, neg, fam)
+                if dst.nets:
+                    self.conds.append(Dest(dst.nets, neg))
         elif field in ("protocol", "nexthdr"):
             neg, vals, nset = self.value()
             self.conds.append(Proto(frozenset(v.lower() for v in vals), neg) if nset is None
