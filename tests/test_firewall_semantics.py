@@ -250,3 +250,12 @@ def test_exposure_admits_answers_for_a_probe_address() -> None:
     assert v.exposure(993, "ipv4").admits("198.51.100.1") is None  # an ipset: members unknown
     assert v.exposure(22, "ipv4").admits("192.0.2.7") is False
     assert v.exposure(143, "ipv6").admits("2001:db8::1") is None
+
+
+def test_catch_all_accept_is_an_implicit_opening() -> None:
+    v = lint_text(IPT.format(rules="-A INPUT -i eth0 -j ACCEPT"), "rules.v4", None)
+    found = {f.rule_id: f for f in judge(v, [v])}
+    assert sorted(found) == ["FW002", "FW005"]
+    assert "catch-all" in found["FW002"].message and found["FW002"].location.line == 3
+    v = lint_text(IPT.format(rules="-A INPUT -p tcp --dport 143 -j ACCEPT"), "rules.v4", None)
+    assert [f.rule_id for f in judge(v, [v])] == ["FW001"]

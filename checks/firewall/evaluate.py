@@ -48,6 +48,7 @@ class Exposure:
     evidence: str = ""
     reason: str = ""                        # why unknown, or a caveat worth saying
     templated: bool = False                 # a templated value took part in the decision
+    port_explicit: bool = False             # the deciding accept names the port (not a catch-all)
 
     def admits(self, address: str) -> bool | None:
         """Would a new connection from ``address`` get in? None when the files cannot say
@@ -84,6 +85,7 @@ class Walk:
     reached: set[tuple[str, int]] = field(default_factory=set)
     entered: set[str] = field(default_factory=set)
     reason: str = ""
+    rule: Rule | None = None          # the accepting rule, when a rule (not a policy) accepted
 
 
 @dataclass
@@ -154,6 +156,7 @@ class _Walker:
                 rank = 0 if not by_policy else (2 if chain.policy_implicit else 1)
                 if accepted is None or rank <= accepted_rank:
                     accepted, accepted_rank = Walk("accept", loc, text, by_policy), rank
+                    accepted.rule = None if by_policy else w.rule
                     if rank == 0 and accepted_rule is None:
                         accepted_rule = accepted
                 continue
@@ -162,6 +165,7 @@ class _Walker:
         assert accepted is not None
         accepted = accepted_rule or accepted
         w.verdict, w.loc, w.text, w.by_policy = "accept", accepted.loc, accepted.text, accepted.by_policy
+        w.rule = accepted.rule
         return w
 
     def _chain(self, chain: Chain, pkt: Packet, maybe_yes: bool, w: Walk,
@@ -189,6 +193,7 @@ class _Walker:
                     continue
             k = rule.verdict.kind
             if k is V.ACCEPT:
+                w.rule = rule
                 return ("accept", rule.loc, rule.text, False)
             if k is V.DROP:
                 return ("drop", rule.loc, rule.text, False)
@@ -264,8 +269,9 @@ def evaluate(rs: Ruleset, port: int) -> PortReport:
             return PortReport(exp, world, {}, reached, entered)
     by_origin: dict[Origin, Walk] = {}
     if world.verdict == "accept":
+        explicit = world.rule is not None and world.rule.mentions_port(port)
         exp = Exposure(OPEN, world.loc, by_policy=world.by_policy, evidence=world.text,
-                       templated=templated)
+                       templated=templated, port_explicit=explicit)
     elif world.verdict == "unknown":
         exp = Exposure(UNKNOWN, world.loc, evidence=world.text, reason=world.reason,
                        by_policy=world.by_policy)

@@ -147,9 +147,13 @@ def _exposure_findings(v: FirewallVerdict, rs: Ruleset, family: str, port: int, 
                                      f"from any IPv6 address in {v.path} (line {loc.line}). "
                                      f"Restrict it for IPv6 too: {fix}.{note}",
                             loc, evidence=exp.evidence, key=_key(v.path, family, port))]
-    if exp.by_policy or rs.disabled_loc is not None:
-        why = "the firewall is disabled" if rs.disabled_loc is not None and \
-            exp.location == rs.disabled_loc else "the input path ends in accept"
+    if exp.by_policy or rs.disabled_loc is not None or not exp.port_explicit:
+        if rs.disabled_loc is not None and exp.location == rs.disabled_loc:
+            why = "the firewall is disabled"
+        elif exp.by_policy:
+            why = "the input path ends in accept"
+        else:
+            why = "a catch-all rule accepts it"
         return [Finding("FW002", f"TCP 143 (IMAP) is reachable from any {fam} address in {v.path} "
                                  f"because {why} (line {loc.line}); no rule restricts it. Deny by "
                                  f"default and allow 143 only from known sources: {fix}.{note}",
