@@ -173,8 +173,8 @@ class Lab:
             for chain in ("INPUT", "FORWARD", "OUTPUT"):
                 _run("ip", "netns", "exec", self.srv, tool, "-P", chain, "ACCEPT", check=False)
 
-    def probe(self) -> dict[tuple[str, int, str], bool]:
-        jobs = [[f"{fam}|{port}|{who}", CLIENT[(fam, who)], SERVER[fam], port, TIMEOUT]
+    def probe(self, timeout: float = TIMEOUT) -> dict[tuple[str, int, str], bool]:
+        jobs = [[f"{fam}|{port}|{who}", CLIENT[(fam, who)], SERVER[fam], port, timeout]
                 for fam in ("ipv4", "ipv6") for port in PORTS for who in ("world", "trusted")]
         out = _run("ip", "netns", "exec", self.cli, sys.executable, "-c", PROBER, json.dumps(jobs))
         raw = json.loads(out.stdout)
@@ -378,6 +378,8 @@ def test_fixture_verdict_matches_packets(lab: Lab, path: Path) -> None:
         pytest.skip(f"{rel(path)} cannot be loaded into the kernel (it is a broken or "
                     "undecidable fixture; the oracle test covers it)")
     seen = lab.probe()
+    if compare(verdict, seen):
+        seen = lab.probe(timeout=3.0)  # a loaded runner may be slow: confirm before failing
     assert compare(verdict, seen) == [], seen
 
 
@@ -396,6 +398,8 @@ def test_corpus_verdicts_match_packets_where_loadable(lab: Lab, corpus_dir: Path
             continue
         compared += 1
         bad = compare(verdict, lab.probe())
+        if bad:
+            bad = compare(verdict, lab.probe(timeout=3.0))
         if bad:
             problems[r] = bad
     lab.reset()
