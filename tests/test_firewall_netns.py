@@ -483,7 +483,7 @@ def _differential(lab: Lab, path: Path, text: str, fmt: str, load: list[str]) ->
     assert compare(verdict, seen) == [], text
 
 
-RANDOM = settings(max_examples=int(os.environ.get("FW_NETNS_EXAMPLES", "20")), deadline=None,
+RANDOM = settings(max_examples=int(os.environ.get("FW_NETNS_EXAMPLES", "12")), deadline=None,
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from imap_gate.findings import Location
 
 Net = ipaddress.IPv4Network | ipaddress.IPv6Network
-FAMILIES = ("ipv4", "ipv6")
 # Interface names that by convention face a VPN, a container bridge or the host itself;
 # a rule bound to them does not let an arbitrary internet source in.
 INTERNAL_IFACE_PREFIXES = ("lo", "wg", "tun", "tap", "docker", "br-", "virbr", "lxc", "lxd", "veth",

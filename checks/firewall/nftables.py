@@ -44,9 +44,6 @@ PRIORITIES = {"raw": -300, "mangle": -150, "dstnat": -100, "filter": 0, "securit
               "srcnat": 100}
 HOOK_ORDER = {"prerouting": 0, "input": 1}
 FLAG_BITS = {"fin": 1, "syn": 2, "rst": 4, "psh": 8, "ack": 16, "urg": 32, "ecn": 64, "cwr": 128}
-PROTO_WORDS = {"tcp", "udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "ah", "esp", "comp",
-               "igmp", "gre"}
-NONTERM = {"counter", "log", "comment", "notrack", "meta", "ct"}
 KNOWN_HEADS = {"ip", "ip6", "tcp", "udp", "udplite", "sctp", "dccp", "th", "meta", "ct", "iif",
                "iifname", "oif", "oifname", "icmp", "icmpv6", "ether", "vlan", "arp", "fib",
                "limit", "counter", "log", "comment", "mark", "socket", "rt", "exthdr", "ipsec",
@@ -500,6 +497,17 @@ class NftParser:
 
     def policy_loc(self, c: NChain) -> Location:
         return Location(c.path or self.path, c.policy_line or c.line)
+
+
+def _check_jumps(p: NftParser) -> None:
+    """nft refuses a jump or goto to a chain its table does not have."""
+    for t in p.tables.values():
+        for c in t.chains.values():
+            for r in c.rules:
+                if r.verdict.kind in (V.JUMP, V.GOTO) and r.verdict.target not in t.chains:
+                    p.issues.append(ParseIssue(r.loc, f"{r.verdict.kind.value} to chain "
+                                                      f"{r.verdict.target!r}, which table "
+                                                      f"{t.family} {t.name} does not have", r.text))
 
 
 def _qualify(rule: Rule, table: NTable) -> Rule:
@@ -964,6 +972,7 @@ def parse(text: str, path: str, reader: Reader | None = None) -> Parsed:
     p = NftParser(path, reader)
     p.lines_of = text.splitlines()
     p.run(text)
+    _check_jumps(p)
     parsed = Parsed("nftables", path=path, issues=p.issues)
     parsed.rulesets = p.rulesets()
     return parsed

@@ -96,7 +96,7 @@ def read_settings(text: str, path: str, into: Settings | None = None) -> Setting
     return s
 
 
-def _path_stage(fam: str, settings: Settings, user_chain: str | None, first: Location,
+def _path_stage(settings: Settings, user_chain: str | None, first: Location,
                 rs: Ruleset) -> None:
     """INPUT -> before (loopback, established) -> user chain -> default policy."""
     pol_loc = settings.policy_loc or first
@@ -123,7 +123,7 @@ def parse_rules(text: str, path: str, settings: Settings | None = None) -> Parse
     user = next((k for k in rs.chains if k.endswith(("/ufw-user-input", "/ufw6-user-input"))), None)
     first = rs.first_loc or Location(path, 1)
     out = Ruleset(fam, chains=dict(rs.chains), first_loc=first)
-    _path_stage(fam, settings, user, first, out)
+    _path_stage(settings, user, first, out)
     if user is None:
         inner.issues.append(ParseIssue(first, f"no {name} chain: this does not look like ufw's "
                                               "user rules"))
@@ -142,7 +142,7 @@ def parse_default(text: str, path: str) -> Parsed:
         return parsed
     for fam in ("ipv4", "ipv6"):
         rs = Ruleset(fam, first_loc=first)
-        _path_stage(fam, s, None, first, rs)
+        _path_stage(s, None, first, rs)
         if fam == "ipv6" and not s.ipv6 and s.ipv6_loc is not None:
             rs.disabled_loc = s.ipv6_loc
         parsed.rulesets[fam] = rs
@@ -370,7 +370,7 @@ def parse_script(text: str, path: str, settings: Settings | None = None) -> Pars
                 r.action, V.UNKNOWN)
             user.rules.append(Rule(r.conds, Verdict(kind), r.loc, r.text))
         rs.chains[user.name] = user
-        _path_stage(fam, st, user.name, first, rs)
+        _path_stage(st, user.name, first, rs)
         if fam == "ipv6" and not settings.ipv6 and settings.ipv6_loc is not None:
             rs.disabled_loc = settings.ipv6_loc
         parsed.rulesets[fam] = rs
