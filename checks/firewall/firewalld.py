@@ -223,10 +223,12 @@ def parse(text: str, path: str) -> Parsed:
             parsed.issues.append(ParseIssue(loc, str(exc), text_of(node)))
             allow.append(Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN), loc, text_of(node)))
     for fam in ("ipv4", "ipv6"):
+        note = {"DEFAULT": " (firewalld rejects what the zone does not allow)",
+                "%%REJECT%%": " (%%REJECT%% is firewalld's own spelling of REJECT)"}.get(tgt, "")
+        if "target" not in root.attrs:
+            note = " (no target: firewalld rejects what the zone does not allow)"
         chain = Chain(f"zone/{fam}", policy=policy, policy_loc=zloc,
-                      policy_text=text_of(root) if "target" in root.attrs else
-                      f"{text_of(root)} (no target: firewalld rejects what the zone does not allow)",
-                      policy_implicit="target" not in root.attrs)
+                      policy_text=text_of(root) + note, policy_implicit="target" not in root.attrs)
         gate: list[Rule] = []
         if bind_sources:
             srcs = [s for s in bind_sources if isinstance(s, Source)]
