@@ -326,7 +326,9 @@ def load(lab: Lab, path: Path, verdict: FirewallVerdict, *, run_scripts: bool) -
             return _run(*exec_, "env", env_path, "sh", str(path), check=False).returncode == 0
         finally:
             shutil.rmtree(shim, ignore_errors=True)
-    if fmt in ("ufw-rules", "ufw-script", "firewalld-zone", "ufw-default") and verdict.parsed:
+    if fmt == "ufw-rules" and verdict.parsed:
+        return _load_ufw_rules(lab, path, text, verdict)
+    if fmt in ("ufw-script", "firewalld-zone", "ufw-default") and verdict.parsed:
         try:
             for fam, rs in verdict.parsed.rulesets.items():
                 tool = "iptables-restore" if fam == "ipv4" else "ip6tables-restore"
@@ -336,6 +338,26 @@ def load(lab: Lab, path: Path, verdict: FirewallVerdict, *, run_scripts: bool) -
             return False
         return bool(verdict.parsed.rulesets)
     return False
+
+
+def _load_ufw_rules(lab: Lab, path: Path, text: str, verdict: FirewallVerdict) -> bool:
+    """The user.rules file itself, hung off INPUT the way ufw's before.rules does it."""
+    assert verdict.parsed is not None
+    fam, rs = next(iter(verdict.parsed.rulesets.items()))
+    if rs.disabled_loc is not None:
+        return True  # ufw off: nothing loaded, everything open
+    stage = rs.chains[rs.stages[0]]
+    user = "ufw-user-input" if fam == "ipv4" else "ufw6-user-input"
+    policy = "ACCEPT" if stage.policy is V.ACCEPT else "DROP"
+    head = [f":INPUT {policy} [0:0]", "-A INPUT -i lo -j ACCEPT",
+            "-A INPUT -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT", f"-A INPUT -j {user}"]
+    body = [ln for ln in text.splitlines() if ln.strip() != "COMMIT"]
+    star = next(i for i, ln in enumerate(body) if ln.startswith("*filter"))
+    chains = [i for i, ln in enumerate(body) if ln.startswith(":")]
+    at = (chains[-1] if chains else star) + 1
+    wrapped = "\n".join(body[:at] + head[:1] + body[at:] + head[1:] + ["COMMIT", ""])
+    tool = "iptables-restore" if fam == "ipv4" else "ip6tables-restore"
+    return _run("ip", "netns", "exec", lab.srv, tool, check=False, stdin=wrapped).returncode == 0
 
 
 def _trusted_in(sources: tuple[str, ...], family: str) -> bool:
