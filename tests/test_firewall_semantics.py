@@ -259,3 +259,22 @@ def test_catch_all_accept_is_an_implicit_opening() -> None:
     assert "catch-all" in found["FW002"].message and found["FW002"].location.line == 3
     v = lint_text(IPT.format(rules="-A INPUT -p tcp --dport 143 -j ACCEPT"), "rules.v4", None)
     assert [f.rule_id for f in judge(v, [v])] == ["FW001"]
+
+
+def test_nft_absolute_and_glob_includes_resolve_inside_the_root(tmp_path: Path) -> None:
+    from checks.firewall.check import RootReader
+
+    (tmp_path / "etc/nftables.d").mkdir(parents=True)
+    (tmp_path / "etc/nftables.conf").write_text(
+        "table inet filter {\n chain input {\n  type filter hook input priority 0; policy drop;\n"
+        " }\n}\ninclude \"/etc/nftables.d/*.nft\"\n")
+    (tmp_path / "etc/nftables.d/10-imap.nft").write_text(
+        "add rule inet filter input ip saddr 192.0.2.0/24 tcp dport 143 accept\n")
+    (tmp_path / "etc/nftables.d/20-imaps.nft").write_text(
+        "add rule inet filter input tcp dport 993 accept\n")
+    v = lint_text((tmp_path / "etc/nftables.conf").read_text(), "etc/nftables.conf", None,
+                  RootReader(tmp_path))
+    e = v.exposure(143, "ipv4")
+    assert e.state == "restricted" and e.location is not None
+    assert e.location.path == "etc/nftables.d/10-imap.nft" and e.location.line == 1
+    assert v.exposure(993, "ipv6").location.path == "etc/nftables.d/20-imaps.nft"
