@@ -108,7 +108,10 @@ def relevant(rule: Rule, port: int) -> bool:
     tcp, ports = rule.port_filter
     if not tcp:
         return False
-    return all(c.covers(port) != c.negate for c in ports)
+    for c in ports:  # noqa: SIM110 - hot path, a loop beats all(genexpr)
+        if c.covers(port) == c.negate:
+            return False
+    return True
 
 
 class _Walker:
