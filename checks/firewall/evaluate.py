@@ -1,0 +1,299 @@
+"""Walk a ruleset as the kernel would, for one new TCP connection at a time.
+
+The question per family and port is "can an arbitrary internet source open a
+connection?". We send a virtual SYN from the world (any address, an internet
+facing interface) and, to tell "restricted" from "closed", one from each source
+net or interface the rules name. Base chains run in order: an accept ends only
+its own chain, a drop is final (netfilter's rule for several base chains on one
+hook, and for iptables' tables on one hook).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from imap_gate.findings import Location
+
+from .model import (
+    Chain,
+    InIface,
+    Origin,
+    Packet,
+    Rule,
+    Ruleset,
+    Source,
+    Tri,
+    V,
+    is_internal_iface,
+)
+
+MAX_DEPTH = 64
+MAX_ORIGINS = 256
+
+OPEN = "open-world"
+RESTRICTED = "restricted"
+CLOSED = "closed"
+UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """The verdict for one family and port, and the line that decides it."""
+
+    state: str                              # open-world | restricted | closed | unknown
+    location: Location | None = None
+    sources: tuple[str, ...] = ()           # allowed origins when restricted
+    by_policy: bool = False                 # decided by a policy / fall-through, not a rule
+    evidence: str = ""
+    reason: str = ""                        # why unknown, or a caveat worth saying
+    templated: bool = False                 # a templated value took part in the decision
+    port_explicit: bool = False             # the deciding accept names the port (not a catch-all)
+
+    def admits(self, address: str) -> bool | None:
+        """Would a new connection from ``address`` get in? None when the files cannot say
+        (unknown state, or sources that are named sets, interfaces or templates)."""
+        try:
+            addr = ipaddress.ip_address(address)
+        except ValueError:
+            return None
+        if self.state == OPEN:
+            return True
+        if self.state == CLOSED:
+            return False
+        if self.state != RESTRICTED:
+            return None
+        undecided = False
+        for s in self.sources:
+            try:
+                net = ipaddress.ip_network(s, strict=False)
+            except ValueError:
+                undecided = True
+                continue
+            if net.version == addr.version and addr in net:
+                return True
+        return None if undecided else False
+
+
+@dataclass
+class Walk:
+    verdict: str                      # accept | drop | unknown
+    loc: Location | None = None
+    text: str = ""
+    by_policy: bool = False
+    maybe: Rule | None = None         # first rule whose match could not be decided
+    reached: set[tuple[str, int]] = field(default_factory=set)
+    entered: set[str] = field(default_factory=set)
+    reason: str = ""
+    rule: Rule | None = None          # the accepting rule, when a rule (not a policy) accepted
+
+
+@dataclass
+class PortReport:
+    """Everything the judge needs for one family and port."""
+
+    exposure: Exposure
+    world: Walk
+    by_origin: dict[Origin, Walk]
+    reached: set[tuple[str, int]]
+    entered: set[str]
+
+
+class _Stop(Exception):
+    pass
+
+
+def relevant(rule: Rule, port: int) -> bool:
+    """Cheap pre-filter: a rule that can never see a TCP packet to ``port`` is skipped."""
+    tcp, ports = rule.port_filter
+    if not tcp:
+        return False
+    for c in ports:  # noqa: SIM110 - hot path, a loop beats all(genexpr)
+        if c.covers(port) == c.negate:
+            return False
+    return True
+
+
+class _Walker:
+    def __init__(self, rs: Ruleset, port: int) -> None:
+        self.rs = rs
+        self.port = port
+        self.filtered: dict[str, list[tuple[int, Rule]]] = {}
+
+    def rules(self, chain: Chain) -> list[tuple[int, Rule]]:
+        got = self.filtered.get(chain.name)
+        if got is None:
+            got = [(i, r) for i, r in enumerate(chain.rules) if relevant(r, self.port)]
+            self.filtered[chain.name] = got
+        return got
+
+    def walk(self, origin: Origin, maybe_yes: bool) -> Walk:
+        pkt = Packet(origin, self.port)
+        w = Walk("unknown")
+        accepted: Walk | None = None
+        accepted_rule: Walk | None = None
+        accepted_rank = 3
+        if self.rs.disabled_loc is not None:
+            return Walk("accept", self.rs.disabled_loc, "firewall disabled", by_policy=True)
+        if not self.rs.stages:
+            return Walk("unknown", self.rs.first_loc, reason="no input filter chain in this file")
+        for stage in self.rs.stages:
+            chain = self.rs.chains.get(stage)
+            if chain is None:
+                continue
+            res = self._chain(chain, pkt, maybe_yes, w, 0)
+            if res[0] in ("return", "end"):
+                if chain.policy is None or chain.policy is V.UNKNOWN:
+                    w.verdict = "unknown"
+                    w.loc = chain.policy_loc or self.rs.first_loc
+                    w.by_policy = True
+                    w.reason = (f"chain {chain.name} is not hooked to input here, so what happens "
+                                "after it depends on rules outside this file")
+                    return w
+                verdict = "accept" if chain.policy is V.ACCEPT else "drop"
+                res = (verdict, chain.policy_loc, chain.policy_text, True)
+            verdict, loc, text, by_policy = res
+            if verdict == "accept":
+                # The most telling accept decides: a rule, else an explicit policy, else the
+                # last implicit one (the filter table's INPUT comes last).
+                rank = 0 if not by_policy else (2 if chain.policy_implicit else 1)
+                if accepted is None or rank <= accepted_rank:
+                    accepted, accepted_rank = Walk("accept", loc, text, by_policy), rank
+                    accepted.rule = None if by_policy else w.rule
+                    if rank == 0 and accepted_rule is None:
+                        accepted_rule = accepted
+                continue
+            w.verdict, w.loc, w.text, w.by_policy = verdict, loc, text, by_policy
+            return w
+        assert accepted is not None
+        accepted = accepted_rule or accepted
+        w.verdict, w.loc, w.text, w.by_policy = "accept", accepted.loc, accepted.text, accepted.by_policy
+        w.rule = accepted.rule
+        return w
+
+    def _chain(self, chain: Chain, pkt: Packet, maybe_yes: bool, w: Walk,
+               depth: int) -> tuple[str, Location | None, str, bool]:
+        """Returns (accept|drop|unknown|return|end, location, text, by_policy)."""
+        if depth > MAX_DEPTH:
+            return ("unknown", None, "jump loop", False)
+        w.entered.add(chain.name)
+        for idx, rule in self.rules(chain):
+            w.reached.add((chain.name, idx))
+            hit = Tri.YES
+            for c in rule.conds:
+                t = c.test(pkt)
+                if t is Tri.NO:
+                    hit = Tri.NO
+                    break
+                if t is Tri.MAYBE:
+                    hit = Tri.MAYBE
+            if hit is Tri.NO:
+                continue
+            if hit is Tri.MAYBE:
+                if w.maybe is None:
+                    w.maybe = rule
+                if not maybe_yes:
+                    continue
+            k = rule.verdict.kind
+            if k is V.ACCEPT:
+                w.rule = rule
+                return ("accept", rule.loc, rule.text, False)
+            if k is V.DROP:
+                return ("drop", rule.loc, rule.text, False)
+            if k is V.RETURN:
+                return ("return", rule.loc, rule.text, False)
+            if k is V.UNKNOWN:
+                if w.maybe is None:
+                    w.maybe = rule
+                if maybe_yes:
+                    return ("accept", rule.loc, rule.text, False)
+                continue
+            if k in (V.JUMP, V.GOTO):
+                target = self.rs.chains.get(rule.verdict.target or "")
+                if target is None:
+                    return ("unknown", rule.loc, rule.text, False)
+                sub = self._chain(target, pkt, maybe_yes, w, depth + 1)
+                if sub[0] in ("accept", "drop", "unknown"):
+                    return sub
+                if k is V.GOTO:
+                    return ("return", rule.loc, rule.text, False)
+        return ("end", None, "", False)
+
+
+def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[Origin]:
+    """The world, then the sources and internal interfaces that rules could let in.
+
+    A positive source on a drop rule can only keep its net out, so it is no candidate
+    (a block list of thousands of nets costs nothing); rules naming the port come first.
+    """
+    out: list[Origin] = [Origin(rs.family)]
+    seen: set[Origin] = set(out)
+    w = walker or _Walker(rs, port)
+    rules = [r for chain in rs.chains.values() for _, r in w.rules(chain)
+             if r.verdict.kind is not V.NONE]
+    rules.sort(key=lambda r: not r.mentions_port(port))
+    for rule in rules:
+        for c in rule.conds:
+            cands: list[Origin] = []
+            if isinstance(c, Source) and (c.negate or rule.verdict.kind is not V.DROP):
+                cands = [Origin(rs.family, net=n) for n in c.nets
+                         if n.prefixlen and _family_of(n) == rs.family]
+                cands += [Origin(rs.family, set_name=s) for s in c.sets]
+            elif isinstance(c, InIface) and not c.unknown and (c.negate or
+                                                               rule.verdict.kind is not V.DROP):
+                cands = [Origin(rs.family, iface=n.rstrip("+*") + ("0" if n[-1:] in "+*" else ""))
+                         for n in c.names if is_internal_iface(n) and n != "lo"]
+            for o in cands:
+                if o not in seen:
+                    seen.add(o)
+                    out.append(o)
+                    if len(out) >= MAX_ORIGINS:
+                        return out
+    return out
+
+
+def _family_of(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    return "ipv4" if net.version == 4 else "ipv6"
+
+
+def evaluate(rs: Ruleset, port: int) -> PortReport:
+    walker = _Walker(rs, port)
+    world = walker.walk(Origin(rs.family), maybe_yes=False)
+    reached, entered = set(world.reached), set(world.entered)
+    templated = world.maybe is not None
+    if world.maybe is not None:
+        alt = walker.walk(Origin(rs.family), maybe_yes=True)
+        reached |= alt.reached
+        if alt.verdict != world.verdict:
+            m = world.maybe
+            exp = Exposure(UNKNOWN, m.loc, evidence=m.text, templated=True,
+                           reason=f"the rule at line {m.loc.line} holds a value that is templated "
+                                  "or not understood, and whether it matches decides the outcome")
+            return PortReport(exp, world, {}, reached, entered)
+    by_origin: dict[Origin, Walk] = {}
+    if world.verdict == "accept":
+        explicit = world.rule is not None and world.rule.mentions_port(port)
+        exp = Exposure(OPEN, world.loc, by_policy=world.by_policy, evidence=world.text,
+                       templated=templated, port_explicit=explicit)
+    elif world.verdict == "unknown":
+        exp = Exposure(UNKNOWN, world.loc, evidence=world.text, reason=world.reason,
+                       by_policy=world.by_policy)
+    else:
+        sources: list[str] = []
+        first: Walk | None = None
+        for origin in origins_for(rs, port, walker)[1:]:
+            ow = walker.walk(origin, maybe_yes=False)
+            by_origin[origin] = ow
+            reached |= ow.reached
+            entered |= ow.entered
+            if ow.verdict == "accept":
+                sources.append(origin.label())
+                first = first or ow
+        if first is not None:
+            # Restricted: the line that lets the named sources in is the one that decides.
+            exp = Exposure(RESTRICTED, first.loc, tuple(sources), by_policy=first.by_policy,
+                           evidence=first.text, templated=templated)
+        else:
+            exp = Exposure(CLOSED, world.loc, by_policy=world.by_policy, evidence=world.text,
+                           templated=templated)
+    return PortReport(exp, world, by_origin, reached, entered)

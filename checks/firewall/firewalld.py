@@ -1,0 +1,283 @@
+"""firewalld zone files, read with defusedxml (no DTDs, no entity expansion, no external entities).
+
+A zone's input path, as firewalld builds it: rich rules that drop or reject, then
+what the zone allows (services, ports, protocols, rich rules that accept), then the
+zone target ("default" and %%REJECT%% reject, DROP drops, ACCEPT accepts). A zone
+bound to ``<source>`` addresses only sees packets from them; one bound only to
+internal interfaces (wg0, docker0...) does not see the internet.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import xml.sax
+from dataclasses import dataclass, field
+from xml.sax.handler import ContentHandler
+
+import defusedxml.sax
+from defusedxml import DefusedXmlException
+
+from imap_gate.findings import Location
+
+from .iptables_args import is_templated
+from .model import (
+    Chain,
+    Cond,
+    Const,
+    FamilyIs,
+    InIface,
+    Parsed,
+    ParseIssue,
+    Ports,
+    Proto,
+    Rule,
+    Ruleset,
+    Source,
+    Tri,
+    V,
+    Verdict,
+    is_internal_iface,
+)
+
+# firewalld's shipped services that open tcp ports; only imap (143) and imaps (993) touch
+# the IMAP ports. A service not listed here is unknown (a custom one could open 143).
+SERVICES_TCP: dict[str, tuple[int, ...]] = {
+    "imap": (143,), "imaps": (993,), "ssh": (22,), "http": (80,), "https": (443,),
+    "http3": (), "smtp": (25,), "smtps": (465,), "smtp-submission": (587,), "pop3": (110,),
+    "pop3s": (995,), "dns": (53,), "dns-over-tls": (853,), "mdns": (), "dhcpv6-client": (),
+    "dhcp": (), "samba-client": (), "samba": (139, 445), "cockpit": (9090,), "ntp": (),
+    "ldap": (389,), "ldaps": (636,), "mysql": (3306,), "postgresql": (5432,), "syslog": (),
+    "syslog-tls": (6514,), "wireguard": (), "openvpn": (1194,), "nfs": (2049,), "ftp": (21,),
+    "kerberos": (88,), "ipp": (631,), "ipp-client": (), "redis": (6379,),
+    "managesieve": (4190,), "git": (9418,), "rsyncd": (873,), "ntske": (4460,),
+    "prometheus": (9090,), "xmpp-client": (5222,), "xmpp-server": (5269,), "dhcpv6": (),
+    "snmp": (161,), "vnc-server": (5900, 5901, 5902, 5903), "rdp": (3389,), "tftp": (),
+    "squid": (3128,), "kdeconnect": (1714,), "spotify-sync": (57621,), "minidlna": (8200,),
+    "docker-registry": (5000,), "http-alt": (8080,), "plex": (32400,), "jenkins": (8080,),
+}
+
+
+@dataclass
+class Node:
+    tag: str
+    attrs: dict[str, str]
+    line: int
+    children: list[Node] = field(default_factory=list)
+
+    def find(self, tag: str) -> list[Node]:
+        return [c for c in self.children if c.tag == tag]
+
+
+class _Builder(ContentHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        self.root: Node | None = None
+        self.stack: list[Node] = []
+        self._locator: xml.sax.xmlreader.Locator | None = None
+
+    def setDocumentLocator(self, locator: xml.sax.xmlreader.Locator) -> None:
+        self._locator = locator
+
+    def startElement(self, name: str, attrs: xml.sax.xmlreader.AttributesImpl) -> None:
+        line = self._locator.getLineNumber() if self._locator else 1
+        node = Node(name, {k: attrs[k] for k in attrs.getNames()}, line or 1)
+        if self.stack:
+            self.stack[-1].children.append(node)
+        else:
+            self.root = node
+        self.stack.append(node)
+
+    def endElement(self, name: str) -> None:
+        self.stack.pop()
+
+
+def read_xml(text: str) -> Node:
+    builder = _Builder()
+    parser = defusedxml.sax.make_parser()
+    parser.setContentHandler(builder)
+    parser.setFeature(xml.sax.handler.feature_external_ges, False)
+    parser.setFeature(xml.sax.handler.feature_external_pes, False)
+    import io
+
+    src = xml.sax.xmlreader.InputSource()
+    src.setByteStream(io.BytesIO(text.encode("utf-8")))
+    parser.parse(src)
+    if builder.root is None:
+        raise ValueError("empty document")
+    return builder.root
+
+
+def _ports(text: str, loc: Location) -> Ports:
+    if is_templated(text):
+        return Ports((), unknown=text)
+    ranges = []
+    for item in text.split(","):
+        a, _, b = item.partition("-")
+        try:
+            lo, hi = int(a), int(b or a)
+        except ValueError:
+            raise ValueError(f"bad port {item!r}") from None
+        if not (0 <= lo <= 65535 and 0 <= hi <= 65535):
+            raise ValueError(f"port {item!r} is out of range")
+        ranges.append((min(lo, hi), max(lo, hi)))
+    return Ports(tuple(ranges))
+
+
+def _service(name: str) -> list[Cond]:
+    if is_templated(name):
+        return [Ports((), unknown=name)]
+    ports = SERVICES_TCP.get(name)
+    if ports is None:
+        return [Ports((), unknown=f"service {name!r} (its ports are defined elsewhere)")]
+    return [Proto(frozenset({"tcp"})), Ports(tuple((p, p) for p in ports))]
+
+
+def _source(node: Node) -> Cond:
+    neg = node.attrs.get("invert", "").lower() in ("true", "yes", "1")
+    if "address" in node.attrs:
+        addr = node.attrs["address"]
+        if is_templated(addr):
+            return Source(sets=(f"{addr} (templated)",), negate=neg)
+        try:
+            return Source((ipaddress.ip_network(addr, strict=False),), negate=neg)
+        except ValueError:
+            raise ValueError(f"bad source address {addr!r}") from None
+    if "ipset" in node.attrs:
+        return Source(sets=(f"ipset {node.attrs['ipset']}",), negate=neg)
+    if "mac" in node.attrs:
+        return Source(sets=(f"mac {node.attrs['mac']}",), negate=neg)
+    raise ValueError("a source needs address, ipset or mac")
+
+
+def parse(text: str, path: str) -> Parsed:
+    parsed = Parsed("firewalld-zone", path=path)
+    try:
+        root = read_xml(text)
+    except DefusedXmlException as exc:
+        parsed.issues.append(ParseIssue(Location(path, 1), f"refused unsafe XML: {exc}"))
+        return parsed
+    except xml.sax.SAXParseException as exc:
+        parsed.issues.append(ParseIssue(Location(path, exc.getLineNumber() or 1),
+                                        f"not well-formed XML: {exc.getMessage()}"))
+        return parsed
+    except (xml.sax.SAXException, ValueError, UnicodeError) as exc:
+        parsed.issues.append(ParseIssue(Location(path, 1), f"unreadable XML: {exc}"))
+        return parsed
+    if root.tag != "zone":
+        parsed.issues.append(ParseIssue(Location(path, root.line),
+                                        f"the root element is <{root.tag}>, not <zone>"))
+        return parsed
+    zloc = Location(path, root.line)
+    target = root.attrs.get("target", "default")
+    tgt = target.upper()
+    if tgt == "ACCEPT":
+        policy = V.ACCEPT
+    elif tgt in ("DROP", "%%REJECT%%", "REJECT", "DEFAULT"):
+        policy = V.DROP
+    else:
+        policy = V.UNKNOWN
+        parsed.issues.append(ParseIssue(zloc, f"zone target {target!r} is not ACCEPT, DROP, "
+                                              "%%REJECT%% or default: not guessed",
+                                        templated=is_templated(target)))
+    deny: list[Rule] = []
+    allow: list[Rule] = []
+    early: list[tuple[int, Rule]] = []
+    late: list[tuple[int, Rule]] = []
+    bind_sources: list[Cond] = []
+    ifaces: list[str] = []
+
+    def text_of(n: Node) -> str:
+        lines = text.splitlines()
+        return lines[n.line - 1].strip() if 0 < n.line <= len(lines) else f"<{n.tag}>"
+
+    for node in root.children:
+        loc = Location(path, node.line)
+        try:
+            if node.tag == "service":
+                allow.append(Rule(tuple(_service(node.attrs.get("name", ""))), Verdict(V.ACCEPT),
+                                  loc, text_of(node)))
+            elif node.tag == "port":
+                proto = node.attrs.get("protocol", "tcp").lower()
+                allow.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
+                                  Verdict(V.ACCEPT), loc, text_of(node)))
+            elif node.tag == "protocol":
+                allow.append(Rule((Proto(frozenset({node.attrs.get("value", "").lower()})),),
+                                  Verdict(V.ACCEPT), loc, text_of(node)))
+            elif node.tag == "source":
+                bind_sources.append(_source(node))
+            elif node.tag == "interface":
+                ifaces.append(node.attrs.get("name", ""))
+            elif node.tag == "rule":
+                rule, prio = _rich(node, loc, text_of(node))
+                if rule is None:
+                    continue
+                if prio < 0:
+                    early.append((prio, rule))
+                elif prio > 0:
+                    late.append((prio, rule))
+                elif rule.verdict.kind is V.DROP:
+                    deny.append(rule)
+                else:
+                    allow.append(rule)
+        except ValueError as exc:
+            parsed.issues.append(ParseIssue(loc, str(exc), text_of(node)))
+            allow.append(Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN), loc, text_of(node)))
+    for fam in ("ipv4", "ipv6"):
+        note = {"DEFAULT": " (firewalld rejects what the zone does not allow)",
+                "%%REJECT%%": " (%%REJECT%% is firewalld's own spelling of REJECT)"}.get(tgt, "")
+        if "target" not in root.attrs:
+            note = " (no target: firewalld rejects what the zone does not allow)"
+        chain = Chain(f"zone/{fam}", policy=policy, policy_loc=zloc,
+                      policy_text=text_of(root) + note, policy_implicit="target" not in root.attrs)
+        gate: list[Rule] = []
+        if bind_sources:
+            srcs = [s for s in bind_sources if isinstance(s, Source)]
+            nets = tuple(n for s in srcs for n in s.nets)
+            sets = tuple(x for s in srcs for x in s.sets)
+            gate.append(Rule((Source(nets, sets, negate=True),), Verdict(V.DROP), zloc,
+                             "zone bound to <source> addresses: other sources use another zone"))
+        elif ifaces and all(is_internal_iface(i) for i in ifaces):
+            gate.append(Rule((InIface(tuple(ifaces), negate=True),), Verdict(V.DROP), zloc,
+                             "zone bound to internal interfaces only"))
+        chain.rules = gate + [r for _, r in sorted(early, key=lambda x: x[0])] + deny + allow + \
+            [r for _, r in sorted(late, key=lambda x: x[0])]
+        rs = Ruleset(fam, stages=[chain.name], chains={chain.name: chain}, first_loc=zloc)
+        parsed.rulesets[fam] = rs
+    return parsed
+
+
+def _rich(node: Node, loc: Location, text: str) -> tuple[Rule | None, int]:
+    conds: list[Cond] = []
+    fam = node.attrs.get("family")
+    if fam in ("ipv4", "ipv6"):
+        conds.append(FamilyIs(fam))
+    try:
+        prio = int(node.attrs.get("priority", "0"))
+    except ValueError:
+        raise ValueError(f"bad rich rule priority {node.attrs.get('priority')!r}") from None
+    verdict: Verdict | None = None
+    for c in node.children:
+        if c.tag == "source":
+            conds.append(_source(c))
+        elif c.tag == "service":
+            conds += _service(c.attrs.get("name", ""))
+        elif c.tag == "port":
+            conds += [Proto(frozenset({c.attrs.get("protocol", "tcp").lower()})),
+                      _ports(c.attrs.get("port", ""), loc)]
+        elif c.tag == "source-port":
+            p = _ports(c.attrs.get("port", ""), loc)
+            conds.append(Ports(p.ranges, source=True, unknown=p.unknown))
+        elif c.tag == "protocol":
+            conds.append(Proto(frozenset({c.attrs.get("value", "").lower()})))
+        elif c.tag == "accept":
+            verdict = Verdict(V.ACCEPT)
+        elif c.tag in ("reject", "drop"):
+            verdict = Verdict(V.DROP)
+        elif c.tag in ("icmp-block", "icmp-type"):
+            conds.append(Proto(frozenset({"icmp"})))
+        elif c.tag in ("forward-port", "masquerade"):
+            return None, prio
+        # destination, log, audit, limit, mark: no effect on whether a new connection is allowed
+    if verdict is None:
+        return None, prio
+    return Rule(tuple(conds), verdict, loc, text), prio

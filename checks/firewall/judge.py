@@ -1,0 +1,215 @@
+"""From verdicts to findings FW001..FW006, each located at the line that decides."""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import replace
+
+from imap_gate.findings import Finding, Location
+
+from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, relevant
+from .model import Ruleset, V, no_cyclic_gc
+from .verdict import FirewallVerdict
+
+PORTS = (143, 993)
+SCRIPTS = ("iptables-script", "ufw-script")
+NON_SHELL_TEMPLATE = re.compile(r"\{\{|\{%|<%|%%|!!\w|@@")
+NAMES = {143: "143 (IMAP)", 993: "993 (IMAPS)", "ipv4": "IPv4", "ipv6": "IPv6"}
+WS = re.compile(r"\s+")
+
+
+def _fix(fmt: str | None, family: str, port: int) -> str:
+    net = "192.0.2.0/24" if family == "ipv4" else "2001:db8::/32"
+    svc = "imap" if port == 143 else "imaps"
+    return {
+        "iptables-save": f"`-A INPUT -p tcp --dport {port} -s {net} -j ACCEPT` then "
+                         f"`-A INPUT -p tcp --dport {port} -j DROP`",
+        "iptables-script": f"`{'iptables' if family == 'ipv4' else 'ip6tables'} -A INPUT -p tcp "
+                           f"--dport {port} -s {net} -j ACCEPT`",
+        "nftables": f"`tcp dport {port} {'ip' if family == 'ipv4' else 'ip6'} saddr {net} accept`",
+        "ufw-rules": f"`ufw allow from {net} to any port {port} proto tcp`",
+        "ufw-script": f"`ufw allow from {net} to any port {port} proto tcp`",
+        "ufw-default": "`DEFAULT_INPUT_POLICY=\"DROP\"` and "
+                       f"`ufw allow from {net} to any port {port} proto tcp`",
+        "firewalld-zone": f"`<rule family=\"{family}\"><source address=\"{net}\"/>"
+                          f"<service name=\"{svc}\"/><accept/></rule>`",
+    }.get(fmt or "", f"allow {port} only from the networks that need it")
+
+
+def _key(path: str, family: str, port: int) -> str:
+    return f"file={path};family={family};port={port}"
+
+
+def _norm(text: str) -> str:
+    return WS.sub(" ", text.strip())[:200]
+
+
+def _where(exp: Exposure, v: FirewallVerdict, rs: Ruleset | None) -> Location:
+    if exp.location is not None:
+        return exp.location
+    if rs is not None and rs.first_loc is not None:
+        return rs.first_loc
+    return Location(v.path, 1)
+
+
+def _templated_note(exp: Exposure) -> str:
+    return (" Some rules on the way hold templated or unmodelled values; they were not guessed, "
+            "and the verdict holds whichever way they match.") if exp.templated else ""
+
+
+def judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
+    with no_cyclic_gc():
+        return _judge(v, peers)
+
+
+def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
+    out: list[Finding] = []
+    if v.format is None:
+        out.append(Finding(
+            "FW006", f"The firewall file {v.path} is in no format imap-gate recognises "
+                     "(iptables-save, iptables script, nftables, ufw, firewalld zone), so whether "
+                     "143/993 is reachable cannot be judged. Name its format in the manifest.",
+            Location(v.path, 1), key=f"file={v.path};format=unknown"))
+        return out
+    assert v.parsed is not None
+    runtime_vars: list[int] = []
+    for issue in v.parsed.issues:
+        if issue.templated and v.format in SCRIPTS and not NON_SHELL_TEMPLATE.search(issue.text):
+            # A shell variable filled in at run time (a loop over addresses, say): not an error,
+            # and only worth a word where it could matter.
+            runtime_vars.append(issue.loc.line)
+            continue
+        what = "holds a templated value that is not guessed" if issue.templated else \
+            "cannot be understood"
+        out.append(Finding(
+            "FW006", f"Line {issue.loc.line} of {issue.loc.path} {what}: {issue.message}.",
+            issue.loc, evidence=issue.text,
+            key=f"file={v.path};issue={_norm(issue.message)};text={_norm(issue.text)}"))
+    unknowns: dict[tuple[Location | None, str], list[str]] = {}
+    for family in ("ipv4", "ipv6"):
+        rs = v.parsed.rulesets.get(family)
+        for port in PORTS:
+            rep = v.report(port, family)
+            if rep is None or rs is None:
+                continue
+            exp = rep.exposure
+            if exp.state == UNKNOWN:
+                if rs.stages or rs.disabled_loc:
+                    unknowns.setdefault((exp.location, exp.reason), []).append(
+                        f"{NAMES[family]} {port}")
+                continue
+            out += _exposure_findings(v, rs, family, port, exp, peers)
+            out += _shadowed(v, rs, family, port, rep)
+    for (loc, reason), what in unknowns.items():
+        out.append(Finding(
+            "FW006", f"Whether TCP {', '.join(what)} is reachable from the internet cannot be "
+                     f"judged from {v.path}: {reason or 'the outcome depends on rules not in it'}.",
+            loc or Location(v.path, 1),
+            key=f"file={v.path};unknown={','.join(what)}",
+            evidence=""))
+    out += _missing_v6(v, peers)
+    if runtime_vars:
+        lines = ", ".join(str(n) for n in sorted(set(runtime_vars))[:10])
+        note = (f" Line(s) {lines} use shell variables set at run time; their values were not "
+                "guessed.")
+        out = [f if f.rule_id == "FW006" else replace(f, message=f.message + note) for f in out]
+    return out
+
+
+def _other_v4_restricts(v: FirewallVerdict, peers: list[FirewallVerdict]) -> FirewallVerdict | None:
+    """The file itself or a sibling in the same directory that keeps IPv4 143 from the world."""
+    for cand in [v] + [p for p in peers if p is not v and
+                       posixpath.dirname(p.path) == posixpath.dirname(v.path)]:
+        if "ipv4" in cand.families and cand.exposure(143, "ipv4").state in (RESTRICTED, CLOSED):
+            return cand
+    return None
+
+
+def _exposure_findings(v: FirewallVerdict, rs: Ruleset, family: str, port: int, exp: Exposure,
+                       peers: list[FirewallVerdict]) -> list[Finding]:
+    if exp.state != OPEN:
+        return []
+    loc = _where(exp, v, rs)
+    fam = NAMES[family]
+    fix = _fix(v.format, family, port)
+    note = _templated_note(exp)
+    if port == 993:
+        how = "the policy lets everything in" if exp.by_policy else f"line {loc.line} accepts it"
+        return [Finding("FW005", f"TCP 993 (IMAPS) is reachable from any {fam} address in {v.path}: "
+                                 f"{how}. Expected for public mail; to restrict it write {fix}.{note}",
+                        loc, evidence=exp.evidence, key=_key(v.path, family, port))]
+    if family == "ipv6":
+        v4 = _other_v4_restricts(v, peers)
+        if v4 is not None:
+            where = "" if v4 is v else f" ({v4.path})"
+            return [Finding("FW003", f"TCP 143 (IMAP) is restricted for IPv4{where} but reachable "
+                                     f"from any IPv6 address in {v.path} (line {loc.line}). "
+                                     f"Restrict it for IPv6 too: {fix}.{note}",
+                            loc, evidence=exp.evidence, key=_key(v.path, family, port))]
+    if exp.by_policy or rs.disabled_loc is not None or not exp.port_explicit:
+        if rs.disabled_loc is not None and exp.location == rs.disabled_loc:
+            why = "the firewall is disabled"
+        elif exp.by_policy:
+            why = "the input path ends in accept"
+        else:
+            why = "a catch-all rule accepts it"
+        return [Finding("FW002", f"TCP 143 (IMAP) is reachable from any {fam} address in {v.path} "
+                                 f"because {why} (line {loc.line}); no rule restricts it. Deny by "
+                                 f"default and allow 143 only from known sources: {fix}.{note}",
+                        loc, evidence=exp.evidence, key=_key(v.path, family, port))]
+    return [Finding("FW001", f"TCP 143 (IMAP) is open to any {fam} address in {v.path}: line "
+                             f"{loc.line} accepts it with no source restriction. Restrict it to the "
+                             f"sources that need it: {fix}.{note}",
+                    loc, evidence=exp.evidence, key=_key(v.path, family, port))]
+
+
+def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
+              rep: PortReport) -> list[Finding]:
+    out: list[Finding] = []
+    for name in rep.entered:
+        chain = rs.chains.get(name)
+        if chain is None:
+            continue
+        for idx, rule in enumerate(chain.rules):
+            if not rule.mentions_port(port) or (name, idx) in rep.reached or \
+                    not relevant(rule, port):
+                continue
+            if rule.verdict.kind not in (V.ACCEPT, V.DROP):
+                continue
+            src = rule.sources()
+            restricting = src is not None and not src.negate and not src.is_any
+            if rule.verdict.kind is V.ACCEPT and not restricting:
+                continue
+            decider = rep.world
+            if rule.verdict.kind is V.ACCEPT and decider.verdict != "accept":
+                continue
+            if rule.verdict.kind is V.DROP and decider.verdict != "accept":
+                continue
+            dl = decider.loc.line if decider.loc else 1
+            what = "policy" if decider.by_policy else f"rule at line {dl}"
+            out.append(Finding(
+                "FW004", f"The rule at line {rule.loc.line} of {v.path} is meant to restrict TCP "
+                         f"{port} ({NAMES[family]}) but never matches: the earlier {what} already "
+                         "accepts every source. Move the restriction above it.",
+                rule.loc, evidence=rule.text, related=(decider.loc,) if decider.loc else (),
+                key=f"file={v.path};family={family};port={port};shadowed={_norm(rule.text)}"))
+    return out
+
+
+def _missing_v6(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
+    """An iptables IPv4 restriction with no IPv6 rules anywhere in the lint set."""
+    if v.format not in ("iptables-save", "iptables-script") or v.families != ("ipv4",):
+        return []
+    if any("ipv6" in p.families for p in peers):
+        return []
+    exp = v.exposure(143, "ipv4")
+    if exp.state != RESTRICTED:
+        return []
+    first = v.parsed.rulesets["ipv4"].first_loc if v.parsed else None
+    return [Finding(
+        "FW003", f"TCP 143 (IMAP) is restricted for IPv4 in {v.path}, but no IPv6 rules were "
+                 "linted: on a host with an IPv6 address, ip6tables' default ACCEPT leaves 143 "
+                 "reachable over IPv6. Add an ip6tables file with the same restriction: "
+                 f"{_fix(v.format, 'ipv6', 143)}.",
+        first or Location(v.path, 1), key=_key(v.path, "ipv6", 143))]

@@ -1,0 +1,359 @@
+"""One typed model for every firewall format.
+
+Each parser turns its text into ``Ruleset`` values (one per address family), so
+that a single evaluator decides reachability the same way for iptables, nftables,
+ufw and firewalld. A match condition answers with three values because a
+templated or unsupported condition must never be guessed: ``MAYBE`` makes the
+evaluator try both answers and report "unknown" when they disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import gc
+import ipaddress
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from imap_gate.findings import Location
+
+Net = ipaddress.IPv4Network | ipaddress.IPv6Network
+# Interface names that by convention face a VPN, a container bridge or the host itself;
+# a rule bound to them does not let an arbitrary internet source in.
+INTERNAL_IFACE_PREFIXES = ("lo", "wg", "tun", "tap", "docker", "br-", "virbr", "lxc", "lxd", "veth",
+                           "vpn", "tailscale", "zt", "cni", "flannel", "cali", "vxlan", "kube",
+                           "podman", "nebula", "ipsec", "vti", "ppp-vpn")
+
+
+class Tri(enum.Enum):
+    YES = "yes"
+    NO = "no"
+    MAYBE = "maybe"
+
+    @staticmethod
+    def of(value: bool) -> Tri:
+        return Tri.YES if value else Tri.NO
+
+    def negate(self, neg: bool) -> Tri:
+        if not neg or self is Tri.MAYBE:
+            return self
+        return Tri.NO if self is Tri.YES else Tri.YES
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a test connection comes from: the open internet, one source net, or an interface."""
+
+    family: str
+    net: Net | None = None        # None: an arbitrary internet address
+    set_name: str | None = None   # a named set / ipset / template whose members are unknown
+    iface: str | None = None      # None: an internet-facing interface
+
+    @property
+    def is_world(self) -> bool:
+        return self.net is None and self.set_name is None and self.iface is None
+
+    def label(self) -> str:
+        if self.net is not None:
+            return str(self.net)
+        if self.set_name is not None:
+            return self.set_name
+        if self.iface is not None:
+            return f"interface {self.iface}"
+        return "any"
+
+
+@dataclass(frozen=True)
+class Packet:
+    """A new TCP connection (a SYN) to ``port`` from ``origin``."""
+
+    origin: Origin
+    port: int
+    proto: str = "tcp"
+    sport: int = 45000  # an ordinary ephemeral client port
+
+
+@contextlib.contextmanager
+def no_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic collector: a large ruleset is hundreds of thousands of small acyclic
+    objects that every collection would rescan, turning linear work quadratic.
+
+    On the way out the survivors are moved to the permanent generation (``gc.freeze``), so
+    the next young collection does not rescan them all either; they are acyclic and still
+    freed by reference counting when dropped.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.freeze()
+            gc.enable()
+
+
+def is_internal_iface(name: str) -> bool:
+    n = name.rstrip("+*")
+    return n == "lo" or any(n.startswith(p) for p in INTERNAL_IFACE_PREFIXES if p != "lo")
+
+
+# ---------------------------------------------------------------- conditions
+
+class Cond:
+    """A match condition: ``test`` answers whether the packet matches."""
+
+    templated: bool = False
+
+    def test(self, pkt: Packet) -> Tri:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Proto(Cond):
+    protos: frozenset[str]   # lower-case names or numbers; "all" matches everything
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        hit = bool(self.protos & {"all", "0", "tcp", "6"}) if pkt.proto == "tcp" else \
+            pkt.proto in self.protos
+        return Tri.of(hit).negate(self.negate)
+
+
+@dataclass(frozen=True)
+class Ports(Cond):
+    """A destination (or source) port condition: ranges, inclusive."""
+
+    ranges: tuple[tuple[int, int], ...]
+    negate: bool = False
+    source: bool = False
+    unknown: str | None = None   # a templated or unresolvable value: never guessed
+
+    @property
+    def templated(self) -> bool:  # type: ignore[override]
+        return self.unknown is not None
+
+    def covers(self, port: int) -> bool:
+        # A plain loop: this runs once per rule per port, and any(genexpr) is slower.
+        for lo, hi in self.ranges:  # noqa: SIM110
+            if lo <= port <= hi:
+                return True
+        return False
+
+    def test(self, pkt: Packet) -> Tri:
+        if self.unknown is not None:
+            return Tri.MAYBE
+        if self.source:
+            # An ordinary client uses an ephemeral port; only a condition that covers the whole
+            # ephemeral range, or none of it, has a definite answer.
+            lo_e, hi_e = 32768, 60999
+            full = any(lo <= lo_e and hi >= hi_e for lo, hi in self.ranges)
+            none = all(hi < lo_e or lo > hi_e for lo, hi in self.ranges)
+            base = Tri.YES if full else (Tri.NO if none else Tri.MAYBE)
+            return base.negate(self.negate)
+        return Tri.of(self.covers(pkt.port)).negate(self.negate)
+
+
+@dataclass(frozen=True)
+class Source(Cond):
+    nets: tuple[Net, ...] = ()
+    sets: tuple[str, ...] = ()    # named sets, ipsets, templated values: members unknown
+    negate: bool = False
+    is_any: bool = field(default=False, init=False, compare=False, repr=False)
+
+    def labels(self) -> tuple[str, ...]:
+        return tuple(str(n) for n in self.nets) + self.sets
+
+    def __post_init__(self) -> None:
+        # Precomputed: the world test runs once per rule per walk.
+        object.__setattr__(self, "is_any", any(n.prefixlen == 0 for n in self.nets))
+
+    def test(self, pkt: Packet) -> Tri:
+        o = pkt.origin
+        if o.net is None and o.set_name is None:
+            hit = self.is_any
+        elif o.set_name is not None:
+            hit = o.set_name in self.sets or self.is_any
+        else:
+            assert o.net is not None
+            hit = any(n.version == o.net.version and o.net.subnet_of(n)  # type: ignore[arg-type]
+                      for n in self.nets)
+        return Tri.of(hit).negate(self.negate)
+
+
+def _special(net: Net) -> bool:
+    """Destinations a connection to the host's service address never has."""
+    return (net.is_loopback or net.is_multicast or net.is_link_local or net.is_unspecified or
+            (net.version == 4 and net.network_address == ipaddress.IPv4Address("255.255.255.255")))
+
+
+@dataclass(frozen=True)
+class Dest(Cond):
+    """A destination address: the test connection goes to one of the host's own unicast
+    addresses, so it matches any ordinary address (the rule's author named the host) and
+    none of the loopback, multicast or broadcast ones."""
+
+    nets: tuple[Net, ...]
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        return Tri.of(any(not _special(n) for n in self.nets)).negate(self.negate)
+
+
+@dataclass(frozen=True)
+class InIface(Cond):
+    names: tuple[str, ...]
+    negate: bool = False
+    unknown: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        if self.unknown:
+            return Tri.MAYBE
+        want = pkt.origin.iface
+        if want is None:
+            hit = any(not is_internal_iface(n) for n in self.names)
+        else:
+            hit = any(_iface_match(n, want) for n in self.names)
+        return Tri.of(hit).negate(self.negate)
+
+
+def _iface_match(pattern: str, name: str) -> bool:
+    if pattern.endswith(("+", "*")):
+        return name.startswith(pattern[:-1])
+    return pattern == name
+
+
+@dataclass(frozen=True)
+class State(Cond):
+    """Connection tracking state: a test connection is always NEW."""
+
+    states: frozenset[str]
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        return Tri.of("new" in self.states).negate(self.negate)
+
+
+@dataclass(frozen=True)
+class FamilyIs(Cond):
+    family: str
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        return Tri.of(pkt.origin.family == self.family).negate(self.negate)
+
+
+@dataclass(frozen=True)
+class Const(Cond):
+    value: Tri
+    why: str = ""
+
+    @property
+    def templated(self) -> bool:  # type: ignore[override]
+        return self.value is Tri.MAYBE
+
+    def test(self, pkt: Packet) -> Tri:
+        return self.value
+
+
+# ---------------------------------------------------------------- rules and chains
+
+class V(enum.StrEnum):
+    ACCEPT = "accept"
+    DROP = "drop"          # drop and reject: both final
+    RETURN = "return"
+    JUMP = "jump"
+    GOTO = "goto"
+    NONE = "none"          # LOG, counter, mark...: the packet goes on
+    UNKNOWN = "unknown"    # cannot tell (parse error, queue to user space)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    kind: V
+    target: str | None = None  # chain for jump/goto
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.target}" if self.target else self.kind.value
+
+
+@dataclass(frozen=True)
+class Rule:
+    conds: tuple[Cond, ...]
+    verdict: Verdict
+    loc: Location
+    text: str = ""
+
+    # (can it match TCP at all, its definite destination-port conditions): computed once, as
+    # the evaluator's cheap pre-filter runs per rule per port.
+    port_filter: tuple[bool, tuple[Ports, ...]] = field(default=(True, ()), init=False,
+                                                         compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        tcp = True
+        ports: list[Ports] = []
+        for c in self.conds:
+            if isinstance(c, Ports) and not c.source and c.unknown is None:
+                ports.append(c)
+            elif isinstance(c, Proto) and not c.negate and not (c.protos & {"all", "0", "tcp", "6"}):
+                tcp = False
+        object.__setattr__(self, "port_filter", (tcp, tuple(ports)))
+
+    def ports(self) -> Ports | None:
+        for c in self.conds:
+            if isinstance(c, Ports) and not c.source:
+                return c
+        return None
+
+    def mentions_port(self, port: int) -> bool:
+        """An explicit, definite destination-port condition that includes ``port``."""
+        for c in self.port_filter[1]:  # noqa: SIM110 - hot path, a loop beats any(genexpr)
+            if not c.negate and c.covers(port):
+                return True
+        return False
+
+    def sources(self) -> Source | None:
+        for c in self.conds:
+            if isinstance(c, Source):
+                return c
+        return None
+
+
+@dataclass
+class Chain:
+    name: str
+    rules: list[Rule] = field(default_factory=list)
+    policy: V | None = None          # base chains: ACCEPT / DROP / UNKNOWN
+    policy_loc: Location | None = None
+    policy_text: str = ""
+    policy_implicit: bool = False    # nft base chain without policy, iptables chain never set
+
+
+@dataclass
+class Ruleset:
+    """One address family's filter path for packets to the host itself."""
+
+    family: str
+    stages: list[str] = field(default_factory=list)  # base chains in traversal order
+    chains: dict[str, Chain] = field(default_factory=dict)
+    first_loc: Location | None = None
+    notes: list[str] = field(default_factory=list)
+    disabled_loc: Location | None = None  # ufw disabled/reset: nothing filters
+
+
+@dataclass(frozen=True)
+class ParseIssue:
+    loc: Location
+    message: str
+    text: str = ""
+    templated: bool = False
+
+
+@dataclass
+class Parsed:
+    """What a parser returns: rulesets for the families the file speaks of, and its problems."""
+
+    format: str
+    rulesets: dict[str, Ruleset] = field(default_factory=dict)
+    issues: list[ParseIssue] = field(default_factory=list)
+    path: str = ""

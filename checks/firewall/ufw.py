@@ -1,0 +1,377 @@
+"""ufw: its rule files, its settings files, and scripts that call the ufw command.
+
+ufw's INPUT path is: loopback and established traffic accepted (before.rules), then
+the user rules in order, then the default incoming policy (DEFAULT_INPUT_POLICY in
+/etc/default/ufw, "deny" when nothing says otherwise). With ``IPV6=no`` ufw writes no
+IPv6 rules at all, so IPv6 is not filtered by ufw. A disabled ufw filters nothing.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from imap_gate.findings import Location
+
+from . import iptables_save
+from .iptables_args import is_templated
+from .model import (
+    Chain,
+    Cond,
+    Const,
+    InIface,
+    Parsed,
+    ParseIssue,
+    Ports,
+    Proto,
+    Rule,
+    Ruleset,
+    Source,
+    State,
+    Tri,
+    V,
+    Verdict,
+)
+from .services import port_of
+from .shell import commands
+
+APPS: dict[str, tuple[tuple[int, int], ...]] = {
+    "dovecot imap": ((143, 143),), "dovecot secure imap": ((993, 993),),
+    "dovecot pop3": ((110, 110),), "dovecot secure pop3": ((995, 995),),
+    "openssh": ((22, 22),), "postfix": ((25, 25),), "postfix smtps": ((465, 465),),
+    "postfix submission": ((587, 587),), "apache": ((80, 80),), "apache secure": ((443, 443),),
+    "apache full": ((80, 80), (443, 443)), "nginx http": ((80, 80),),
+    "nginx https": ((443, 443),), "nginx full": ((80, 80), (443, 443)),
+    "www": ((80, 80),), "www secure": ((443, 443),), "www full": ((80, 80), (443, 443)),
+    "bind9": ((53, 53),), "samba": ((139, 139), (445, 445)), "cups": ((631, 631),),
+}
+Reader = Callable[[str], tuple[str, str] | None]   # sibling rel path -> (rel, text)
+
+
+@dataclass
+class Settings:
+    """What /etc/default/ufw and /etc/ufw/ufw.conf say (with where they say it)."""
+
+    policy: V = V.DROP
+    policy_loc: Location | None = None
+    policy_text: str = "(DEFAULT_INPUT_POLICY not found: ufw's default is DROP)"
+    ipv6: bool = True
+    ipv6_loc: Location | None = None
+    enabled: bool | None = None
+    enabled_loc: Location | None = None
+    issues: list[ParseIssue] = field(default_factory=list)
+
+
+KV = re.compile(r'^\s*([A-Z_0-9]+)\s*=\s*"?([^"#]*)"?')
+
+
+def read_settings(text: str, path: str, into: Settings | None = None) -> Settings:
+    s = into or Settings()
+    for no, raw in enumerate(text.splitlines(), 1):
+        m = KV.match(raw)
+        if not m:
+            continue
+        key, val = m.group(1), m.group(2).strip()
+        loc = Location(path, no)
+        if is_templated(val):
+            s.issues.append(ParseIssue(loc, f"{key} is templated ({val!r}): not guessed", raw.strip(),
+                                       templated=True))
+            continue
+        if key == "DEFAULT_INPUT_POLICY":
+            up = val.upper()
+            if up not in ("ACCEPT", "DROP", "REJECT"):
+                s.issues.append(ParseIssue(loc, f"DEFAULT_INPUT_POLICY {val!r} is not ACCEPT, DROP "
+                                                "or REJECT", raw.strip()))
+                continue
+            s.policy = V.ACCEPT if up == "ACCEPT" else V.DROP
+            s.policy_loc, s.policy_text = loc, raw.strip()
+        elif key == "IPV6":
+            s.ipv6 = val.lower() == "yes"
+            s.ipv6_loc = loc
+        elif key == "ENABLED":
+            s.enabled = val.lower() == "yes"
+            s.enabled_loc = loc
+    return s
+
+
+def _path_stage(settings: Settings, user_chain: str | None, first: Location,
+                rs: Ruleset) -> None:
+    """INPUT -> before (loopback, established) -> user chain -> default policy."""
+    pol_loc = settings.policy_loc or first
+    chain = Chain("ufw/INPUT", policy=settings.policy, policy_loc=pol_loc,
+                  policy_text=settings.policy_text, policy_implicit=settings.policy_loc is None)
+    chain.rules.append(Rule((InIface(("lo",)),), Verdict(V.ACCEPT), first, "ufw-before-input: lo"))
+    chain.rules.append(Rule((State(frozenset({"established", "related"})),), Verdict(V.ACCEPT),
+                            first, "ufw-before-input: established"))
+    if user_chain:
+        chain.rules.append(Rule((), Verdict(V.JUMP, user_chain), first, f"-j {user_chain}"))
+    rs.chains[chain.name] = chain
+    rs.stages = [chain.name]
+    if settings.enabled is False:
+        rs.disabled_loc = settings.enabled_loc
+
+
+def parse_rules(text: str, path: str, settings: Settings | None = None) -> Parsed:
+    """user.rules / user6.rules: iptables-save text whose user chain hangs off ufw's INPUT."""
+    inner = iptables_save.parse(text, path)
+    fam = next(iter(inner.rulesets))
+    settings = settings or Settings()
+    rs = inner.rulesets[fam]
+    name = "ufw-user-input" if fam == "ipv4" else "ufw6-user-input"
+    user = next((k for k in rs.chains if k.endswith(("/ufw-user-input", "/ufw6-user-input"))), None)
+    first = rs.first_loc or Location(path, 1)
+    out = Ruleset(fam, chains=dict(rs.chains), first_loc=first)
+    _path_stage(settings, user, first, out)
+    if user is None:
+        inner.issues.append(ParseIssue(first, f"no {name} chain: this does not look like ufw's "
+                                              "user rules"))
+    if fam == "ipv6" and not settings.ipv6 and settings.ipv6_loc is not None:
+        out.disabled_loc = settings.ipv6_loc
+    parsed = Parsed("ufw-rules", {fam: out}, inner.issues + settings.issues, path)
+    return parsed
+
+
+def parse_default(text: str, path: str) -> Parsed:
+    """/etc/default/ufw on its own: the default policy with no user rules."""
+    s = read_settings(text, path)
+    first = Location(path, 1)
+    parsed = Parsed("ufw-default", path=path, issues=list(s.issues))
+    if s.policy_loc is None:
+        return parsed
+    for fam in ("ipv4", "ipv6"):
+        rs = Ruleset(fam, first_loc=first)
+        _path_stage(s, None, first, rs)
+        if fam == "ipv6" and not s.ipv6 and s.ipv6_loc is not None:
+            rs.disabled_loc = s.ipv6_loc
+        parsed.rulesets[fam] = rs
+    return parsed
+
+
+def parse_conf(text: str, path: str) -> Parsed:
+    """ufw.conf alone says only whether ufw runs: exposure stays unknown without rules."""
+    s = read_settings(text, path)
+    return Parsed("ufw-conf", path=path, issues=list(s.issues))
+
+
+# ---------------------------------------------------------------- ufw commands in scripts
+
+class UfwError(ValueError):
+    pass
+
+
+@dataclass
+class UfwRule:
+    action: str                 # allow | deny | reject | limit
+    conds: tuple[Cond, ...]
+    families: tuple[str, ...]
+    spec: tuple[str, ...]       # normalised words, for "ufw delete <rule>"
+    loc: Location
+    text: str
+
+
+def _port_spec(text: str) -> tuple[tuple[tuple[int, int], ...], str | None]:
+    """'143', '143/tcp', '143,993/tcp', '1000:2000/tcp', 'imap' -> (ranges, proto)."""
+    proto = None
+    if "/" in text:
+        text, proto = text.rsplit("/", 1)
+        if proto not in ("tcp", "udp"):
+            raise UfwError(f"unsupported protocol {proto!r}")
+    ranges = []
+    for item in text.split(","):
+        if ":" in item:
+            a, b = item.split(":", 1)
+            lo, hi = port_of(a), port_of(b)
+            if proto is None:
+                raise UfwError("a port range needs a protocol (e.g. 1000:2000/tcp)")
+        else:
+            lo = hi = port_of(item)
+        if lo is None or hi is None:
+            raise UfwError(f"bad port {item!r}")
+        ranges.append((lo, hi))
+    return tuple(ranges), proto
+
+
+def _addr(text: str) -> tuple[Source | None, tuple[str, ...]]:
+    if text == "any":
+        return None, ("ipv4", "ipv6")
+    if is_templated(text):
+        return Source(sets=(f"{text} (templated)",)), ("ipv4", "ipv6")
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        raise UfwError(f"bad address {text!r}") from None
+    return Source((net,)), ("ipv4",) if net.version == 4 else ("ipv6",)
+
+
+def parse_rule_words(words: list[str], loc: Location, text: str) -> UfwRule | None:
+    """``allow|deny|reject|limit [in|out] [on IF] [log] ...``; None for out/route rules."""
+    if not words:
+        raise UfwError("missing rule")
+    action = words[0]
+    w = words[1:]
+    direction = "in"
+    if w and w[0] in ("in", "out"):
+        direction = w[0]
+        w = w[1:]
+    conds: list[Cond] = []
+    if len(w) >= 2 and w[0] == "on":
+        conds.append(InIface((w[1],), unknown=is_templated(w[1])))
+        w = w[2:]
+    while w and w[0] in ("log", "log-all"):
+        w = w[1:]
+    if "comment" in w:
+        w = w[:w.index("comment")]
+    families: tuple[str, ...] = ("ipv4", "ipv6")
+    if not w:
+        raise UfwError("a rule needs a port, a service or 'from'/'to'")
+    if w[0] not in ("from", "to", "proto"):
+        # Simple syntax: PORT[/PROTO], a service name, or an application profile.
+        spec = " ".join(w)
+        app = APPS.get(spec.lower())
+        if app is not None:
+            conds += [Proto(frozenset({"tcp"})), Ports(app)]
+        elif is_templated(spec):
+            conds.append(Ports((), unknown=spec))
+        else:
+            ranges, proto = _port_spec(spec)
+            if proto:
+                conds.append(Proto(frozenset({proto})))
+            conds.append(Ports(ranges))
+    else:
+        proto = None
+        i = 0
+        while i < len(w):
+            k = w[i]
+            if k == "proto" and i + 1 < len(w):
+                proto = w[i + 1]
+                i += 2
+            elif k in ("from", "to") and i + 1 < len(w):
+                src, fams = _addr(w[i + 1])
+                if k == "from" and src is not None:
+                    conds.append(src)
+                families = tuple(f for f in families if f in fams)
+                i += 2
+            elif k == "port" and i + 1 < len(w):
+                is_dst = "to" in w[:i] and (w[:i][::-1].index("to") < (w[:i][::-1] + ["from"]).index(
+                    "from") if "from" in w[:i] else True)
+                val = w[i + 1]
+                if is_templated(val):
+                    conds.append(Ports((), unknown=val, source=not is_dst))
+                else:
+                    ranges, _ = _port_spec(val)
+                    conds.append(Ports(ranges, source=not is_dst))
+                i += 2
+            elif k == "app" and i + 1 < len(w):
+                app = APPS.get(w[i + 1].lower())
+                if app is None:
+                    conds.append(Ports((), unknown=f"app {w[i + 1]!r}"))
+                else:
+                    conds += [Proto(frozenset({"tcp"})), Ports(app)]
+                i += 2
+            else:
+                raise UfwError(f"unexpected word {k!r}")
+        if proto:
+            conds.append(Proto(frozenset({proto.lower()})))
+        if not families:
+            raise UfwError("'from' and 'to' name different address families")
+    if action not in ("allow", "deny", "reject", "limit"):
+        raise UfwError(f"unknown action {action!r}")
+    if direction == "out":
+        return None
+    return UfwRule(action, tuple(conds), families, tuple(words), loc, text)
+
+
+def parse_script(text: str, path: str, settings: Settings | None = None) -> Parsed:
+    settings = settings or Settings()
+    rules: list[UfwRule] = []
+    issues: list[ParseIssue] = list(settings.issues)
+    policy, policy_loc, policy_text = settings.policy, settings.policy_loc, settings.policy_text
+    disabled: Location | None = None
+    first: Location | None = None
+    seen = False
+    for cmd in commands(text):
+        if cmd.words[0].rsplit("/", 1)[-1] != "ufw":
+            continue
+        loc = Location(path, cmd.line)
+        first = first or loc
+        seen = True
+        w = [x for x in cmd.words[1:] if x not in ("--force", "--dry-run", "-f")]
+        if not w:
+            continue
+        verb = w[0]
+        try:
+            if verb == "enable":
+                disabled = None
+            elif verb == "disable":
+                disabled = loc
+            elif verb == "reset":
+                rules.clear()
+                disabled = loc
+                policy, policy_loc, policy_text = V.DROP, None, "(reset: ufw's default DROP)"
+            elif verb == "default":
+                if len(w) < 2:
+                    raise UfwError("default needs allow, deny or reject")
+                where = w[2] if len(w) > 2 else "incoming"
+                if where in ("incoming", "input"):
+                    if w[1] not in ("allow", "deny", "reject"):
+                        raise UfwError(f"bad default {w[1]!r}")
+                    policy = V.ACCEPT if w[1] == "allow" else V.DROP
+                    policy_loc, policy_text = loc, cmd.text
+            elif verb in ("allow", "deny", "reject", "limit"):
+                r = parse_rule_words(w, loc, cmd.text)
+                if r is not None:
+                    rules.append(r)
+            elif verb in ("insert", "prepend"):
+                pos = 1
+                rest = w[1:]
+                if verb == "insert":
+                    if not rest or not rest[0].isdigit():
+                        raise UfwError("insert needs a position number")
+                    pos = int(rest[0])
+                    rest = rest[1:]
+                r = parse_rule_words(rest, loc, cmd.text)
+                if r is not None:
+                    rules.insert(max(pos - 1, 0), r)
+            elif verb == "delete":
+                rest = w[1:]
+                if rest and rest[0].isdigit():
+                    idx = int(rest[0]) - 1
+                    if 0 <= idx < len(rules):
+                        del rules[idx]
+                else:
+                    spec = tuple(rest)
+                    for i, r in enumerate(rules):
+                        if r.spec == spec:
+                            del rules[i]
+                            break
+            elif verb in ("status", "logging", "reload", "show", "app", "route", "version", "help"):
+                pass
+            else:
+                raise UfwError(f"unknown ufw command {verb!r}")
+        except UfwError as exc:
+            issues.append(ParseIssue(loc, str(exc), cmd.text))
+            rules.append(UfwRule("unknown", (Const(Tri.MAYBE, str(exc)),), ("ipv4", "ipv6"), (),
+                                 loc, cmd.text))
+    parsed = Parsed("ufw-script", path=path, issues=issues)
+    if not seen:
+        return parsed
+    assert first is not None
+    st = Settings(policy, policy_loc, policy_text, settings.ipv6, settings.ipv6_loc,
+                  False if disabled else settings.enabled, disabled)
+    for fam in ("ipv4", "ipv6"):
+        rs = Ruleset(fam, first_loc=first)
+        user = Chain("ufw/user-input")
+        for r in rules:
+            if fam not in r.families:
+                continue
+            kind = {"allow": V.ACCEPT, "limit": V.ACCEPT, "deny": V.DROP, "reject": V.DROP}.get(
+                r.action, V.UNKNOWN)
+            user.rules.append(Rule(r.conds, Verdict(kind), r.loc, r.text))
+        rs.chains[user.name] = user
+        _path_stage(st, user.name, first, rs)
+        if fam == "ipv6" and not settings.ipv6 and settings.ipv6_loc is not None:
+            rs.disabled_loc = settings.ipv6_loc
+        parsed.rulesets[fam] = rs
+    return parsed
