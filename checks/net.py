@@ -7,16 +7,23 @@ Every read has a byte cap, so a hostile server can neither hang nor bloat a run.
 
 from __future__ import annotations
 
+import selectors
 import socket
+import ssl
 import time
 from dataclasses import dataclass
+
+from imap_gate.errors import GateError
 
 LINE_CAP = 8 * 1024
 SESSION_CAP = 256 * 1024
 
 
-class ProbeError(Exception):
-    """The endpoint could not be judged: timeout, reset, protocol violation."""
+class ProbeError(GateError):
+    """The endpoint could not be judged: timeout, reset, protocol violation.
+
+    A ``GateError`` so that nothing a server sends can surface as anything but
+    the tool's own error type."""
 
     def __init__(self, message: str, evidence: bytes = b"") -> None:
         super().__init__(message)
@@ -33,6 +40,10 @@ class Closed(ProbeError):
 
 class TooLong(ProbeError):
     pass
+
+
+class HandshakeFailed(ProbeError):
+    """The TLS handshake was refused or broken (an alert, a protocol error, EOF)."""
 
 
 @dataclass
@@ -173,3 +184,53 @@ def send_all(sock: socket.socket, data: bytes, deadline: Deadline) -> None:
         except OSError as exc:
             raise Closed(f"connection error while sending: {exc.strerror or exc}") from None
         view = view[sent:]
+
+
+def tls_handshake(sock: socket.socket, context: ssl.SSLContext, sni: str | None,
+                  deadline: Deadline) -> ssl.SSLSocket:
+    """A TLS client handshake bounded as a whole by ``deadline``.
+
+    ``settimeout`` bounds each read, so a server that drips its handshake a byte
+    at a time could stretch a blocking handshake far past the step; here the
+    handshake runs non-blocking and every wait is cut to what is left. SNI is
+    not sent for IP literals (RFC 6066 forbids it; the ``ssl`` module knows)."""
+    if deadline.expired():
+        raise Timeout("deadline passed before the TLS handshake")
+    try:
+        tls = context.wrap_socket(sock, server_hostname=sni or None,
+                                  do_handshake_on_connect=False)
+    except (ssl.SSLError, ValueError, OSError) as exc:
+        raise HandshakeFailed(f"cannot start TLS: {exc}") from None
+    tls.setblocking(False)
+    try:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                _wait(tls, deadline, write=False)
+            except ssl.SSLWantWriteError:
+                _wait(tls, deadline, write=True)
+            except ssl.SSLError as exc:
+                raise HandshakeFailed(f"TLS handshake failed: {exc.reason or exc}") from None
+            except (ConnectionResetError, BrokenPipeError):
+                raise HandshakeFailed("TLS handshake failed: connection reset by the server") \
+                    from None
+            except OSError as exc:
+                raise HandshakeFailed(f"TLS handshake failed: {exc.strerror or exc}") from None
+    except ProbeError:
+        tls.close()
+        raise
+    tls.setblocking(True)
+    return tls
+
+
+def _wait(sock: socket.socket, deadline: Deadline, write: bool) -> None:
+    """Wait for the socket within the deadline (poll: no FD_SETSIZE limit under load)."""
+    left = deadline.remaining()
+    if left <= 0:
+        raise Timeout("timed out in the TLS handshake")
+    with selectors.DefaultSelector() as sel:
+        sel.register(sock, selectors.EVENT_WRITE if write else selectors.EVENT_READ)
+        if not sel.select(left):
+            raise Timeout("timed out in the TLS handshake")

@@ -1,0 +1,247 @@
+"""Facts in, issues out: the pure half of the probe (no sockets, no clock).
+
+Each function reads ``EndpointFacts`` and returns ``Issue`` values that
+``check.py`` turns into findings. Where the facts do not settle a question the
+judge says nothing about it and the gap is an IMAP012 (fail closed): absence of
+evidence is never a pass.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+from checks.imap import wire
+from checks.imap.facts import EndpointFacts
+from imap_gate.severity import Severity
+
+WANTS_OPEN = ("open", "starttls-required")
+# SASL mechanisms that should not be offered (IMAP009), with their severity.
+WEAK_MECHS: dict[str, Severity] = {
+    "ANONYMOUS": Severity.MEDIUM,    # RFC 4505: anyone gets in
+    "NTLM": Severity.MEDIUM,         # relayable, crackable, no channel binding
+    "KERBEROS_V4": Severity.MEDIUM,  # RFC 6649: Kerberos 4 is broken
+    "SKEY": Severity.MEDIUM,         # RFC 2444 predecessor, MD4-based
+    "RPA": Severity.MEDIUM,          # legacy proprietary challenge-response
+    "CRAM-MD5": Severity.LOW,        # forces password-equivalent storage on the server
+    "DIGEST-MD5": Severity.LOW,      # RFC 6331: moved to Historic
+}
+# ID fields (RFC 2971) that say more than the product name.
+ID_DISCLOSING = ("version", "os", "os-version", "date", "command", "arguments", "environment",
+                 "address", "revision", "build")
+_VERSION = re.compile(r"(?<![\w.])v?\d+\.\d+(?:\.\d+)*(?:[-+~][\w.+~-]*)?(?![\w])")
+_IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
+
+
+@dataclass(frozen=True)
+class Issue:
+    rule_id: str
+    port: int
+    message: str
+    evidence: str = ""
+    severity: Severity | None = None
+    detail: str = ""          # extra key part when one rule can fire twice on one endpoint
+
+
+def judge_endpoint(f: EndpointFacts) -> list[Issue]:
+    where = f"{f.target} ({f.host}:{f.port}, {f.protocol})"
+    if not f.is_open:
+        return _closed(f, where)
+    out: list[Issue] = []
+    if f.expect == "closed":
+        out.append(Issue("IMAP010", f.port,
+                         f"{where} accepts connections although the manifest expects it closed.",
+                         f.greeting or f"TCP connect from {f.local_address} succeeded"))
+    out += _secured_source(f, where)
+    if f.protocol == "imap":
+        out += _cleartext(f, where)
+    elif f.implicit_tls == "failed" and f.expect in WANTS_OPEN:
+        out.append(Issue("IMAP011", f.port,
+                         f"{where} is expected open but no TLS session could be set up on it.",
+                         _problem_evidence(f, "tls-handshake")))
+    out += _disclosure(f, where)
+    out += _weak_mechanisms(f, where)
+    for p in f.problems:
+        out.append(Issue("IMAP012", f.port,
+                         f"{where} could not be judged ({p.phase}): {p.reason}.",
+                         p.evidence, detail=f"phase={p.phase}"))
+    return out
+
+
+def _closed(f: EndpointFacts, where: str) -> list[Issue]:
+    detail = f.connect_detail or f.connect
+    if f.connect == "refused":
+        if f.expect in WANTS_OPEN:
+            return [Issue("IMAP011", f.port,
+                          f"{where} refuses connections although the manifest expects "
+                          f"it {f.expect}.", "TCP connect: connection refused")]
+        return []  # a closed port is the safest port
+    silent = f.connect in ("filtered", "unreachable")
+    if f.expect == "closed" and silent:
+        return []
+    if f.expect in WANTS_OPEN:
+        return [Issue("IMAP011", f.port,
+                      f"{where} does not answer ({f.connect}) although the manifest expects it "
+                      f"{f.expect}.", f"TCP connect: {detail}")]
+    return [Issue("IMAP012", f.port,
+                  f"{where} could not be judged: the TCP connection was not answered ({f.connect}); "
+                  "if it is firewalled on purpose, write `expect: {" + str(f.port) + ": closed}`.",
+                  f"TCP connect: {detail}", detail="phase=connect")]
+
+
+def _secured_source(f: EndpointFacts, where: str) -> list[Issue]:
+    local, remote = f.local_address, f.remote_address
+    if not local:
+        return []
+    same = local == remote
+    try:
+        loopback = ipaddress.ip_address(local.split("%")[0]).is_loopback
+    except ValueError:
+        loopback = False
+    if not (same or loopback):
+        return []
+    why = ("the probe's source address equals the server's" if same
+           else "the probe connects from a loopback address")
+    return [Issue("IMAP013", f.port,
+                  f"{where}: {why}, so a Dovecot-like server may treat the session as already "
+                  "secured and hide cleartext problems; probe from another host or namespace.",
+                  f"local {local} -> remote {remote}")]
+
+
+def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
+    out: list[Issue] = []
+    caps = f.caps_before_tls
+    if f.greeting_status == "PREAUTH":
+        out.append(Issue("IMAP001", f.port,
+                         f"{where} greets with PREAUTH on a cleartext connection: the session is "
+                         "authenticated before TLS could start, so STARTTLS is impossible.",
+                         f.greeting or ""))
+        return out
+    if f.greeting_status != "OK" or caps is None:
+        return out  # the dialog stopped early: IMAP012 says so
+    if "STARTTLS" not in caps:
+        out.append(Issue("IMAP002", f.port,
+                         f"{where} does not offer STARTTLS, so every session on it is cleartext.",
+                         f.caps_evidence))
+    cleartext = f.auth_plain == "continuation" or "LOGINDISABLED" not in caps
+    if cleartext:
+        if f.auth_plain == "continuation":
+            ev = f"AUTHENTICATE PLAIN before TLS was answered {f.auth_plain_evidence} (cancelled with *)"
+            how = "accepts AUTHENTICATE PLAIN before TLS (a '+' continuation)"
+        else:
+            ev = f.caps_evidence
+            how = "does not advertise LOGINDISABLED before TLS, so clients may send LOGIN in clear"
+        out.append(Issue("IMAP004", f.port,
+                         f"{where} {how}: passwords can cross the network unencrypted.", ev))
+    if f.starttls == "refused":
+        out.append(Issue("IMAP003", f.port,
+                         f"{where} advertises STARTTLS but refuses it.", f.starttls_evidence))
+    elif f.starttls == "handshake-failed":
+        out.append(Issue("IMAP003", f.port,
+                         f"{where} accepts STARTTLS but the TLS handshake fails.",
+                         f.starttls_evidence))
+    if f.caps_tls is not None and "STARTTLS" in f.caps_tls:
+        out.append(Issue("IMAP003", f.port,
+                         f"{where} still advertises STARTTLS inside TLS (RFC 3501 6.2.1 forbids it), "
+                         "a sign of a broken TLS layer or a proxy in the path.",
+                         f.caps_tls_evidence, severity=Severity.LOW, detail="starttls-in-tls"))
+    if f.injection == "vulnerable":
+        out.append(Issue("IMAP005", f.port,
+                         f"{where} executes commands pipelined in cleartext after STARTTLS inside "
+                         "the TLS session (STARTTLS command injection).", f.injection_evidence))
+    secure = "STARTTLS" in caps and f.starttls == "ok" and not cleartext
+    if f.expect == "starttls-required" and not secure:
+        reasons = [r for r, bad in (("no STARTTLS", "STARTTLS" not in caps),
+                                    (f"STARTTLS {f.starttls}",
+                                     "STARTTLS" in caps and f.starttls != "ok"),
+                                    ("cleartext authentication accepted", cleartext)) if bad]
+        out.append(Issue("IMAP011", f.port,
+                         f"{where} is expected starttls-required but shows {', '.join(reasons)}.",
+                         f.caps_evidence))
+    if not cleartext and f.expect not in WANTS_OPEN:
+        out.append(Issue("IMAP006", f.port,
+                         f"{where} is reachable although it refuses cleartext login; RFC 8314 "
+                         "prefers implicit TLS on 993 (declare `expect: {" + str(f.port) +
+                         ": starttls-required}` if it stays open on purpose).", f.caps_evidence))
+    return out
+
+
+def _disclosure(f: EndpointFacts, where: str) -> list[Issue]:
+    found: list[str] = []
+    if f.greeting_text:
+        found += [f"greeting: {x}" for x in disclosed_in_text(f.greeting_text, f)]
+    for key, value in sorted((f.id_reply or {}).items()):
+        if value is None:
+            continue
+        if key in ID_DISCLOSING or _VERSION.search(value):
+            found.append(f'ID "{key}" "{value}"')
+    if not found:
+        return []
+    evidence = "\n".join(x for x in (f.greeting if any(x.startswith("greeting") for x in found)
+                                     else None, f.id_evidence if f.id_reply else None) if x)
+    return [Issue("IMAP008", f.port,
+                  f"{where} discloses software or host details to anonymous clients: "
+                  f"{'; '.join(found)[:300]}.", evidence)]
+
+
+def disclosed_in_text(text: str, f: EndpointFacts | None = None) -> list[str]:
+    """Version numbers and foreign IP addresses in free text (the server's own name
+    or a distribution name alone, as in Debian's default greeting, say too little)."""
+    out: list[str] = []
+    mine = {f.host, f.local_address, f.remote_address} if f else set()
+    for m in _VERSION.finditer(text):
+        token = m.group(0)
+        if _IPV4.match(token):
+            if token not in mine:
+                out.append(f"address {token}")
+        else:
+            out.append(f"version {token}")
+    return out
+
+
+def _weak_mechanisms(f: EndpointFacts, where: str) -> list[Issue]:
+    seen = wire.mechanisms(tuple(f.caps_before_tls or ()) + tuple(f.caps_tls or ()))
+    out: list[Issue] = []
+    for mech in sorted(set(seen)):
+        sev = WEAK_MECHS.get(mech)
+        if sev is None:
+            continue
+        evidence = next((e for caps, e in ((f.caps_before_tls, f.caps_evidence),
+                                           (f.caps_tls, f.caps_tls_evidence))
+                         if caps and f"AUTH={mech}" in caps and e), f"AUTH={mech}")
+        out.append(Issue("IMAP009", f.port, f"{where} offers the weak SASL mechanism {mech}.",
+                         evidence, severity=sev, detail=f"mech={mech}"))
+    return out
+
+
+def _problem_evidence(f: EndpointFacts, phase: str) -> str:
+    return next((f"{p.reason} {p.evidence}".strip() for p in f.problems if p.phase == phase), "")
+
+
+# ---------------------------------------------------------------- per target
+
+def judge_target(endpoints: list[EndpointFacts]) -> list[Issue]:
+    """IMAP007: a target whose cleartext port answers needs a working implicit-TLS endpoint.
+
+    Not raised when the manifest says the implicit-TLS port is meant to be closed (a
+    deliberate STARTTLS-only design), nor when no cleartext port answers at all."""
+    cleartext = [f for f in endpoints if f.protocol == "imap" and f.is_open
+                 and f.greeting_status in ("OK", "PREAUTH")]
+    if not cleartext:
+        return []
+    imaps = [f for f in endpoints if f.protocol == "imaps"]
+    if any(f.implicit_tls == "ok" and f.greeting_status == "OK" for f in imaps):
+        return []
+    if any(f.expect == "closed" for f in imaps):
+        return []
+    first = cleartext[0]
+    if imaps:
+        states = ", ".join(f"{f.port}: {f.connect}"
+                           + (f"/TLS {f.implicit_tls}" if f.is_open else "") for f in imaps)
+        why = f"its implicit-TLS endpoints do not work ({states})"
+    else:
+        why = "the manifest lists no implicit-TLS port (add 993 to ports if it exists)"
+    return [Issue("IMAP007", first.port,
+                  f"{first.target} ({first.host}) answers on cleartext port {first.port} but "
+                  f"{why}; RFC 8314 asks for implicit TLS.", first.greeting or "")]
