@@ -51,5 +51,13 @@ class TlsAssessment:
 
 
 def assess(target: TlsTarget, opener: Opener) -> TlsAssessment:
-    """Placeholder until the TLS family lands: judges nothing, claims nothing."""
-    return TlsAssessment()
+    """Judge the TLS of one endpoint: versions, cipher categories, certificate.
+
+    Calls ``opener`` once per handshake (``handshakes`` counts them, at most
+    15). Never raises for anything the server does: a stall, a reset or bytes
+    that are not TLS end the plan and set ``incomplete``; what was already
+    proven stays in ``issues``.
+    """
+    from checks.tls.engine import run  # late: the engine imports this module's types
+
+    return run(target, opener)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 NOW = dt.datetime.now(dt.UTC)
@@ -78,7 +78,9 @@ def make_leaf(ca: Issued | None, names: list[str], *, days_before: int = 1, days
             sans.append(x509.DNSName(n))
     issuer_name = ca.cert.subject if ca else subject
     signer = ca.key if ca else key
-    algo = {"sha256": hashes.SHA256(), "sha1": hashes.SHA1(), "sha384": hashes.SHA384()}[hash_name]
+    legacy = hash_name in _LEGACY_SIG_OIDS
+    algo = hashes.SHA256() if legacy else {"sha256": hashes.SHA256(),
+                                           "sha384": hashes.SHA384()}[hash_name]
     builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer_name)
                .public_key(key.public_key()).serial_number(x509.random_serial_number())
                .not_valid_before(NOW - dt.timedelta(days=days_before))
@@ -89,4 +91,29 @@ def make_leaf(ca: Issued | None, names: list[str], *, days_before: int = 1, days
     if ca:
         builder = builder.add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca.key.public_key()), critical=False)
-    return Issued(builder.sign(signer, algo), key)
+    cert = builder.sign(signer, algo)
+    if legacy:
+        cert = _resign_legacy(cert, signer, hash_name)
+    return Issued(cert, key)
+
+
+# cryptography >= 47 refuses to *create* SHA-1/MD5 signatures, but the TLS checks must see
+# such certificates. Sign with SHA-256, then swap the algorithm OID (same length) in the TBS
+# and outer AlgorithmIdentifier and re-sign the TBS with the legacy hash (RSA signers only).
+_SHA256_RSA_OID = bytes.fromhex("06092a864886f70d01010b")
+_LEGACY_SIG_OIDS = {"sha1": (bytes.fromhex("06092a864886f70d010105"), hashes.SHA1),
+                    "md5": (bytes.fromhex("06092a864886f70d010104"), hashes.MD5)}
+
+
+def _resign_legacy(cert: x509.Certificate, signer: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+                   hash_name: str) -> x509.Certificate:
+    if not isinstance(signer, rsa.RSAPrivateKey):
+        raise ValueError(f"{hash_name} test certificates need an RSA signer")
+    oid, hash_cls = _LEGACY_SIG_OIDS[hash_name]
+    der = cert.public_bytes(serialization.Encoding.DER)
+    tbs = cert.tbs_certificate_bytes
+    new_tbs = tbs.replace(_SHA256_RSA_OID, oid)
+    signature = signer.sign(new_tbs, padding.PKCS1v15(), hash_cls())
+    assert len(signature) == len(cert.signature)
+    der = der.replace(tbs, new_tbs).replace(_SHA256_RSA_OID, oid).replace(cert.signature, signature)
+    return x509.load_der_x509_certificate(der)
