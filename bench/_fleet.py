@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,7 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from tests.support import certs, dovecot  # noqa: E402
+from tests.support import certs, dovecot, rusage  # noqa: E402
 
 SERVER = dovecot.SERVER_ADDR        # 127.0.0.1
 CLIENT = dovecot.CLIENT_ADDR        # 127.0.0.2
@@ -224,34 +223,16 @@ class Timed:
 
 def timed_run(argv: Sequence[str], limit: float, env: dict[str, str] | None = None,
               cwd: Path | None = None) -> Timed:
-    """Run a command with a hard time limit (the process group is killed), wall
-    time and the child's own peak RSS from wait4."""
+    """Run a command with a hard time limit (its process group is killed), wall
+    time and the command's own peak RSS (tests/support/rusage.py says why that
+    needs a launcher)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.monotonic()
-        proc = subprocess.Popen(list(argv), stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                env=full_env, cwd=cwd, start_new_session=True)
-        code: int | None = None
-        usage: Any = None
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                code = os.waitstatus_to_exitcode(status)
-                break
-            if time.monotonic() - start > limit:
-                try:
-                    os.killpg(proc.pid, 9)
-                except ProcessLookupError:
-                    pass
-                _, _, usage = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.01)
-        seconds = time.monotonic() - start
-        proc.returncode = code if code is not None else -9
+        m = rusage.run_measured(argv, limit, stdout=out, stderr=err, env=full_env, cwd=cwd)
         out.seek(0)
         err.seek(0)
-        return Timed(list(argv), code, seconds, usage.ru_maxrss if usage else 0,
+        return Timed(list(argv), m.code, m.seconds, m.maxrss_kb,
                      out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 

@@ -20,10 +20,7 @@ import json
 import os
 import socket
 import ssl
-import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -33,6 +30,7 @@ from typing import Any
 import pytest
 
 from tests.support import hostile as h
+from tests.support.rusage import run_measured
 from tests.support.sarif_check import assert_valid_sarif
 
 REPO = Path(__file__).resolve().parent.parent
@@ -76,8 +74,8 @@ def manifest(targets: list[tuple[str, int, str]]) -> str:
 
 
 def run_gate(workdir: Path, text: str) -> Run:
-    """Run entrypoint.py; rusage comes from wait4 on this very child, so runs in
-    parallel threads do not see each other's memory."""
+    """Run entrypoint.py; its peak RSS is its own (tests/support/rusage.py), so
+    runs in parallel threads do not see each other's memory, nor pytest's."""
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "imap-gate.yml").write_text(text)
     out, err = workdir / "stdout", workdir / "stderr"
@@ -86,19 +84,12 @@ def run_gate(workdir: Path, text: str) -> Run:
     argv = [sys.executable, str(REPO / "entrypoint.py"), "--root", str(workdir), "--only", "probe",
             "--sarif", str(sarif_path), "--json", str(json_path), "--quiet"]
     with out.open("wb") as o, err.open("wb") as e:
-        start = time.monotonic()
-        proc = subprocess.Popen(argv, stdout=o, stderr=e, stdin=subprocess.DEVNULL, env=env,
-                                cwd=REPO)
-        killer = threading.Timer(HARD_KILL, proc.kill)
-        killer.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.monotonic() - start
-        killer.cancel()
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        m = run_measured(argv, HARD_KILL, stdout=o, stderr=e, env=env, cwd=REPO)
     sarif = json.loads(sarif_path.read_text()) if sarif_path.exists() else None
     report = json.loads(json_path.read_text()) if json_path.exists() else None
-    return Run(proc.returncode, seconds, usage.ru_maxrss, out.read_text(errors="replace"),
-               err.read_text(errors="replace"), sarif, report, killed=seconds >= HARD_KILL)
+    return Run(-9 if m.code is None else m.code, m.seconds, m.maxrss_kb,
+               out.read_text(errors="replace"), err.read_text(errors="replace"), sarif, report,
+               killed=m.hung)
 
 
 # ------------------------------------------------------------------ the hostile behaviours
@@ -279,6 +270,7 @@ def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def baseline(workdir: Path) -> Baseline:
     empty = manifest([])
+    run_gate(workdir / "warmup", empty)     # byte-compiles what changed; not measured
     with ThreadPoolExecutor(PARALLEL) as pool:
         runs = list(pool.map(lambda i: run_gate(workdir / f"startup{i}", empty), range(PARALLEL)))
     assert all(r.code == 0 for r in runs), [r.stderr for r in runs]
@@ -300,6 +292,9 @@ def hostile_runs(workdir: Path, baseline: Baseline) -> Iterator[dict[str, Run]]:
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         runs = dict(zip([c.name for c in CASES], pool.map(one, CASES), strict=True))
+    for name, r in runs.items():     # the figures, for -s and for the record
+        print(f"hostile: {name:32} exit {r.code}  {r.seconds:5.2f} s  {r.maxrss_kb // 1024:3d} MiB  "
+              f"{','.join(sorted(r.rules()))}")
     yield runs
 
 

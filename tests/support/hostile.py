@@ -235,11 +235,12 @@ class Imap:
                 conn.send(body + tag + b" OK done\r\n")
             elif cmd == b"ID":
                 conn.send(b"* ID NIL\r\n" + tag + b" OK done\r\n")
+            elif cmd == b"AUTHENTICATE" and self.on_authenticate.startswith(b"+"):
+                conn.send(self.on_authenticate + b"\r\n")     # a continuation is untagged
+                conn.readline()
+                conn.send(tag + b" BAD AUTHENTICATE cancelled\r\n")
             elif cmd == b"AUTHENTICATE":
                 conn.send(tag + b" " + self.on_authenticate + b"\r\n")
-                if self.on_authenticate.startswith(b"+"):
-                    conn.readline()
-                    conn.send(tag + b" BAD cancelled\r\n")
             elif cmd == b"LOGOUT":
                 conn.send(b"* BYE bye\r\n" + tag + b" OK done\r\n")
                 conn.idle(1.0)          # record anything sent after LOGOUT
