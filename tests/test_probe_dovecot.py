@@ -139,3 +139,27 @@ def test_probe_speed(start_dovecot, tmp_path) -> None:
     elapsed = time.monotonic() - t
     assert r.facts.starttls == "ok" and not r.facts.problems
     assert elapsed < 0.5, elapsed
+
+
+def test_one_manifest_many_targets(start_dovecot, run_cli, tmp_path) -> None:
+    """The gate as a user runs it: several targets at once, each with exactly its rules."""
+    from tests.support import fakeserver as fs
+
+    secure = start_dovecot("ssl = required")
+    lax = start_dovecot("disable_plaintext_auth = no", imaps=False)
+    with fs.serve(fs.imap_script(greeting=b"* PREAUTH [CAPABILITY IMAP4rev1] hi\r\n")) as pre, \
+            fs.serve(fs.imap_script(inject_vulnerable=True)) as inj:
+        extra = "".join(
+            f"  - name: {name}\n    host: 127.0.0.1\n    ports: [{{port: {port}, protocol: imap}}]\n"
+            f"    expect: {{\"{port}\": starttls-required}}\n"
+            for name, port in (("lax", lax.imap_port), ("preauth", pre.port),
+                               ("inject", inj.port)))
+        root = pm.write(tmp_path / "m", _both(secure), name="secure",
+                        expect={secure.imap_port: "starttls-required"}, extra_targets=extra)
+        res = run_cli("--root", str(root))
+    assert res.code == 1
+    got = {(f["target"], f["rule_id"]) for f in res.json["findings"] if f["rule_id"] != NOTE_13}
+    assert got == {("lax", "IMAP004"), ("lax", "IMAP011"), ("lax", "IMAP007"),
+                   ("preauth", "IMAP001"), ("preauth", "IMAP011"), ("preauth", "IMAP007"),
+                   ("inject", "IMAP005"), ("inject", "IMAP007")}
+    assert len(res.json["endpoints"]) == 5

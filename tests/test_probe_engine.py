@@ -97,6 +97,15 @@ def test_tls_handshake_bounded_as_a_whole() -> None:
         sock.close()
 
 
+def test_a_bug_in_the_dialog_fails_that_endpoint_closed(monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(plan, deadline):  # type: ignore[no-untyped-def]
+        raise KeyError("bug")
+
+    monkeypatch.setattr(dialog, "probe", broken)
+    [r] = engine.probe_all([_plan(1)], 4, None)
+    assert r.facts.problems[0].phase == "internal" and "KeyError" in r.facts.problems[0].reason
+
+
 # ---------------------------------------------------------------- the TLS seam
 
 def test_opener_is_positioned_for_a_client_hello() -> None:

@@ -112,6 +112,8 @@ def test_problems_become_imap012_per_phase() -> None:
 def test_preauth_on_cleartext_only() -> None:
     assert _ids(judge.judge_endpoint(_facts(greeting_status="PREAUTH", caps_before_tls=["IMAP4REV1"],
                                             starttls="not-tried"))) == ["IMAP001"]
+    assert _ids(judge.judge_endpoint(_facts(greeting_status="PREAUTH", starttls="not-tried",
+                                            expect="starttls-required"))) == ["IMAP001", "IMAP011"]
 
 
 def test_imap007_target_level() -> None:

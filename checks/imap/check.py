@@ -43,12 +43,12 @@ def run(ctx: Context) -> list[Finding]:
         if r.tls is not None:
             findings += _tls_findings(ctx, target, r)
     for target in targets:
-        mine = [r.facts for r in results if r.plan.target == target.name]
-        for issue in judge.judge_target(mine):
+        endpoints = [r.facts for r in results if r.plan.target == target.name]
+        for issue in judge.judge_target(endpoints):
             findings.append(_finding(ctx, target, issue))
     # For correlation (drift): the same JSON-shaped facts, keyed like ctx.facts.
-    ctx.results["probe"] = {k: v for k, v in ctx.facts.items()
-                            if any(endpoint_key(r.plan.target, r.plan.port) == k for r in results)}
+    mine = {endpoint_key(r.plan.target, r.plan.port) for r in results}
+    ctx.results["probe"] = {k: v for k, v in ctx.facts.items() if k in mine}
     return findings
 
 

@@ -182,6 +182,10 @@ def _connect(plan: Plan, deadline: Deadline, facts: EndpointFacts) -> socket.soc
     except ConnectionRefusedError:
         facts.connect = "refused"
         return None
+    except ConnectionResetError:  # accepted, then reset before connect() returned: it is open
+        facts.connect = "open"
+        facts.problem("connect", "the server reset the connection as soon as it was accepted")
+        return None
     except Timeout:
         facts.connect = "filtered"
         facts.connect_detail = f"no answer to the TCP handshake within {plan.timeout:g}s"
@@ -232,7 +236,7 @@ def _cleartext(s: Session) -> None:
     if greet.status == "PREAUTH":  # already authenticated: STARTTLS is no longer allowed
         s.logout()
         return
-    _auth_probe(s)
+    _auth_probe(s, caps)
     if "STARTTLS" not in caps:
         s.facts.starttls = "not-offered"
         s.logout()
@@ -301,20 +305,27 @@ def _ask_id(s: Session, caps: list[str] | tuple[str, ...]) -> None:
             return
 
 
-def _auth_probe(s: Session) -> None:
-    """Would the server take a password in clear? Ask to authenticate, cancel at the ``+``."""
+def _auth_probe(s: Session, caps: tuple[str, ...]) -> None:
+    """Would the server take a password in clear? Ask to authenticate, cancel at the ``+``.
+
+    PLAIN always (a server may accept it without listing it); LOGIN too when it is
+    advertised and PLAIN was refused, since LOGIN carries the password just the same."""
     s.phase = "auth-probe"
+    s.facts.auth_plain, s.facts.auth_plain_evidence = _authenticate(s, "PLAIN")
+    if s.facts.auth_plain != "continuation" and "AUTH=LOGIN" in caps:
+        s.facts.auth_login, s.facts.auth_login_evidence = _authenticate(s, "LOGIN")
+
+
+def _authenticate(s: Session, mech: str) -> tuple[str, str]:
     tag = s.next_tag()
     deadline = s.step()
-    s.send(f"{tag} AUTHENTICATE PLAIN\r\n".encode("ascii"), "AUTHENTICATE", deadline)
+    s.send(f"{tag} AUTHENTICATE {mech}\r\n".encode("ascii"), "AUTHENTICATE", deadline)
     _, resp = s.until_tagged(tag, deadline, allow_continuation=True)
-    s.facts.auth_plain_evidence = wire.show(resp.raw)
-    if resp.continuation:
-        s.facts.auth_plain = "continuation"
-        s.send(b"*\r\n", "*", deadline)
-        s.until_tagged(tag, s.step())
-    else:
-        s.facts.auth_plain = "refused"
+    if not resp.continuation:
+        return "refused", wire.show(resp.raw)
+    s.send(b"*\r\n", "*", deadline)  # RFC 3501 6.2.2: cancel, never a credential
+    s.until_tagged(tag, s.step())
+    return "continuation", wire.show(resp.raw)
 
 
 def _record_tls(s: Session) -> None:

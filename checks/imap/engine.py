@@ -21,9 +21,11 @@ from checks.imap.facts import EndpointFacts, Plan
 from checks.net import Deadline
 from checks.tls import api as tls_api
 
-# An endpoint gets this many step timeouts in all: the dialog, the injection
-# connection and the TLS assessment share it (on a LAN they take milliseconds).
-ENDPOINT_STEPS = 4
+# An endpoint gets this many step timeouts in all: the dialog (up to ~10 round
+# trips), the injection connection and the TLS assessment (up to ~15 handshakes)
+# share it. On a LAN they take milliseconds; the budget only stops a server that
+# answers every step just before its timeout.
+ENDPOINT_STEPS = 6
 
 
 @dataclass
@@ -85,7 +87,13 @@ def probe_one(plan: Plan, run_deadline: Deadline, tls: TlsSettings | None,
               assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment]
               ) -> EndpointResult:
     deadline = Deadline.after(endpoint_budget(plan.timeout)).sooner(run_deadline)
-    facts = dialog.probe(plan, deadline)
+    try:
+        facts = dialog.probe(plan, deadline)
+    except Exception as exc:  # a bug of ours hit by what a server sent: this endpoint fails closed
+        facts = EndpointFacts(plan.target, plan.host, plan.port, plan.protocol, plan.expect)
+        facts.connect = "open"
+        facts.problem("internal", f"internal error while probing: {type(exc).__name__}: {exc}")
+        return EndpointResult(plan, facts)
     result = EndpointResult(plan, facts)
     usable = facts.implicit_tls == "ok" if plan.protocol == "imaps" else facts.starttls == "ok"
     if tls is None or not usable:

@@ -58,6 +58,8 @@ class EndpointFacts:
     id_evidence: str = ""
     auth_plain: str = "not-tried"        # continuation | refused | not-tried
     auth_plain_evidence: str = ""
+    auth_login: str = "not-tried"        # the same for AUTHENTICATE LOGIN (asked if advertised)
+    auth_login_evidence: str = ""
     # ok | refused | handshake-failed | handshake-incomplete | not-offered | not-tried
     starttls: str = "not-tried"
     starttls_evidence: str = ""

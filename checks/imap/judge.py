@@ -117,6 +117,9 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
                          f"{where} greets with PREAUTH on a cleartext connection: the session is "
                          "authenticated before TLS could start, so STARTTLS is impossible.",
                          f.greeting or ""))
+        if f.expect == "starttls-required":
+            out.append(Issue("IMAP011", f.port, f"{where} is expected starttls-required but "
+                             "greets with PREAUTH.", f.greeting or ""))
         return out
     if f.greeting_status != "OK" or caps is None:
         return out  # the dialog stopped early: IMAP012 says so
@@ -124,11 +127,14 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
         out.append(Issue("IMAP002", f.port,
                          f"{where} does not offer STARTTLS, so every session on it is cleartext.",
                          f.caps_evidence))
-    cleartext = f.auth_plain == "continuation" or "LOGINDISABLED" not in caps
+    accepted = [m for m, state in (("PLAIN", f.auth_plain), ("LOGIN", f.auth_login))
+                if state == "continuation"]
+    cleartext = bool(accepted) or "LOGINDISABLED" not in caps
     if cleartext:
-        if f.auth_plain == "continuation":
-            ev = f"AUTHENTICATE PLAIN before TLS was answered {f.auth_plain_evidence} (cancelled with *)"
-            how = "accepts AUTHENTICATE PLAIN before TLS (a '+' continuation)"
+        if accepted:
+            said = f.auth_plain_evidence if accepted[0] == "PLAIN" else f.auth_login_evidence
+            ev = f"AUTHENTICATE {accepted[0]} before TLS was answered {said} (cancelled with *)"
+            how = f"accepts AUTHENTICATE {accepted[0]} before TLS (a '+' continuation)"
         else:
             ev = f.caps_evidence
             how = "does not advertise LOGINDISABLED before TLS, so clients may send LOGIN in clear"

@@ -105,7 +105,8 @@ def _extensions(version: int, sni: str | None, tls13: bool) -> bytes:
         exts += _ext(EXT_SERVER_NAME, _u16(b"\x00" + _u16(encoded)))
     exts += _ext(EXT_SUPPORTED_GROUPS, _u16(_codes(GROUPS)))
     exts += _ext(EXT_EC_POINT_FORMATS, _u8(b"\x00"))
-    exts += _ext(EXT_SIGNATURE_ALGORITHMS, _u16(_codes(SIGNATURE_SCHEMES)))
+    if version >= versions.TLS12 or tls13:  # RFC 5246 7.4.1.4.1: not defined before TLS 1.2
+        exts += _ext(EXT_SIGNATURE_ALGORITHMS, _u16(_codes(SIGNATURE_SCHEMES)))
     exts += _ext(EXT_RENEGOTIATION_INFO, b"\x00")
     if tls13:
         exts += _ext(EXT_SUPPORTED_VERSIONS, _u8(_codes((versions.TLS13, version))))

@@ -18,12 +18,15 @@ mechanisms...); ``stall``, ``garbage``, ``long_line``, ``drip``,
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import socket
 import ssl
 import struct
 import tempfile
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -82,13 +85,14 @@ class Conn:
         line, self.buf = bytes(self.buf[:i]), self.buf[i:]
         return line
 
-    def start_tls(self, keep_buffer: bool = False) -> None:
+    def start_tls(self, keep_buffer: bool = False, legacy: bool = False) -> None:
         """Server-side handshake. ``keep_buffer`` keeps plaintext that arrived before it, to be
-        answered inside TLS: exactly the STARTTLS injection bug."""
+        answered inside TLS: exactly the STARTTLS injection bug. ``legacy``: TLS 1.0 only."""
         if not keep_buffer:
             self.buf = bytearray()
         self.sock.settimeout(5)
-        self.sock = server_context().wrap_socket(self.sock, server_side=True)
+        ctx = legacy_server_context() if legacy else server_context()
+        self.sock = ctx.wrap_socket(self.sock, server_side=True)
 
     def drain(self, timeout: float = 2.0) -> None:
         """Read (and so record) until the client hangs up."""
@@ -132,7 +136,8 @@ class FakeServer:
 
 @contextmanager
 def serve(handler: Callable[[Conn], None], host: str = HOST) -> Iterator[FakeServer]:
-    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, 0))
     listener.listen(64)
@@ -207,6 +212,7 @@ def _cert_files() -> tuple[str, str]:
     ca = certs.make_ca("fakeserver CA")
     leaf = certs.make_leaf(ca, ["localhost", "127.0.0.1"])
     directory = Path(tempfile.mkdtemp(prefix="fakeserver-"))
+    atexit.register(shutil.rmtree, directory, True)
     cert, key = leaf.write(directory, "server")
     return str(cert), str(key)
 
@@ -218,6 +224,18 @@ def server_context() -> ssl.SSLContext:
     return ctx
 
 
+@lru_cache(maxsize=1)
+def legacy_server_context() -> ssl.SSLContext:
+    """A server stuck on TLS 1.0, as old appliances are."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*_cert_files())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1
+    ctx.set_ciphers("ALL:@SECLEVEL=0")
+    return ctx
+
+
 # ---------------------------------------------------------------- a scripted IMAP server
 
 DEFAULT_CAPS = b"IMAP4rev1 ID STARTTLS LOGINDISABLED"
@@ -226,18 +244,20 @@ DEFAULT_CAPS = b"IMAP4rev1 ID STARTTLS LOGINDISABLED"
 def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
                 caps_tls: bytes = b"IMAP4rev1 ID AUTH=PLAIN", caps_in_greeting: bool = True,
                 starttls: str = "ok", auth: str = "no", id_reply: bytes = b"* ID NIL",
-                inject_vulnerable: bool = False, implicit_tls: bool = False
-                ) -> Callable[[Conn], None]:
+                inject_vulnerable: bool = False, implicit_tls: bool = False,
+                legacy_tls: bool = False) -> Callable[[Conn], None]:
     """A small, honest-looking IMAP server.
 
     starttls: ok | bad | no | reset (RST after OK, mid-handshake);
-    auth: no (NO [PRIVACYREQUIRED]) | continue (a ``+``, then whatever the client says);
-    inject_vulnerable: answer plaintext pipelined after STARTTLS inside TLS."""
+    auth: no (NO [PRIVACYREQUIRED]) | continue (a ``+``, then whatever the client says) |
+          login-only (a ``+`` to AUTHENTICATE LOGIN only);
+    inject_vulnerable: answer plaintext pipelined after STARTTLS inside TLS;
+    legacy_tls: speak TLS 1.0 only (the probe's IMAP checks must still run)."""
 
     def handler(conn: Conn) -> None:
         tls = False
         if implicit_tls:
-            conn.start_tls()
+            conn.start_tls(legacy=legacy_tls)
             tls = True
         current = caps_tls if tls else caps
         if greeting is not None:
@@ -260,7 +280,8 @@ def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
             elif cmd == b"NOOP":
                 conn.send(tag + b" OK NOOP done\r\n")
             elif cmd == b"AUTHENTICATE":
-                if auth == "continue" and not tls:
+                mech = rest.split(b" ")[1].upper() if rest.count(b" ") else b""
+                if not tls and (auth == "continue" or (auth == "login-only" and mech == b"LOGIN")):
                     conn.send(b"+ \r\n")
                     answer = conn.readline()
                     conn.send(tag + (b" BAD cancelled\r\n" if answer.strip() == b"*"
@@ -277,7 +298,7 @@ def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
                     conn.recv_some(2)  # the ClientHello
                     conn.reset()
                     return
-                conn.start_tls(keep_buffer=inject_vulnerable)
+                conn.start_tls(keep_buffer=inject_vulnerable, legacy=legacy_tls)
                 tls = True
             elif cmd == b"LOGOUT":
                 conn.send(b"* BYE bye\r\n" + tag + b" OK LOGOUT done\r\n")
@@ -390,3 +411,9 @@ def tls_first(conn: Conn) -> None:
     with suppress(OSError):
         conn.start_tls()
     conn.wait()
+
+
+def reset_after_greeting(conn: Conn) -> None:
+    conn.send(b"* OK [CAPABILITY IMAP4rev1 STARTTLS LOGINDISABLED] ready\r\n")
+    conn.readline(2)
+    conn.reset()
