@@ -34,7 +34,11 @@ import _fleet as fl
 NXCONNECT = {"NXCONNECT": "127.0.0.1:0"}      # keeps testssl.sh from resolving a probe name
 SAMPLE_ORDER = ("legacy-993", "secure-143", "expired-993", "nossl-143", "selfsigned-143",
                 "wronghost-993", "cleartext-143", "993only-993")
-FLAG, FACT, NONE, FAILED = "Y", "f", "-", "!"
+FLAG, FACT, NONE = "Y", "f", "-"
+
+
+def progress(text: str) -> None:
+    print(f"... {text}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -89,23 +93,23 @@ def rule_kinds(findings: Iterable[dict[str, Any]]) -> dict[str, dict[str, str]]:
     return out
 
 
-def find_counts(obj: Any, names: Sequence[str]) -> int | None:
-    """The first integer under any of ``names`` anywhere in ``obj``: the facts'
-    shape belongs to the probe, so it is read defensively."""
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k in names and isinstance(v, int) and not isinstance(v, bool):
-                return v
-        for v in obj.values():
-            got = find_counts(v, names)
-            if got is not None:
-                return got
-    elif isinstance(obj, list):
-        for v in obj:
-            got = find_counts(v, names)
-            if got is not None:
-                return got
-    return None
+def sum_counts(obj: Any, name: str = "handshakes") -> int | None:
+    """The sum of every integer under ``name`` anywhere in ``obj`` (the probe's own
+    handshakes plus the TLS assessment's); the facts' shape belongs to the probe,
+    so it is read defensively. None when there is no such key at all."""
+    total: int | None = None
+    stack = [obj]
+    while stack:
+        cur = stack.pop()
+        if isinstance(cur, dict):
+            for k, v in cur.items():
+                if k == name and isinstance(v, int) and not isinstance(v, bool):
+                    total = (total or 0) + v
+                else:
+                    stack.append(v)
+        elif isinstance(cur, list):
+            stack.extend(cur)
+    return total
 
 
 def run_imap_gate(fleet: fl.Fleet, work: Path, timeout: float, repeat: int) -> ToolResult:
@@ -132,7 +136,7 @@ def run_imap_gate(fleet: fl.Fleet, work: Path, timeout: float, repeat: int) -> T
     res.detections = rule_kinds(doc.get("findings", []))
     res.covered = {e.name for e in fleet.endpoints}
     for key, facts in (doc.get("endpoints") or {}).items():
-        n = find_counts(facts, ("handshakes", "handshake_count"))
+        n = sum_counts(facts)
         if n is not None:
             res.handshakes[key.rsplit(":", 1)[0]] = n
     for e in fleet.endpoints:
@@ -527,6 +531,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="skip testssl.sh --parallel over the whole fleet (the slowest step)")
     p.add_argument("--workdir", type=Path, help="keep every report here (default: a temp dir)")
     args = p.parse_args(argv)
+    sys.stdout.reconfigure(line_buffering=True)      # type: ignore[union-attr]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
     n_sample = args.sample if args.sample is not None else (2 if args.quick else 3)
     work = args.workdir or Path(tempfile.mkdtemp(prefix="imap-gate-bench-"))
@@ -534,7 +539,14 @@ def main(argv: list[str] | None = None) -> int:
     peers = fl.peer_paths()
     t_all = time.monotonic()
 
-    fleet = fl.start_fleet(work / "fleet", quick=args.quick)
+    if not fl.dovecot.available():
+        print("probe_fleet: Dovecot is not installed (apt-get install dovecot-imapd); nothing to measure")
+        return 0
+    try:
+        fleet = fl.start_fleet(work / "fleet", quick=args.quick)
+    except RuntimeError as exc:
+        print(f"probe_fleet: {exc}")
+        return 0
     try:
         eps = fleet.endpoints
         by_name = {e.name: e for e in eps}
@@ -550,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
               "(that only hides cleartext-auth, which neither checks)")
         print(f"per endpoint sample: {', '.join(e.name for e in sample)}")
 
+        progress("imap-gate: fleet x3, then each endpoint alone")
         results: list[ToolResult] = [run_imap_gate(fleet, work / "imap-gate", 120.0, 3)]
         gate_startup = fl.median([fl.timed_run(fl.entrypoint_argv("--version"), 30).seconds
                                   for _ in range(3)])
@@ -558,16 +571,20 @@ def main(argv: list[str] | None = None) -> int:
             return "--skip" if name in skip else "not installed (run bash bench/setup.sh)"
 
         if peers["sslyze"] and "sslyze" not in skip:
+            progress("sslyze: default scan of the fleet, then the sample one by one")
             results.append(run_sslyze(peers["sslyze"], fleet, work, False, sample, args.fleet_timeout))
+            progress("sslyze: limited scan of the fleet")
             results.append(run_sslyze(peers["sslyze"], fleet, work, True, [], args.fleet_timeout))
         else:
             results.append(ToolResult("sslyze", skipped=missing("sslyze")))
         if peers["nmap"] and "nmap" not in skip:
+            progress("nmap: the fleet in one run, then the sample one by one")
             results.append(run_nmap(peers["nmap"], fleet, work, sample, args.peer_timeout,
                                     args.fleet_timeout))
         else:
             results.append(ToolResult("nmap", skipped=missing("nmap")))
         if peers["testssl"] and "testssl" not in skip:
+            progress("testssl.sh: fast over the fleet (--parallel), fast and default on the sample")
             results += run_testssl(peers["testssl"], fleet, work, sample, sample_default,
                                    not args.no_testssl_fleet, args.peer_timeout, args.fleet_timeout)
         else:
