@@ -236,8 +236,11 @@ def timed_run(argv: Sequence[str], limit: float, env: dict[str, str] | None = No
                      out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
+ENTRYPOINT = REPO / "entrypoint.py"
+
+
 def entrypoint_argv(*args: str) -> list[str]:
-    return [sys.executable, str(REPO / "entrypoint.py"), *args]
+    return [sys.executable, str(ENTRYPOINT), *args]
 
 
 def peer_paths(venv: Path | None = None) -> dict[str, str | None]:

@@ -208,7 +208,7 @@ KINDS = {
 }
 
 
-def lint_scaling(sizes: tuple[int, ...], work: Path, limit: float) -> None:
+def lint_scaling(sizes: tuple[int, ...], work: Path, limit: float, kinds: list[str]) -> None:
     print("\nLint scaling: entrypoint.py --only lint on generated trees "
           "(time includes interpreter start-up; 'net' subtracts an empty lint run)")
     empty_root = work / "lint-empty"
@@ -218,7 +218,8 @@ def lint_scaling(sizes: tuple[int, ...], work: Path, limit: float) -> None:
                                                        "--quiet"), 60).seconds for _ in range(3)])
     print(f"empty lint run: {empty:.2f} s")
     rows = []
-    for kind, (fname, gen, cfg) in KINDS.items():
+    for kind in kinds:
+        fname, gen, cfg = KINDS[kind]
         xs, ts, nets, ms = [], [], [], []
         for n in sizes:
             root = work / f"lint-{kind}-{n}"
@@ -257,16 +258,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--latency", type=float, default=0.2, help="greeting delay of every fake endpoint")
     p.add_argument("--lint-timeout", type=float, default=300.0)
     p.add_argument("--workdir", type=Path)
+    p.add_argument("--entrypoint", type=Path,
+                   help="measure another checkout's entrypoint.py (default: this one's)")
+    p.add_argument("--only-kind", choices=sorted(KINDS), action="append",
+                   help="lint only these input kinds (repeatable)")
     args = p.parse_args(argv)
+    if args.entrypoint:
+        fl.ENTRYPOINT = args.entrypoint.resolve()
     sys.stdout.reconfigure(line_buffering=True)      # type: ignore[union-attr]
     work = args.workdir or Path(tempfile.mkdtemp(prefix="imap-gate-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.monotonic()
-    print(f"imap-gate scale bench; work dir {work}")
+    print(f"imap-gate scale bench; {fl.ENTRYPOINT}; work dir {work}")
     if not args.skip_probe:
         probe_scaling(SIZES[:2] if args.quick else SIZES, args.latency, work)
     if not args.skip_lint:
-        lint_scaling(LINES[:2] if args.quick else LINES, work, args.lint_timeout)
+        kinds = args.only_kind or sorted(KINDS)
+        lint_scaling(LINES[:2] if args.quick else LINES, work, args.lint_timeout, kinds)
     print(f"\nwhole bench {time.monotonic() - t0:.0f} s")
     return 0
 
