@@ -15,7 +15,6 @@ import os
 import socket
 import ssl
 import struct
-import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -397,10 +396,6 @@ def _der_children(der: bytes) -> list[bytes]:
         out.append(der[at: at + h + n])
         at += h + n
     return out
-
-
-def tmpdir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="imap-gate-hostile-"))
 
 
 def random_bytes(n: int) -> bytes:
