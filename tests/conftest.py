@@ -11,9 +11,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from tests.support import dovecot as dovecot_support
 from tests.support.sarif_check import assert_valid_sarif
+
+# In CI the fuzz tests draw the same examples every run, so a red build is
+# reproducible; locally they explore (and the database keeps what they found).
+hypothesis_settings.register_profile("ci", derandomize=True, database=None)
+if os.environ.get("CI"):
+    hypothesis_settings.load_profile("ci")
 
 REPO = Path(__file__).resolve().parent.parent
 CORPUS = (REPO.parent / "shared" / "corpus").resolve()

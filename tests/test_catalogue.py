@@ -15,7 +15,7 @@ RULES = list(catalogue.catalogue().values())
 
 @pytest.mark.parametrize("rule", RULES, ids=[r.id for r in RULES])
 def test_rule_is_complete(rule) -> None:  # type: ignore[no-untyped-def]
-    assert re.fullmatch(r"[A-Z]{3,5}\d{3}", rule.id)
+    assert re.fullmatch(r"[A-Z]{2,5}\d{3}", rule.id)
     assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", rule.name)
     assert rule.short.strip().endswith(".")
     assert len(rule.full) > len(rule.short) // 2
