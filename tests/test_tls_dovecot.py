@@ -171,3 +171,17 @@ def test_each_bad_certificate_gives_its_rule(bad_leaves, name: str, starttls: bo
     assert result.facts["certificate"]["san"][0] in (f"DNS:{name}", "DNS:other.example.org")
     assert {i.rule_id: i.severity for i in result.issues} == expected, result.issues
     assert elapsed < 1.0
+
+
+def test_anonymous_suites_found_when_the_server_breaks_on_one_of_them(start_dovecot, ca) -> None:
+    """Dovecot without ssl_dh picks a DH_anon suite and then hangs up without an alert;
+    the ECDH_anon suites it can complete must still be found (sslyze, testssl.sh and nmap
+    all report them)."""
+    d = start_dovecot(QUICK_STOP + "ssl_min_protocol = TLSv1\nssl_cipher_list = ALL:@SECLEVEL=0",
+                      ca=ca, leaf=certs.make_leaf(ca, ["localhost"]))
+    result, _ = judge(d, starttls=False)
+    assert result.incomplete is None
+    found = rules(result)
+    assert found["TLS004"] == [(Severity.CRITICAL, "category=null_anon_export")]
+    assert "anon" in {i.detail: i.evidence for i in result.issues}["category=null_anon_export"]
+    assert result.handshakes <= 15

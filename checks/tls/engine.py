@@ -11,7 +11,9 @@ Handshake plan (each line one connection through the opener):
    suites only (each skipped when the version probe already picked one);
 5. at the oldest TLS version accepted: all weak categories at once, then
    again without the category the server picked, until it refuses (one
-   handshake for a clean server);
+   handshake for a clean server; one more when it hangs up instead of
+   refusing, without the finite-field DH suites a server may pick and then
+   fail on);
 6. only when no TLS <= 1.2 flight carried the certificate (TLS 1.3-only
    servers): a real handshake with the ``ssl`` module, verification off, to
    fetch the chain.
@@ -32,6 +34,7 @@ from checks.tls.api import Opener, TlsAssessment, TlsTarget
 
 SSL_MODULE_CAP = 256 * 1024
 MAX_HANDSHAKES = 15
+ALERT_INTERNAL_ERROR = 80
 
 
 class Incomplete(ProbeError):
@@ -176,6 +179,8 @@ def _probe_ciphers(st: _State, sni: str) -> bool:
         label = "weak suites (" + ", ".join(remaining) + ")"
         reply = st.hello(label, clienthello.client_hello(low, offered, sni))
         hello = _server_hello(reply, offered, low, label)
+        if hello is None and _broke(reply):
+            reply, hello = _retry_without_finite_field_dh(st, label, low, offered, sni)
         if hello is None:
             break
         cat = suites.SUITES[hello.cipher].weak
@@ -183,6 +188,27 @@ def _probe_ciphers(st: _State, sni: str) -> bool:
         st.weak[cat] = reply.evidence()
         remaining.remove(cat)
     return True
+
+
+def _broke(reply: records.Reply) -> bool:
+    """A hang-up without an alert, or internal_error. Besides "no shared suite" this is how
+    a server fails when it chose a finite-field DH suite without DH parameters (Dovecot
+    without ``ssl_dh`` picking DH_anon): not a refusal of everything offered."""
+    return reply.kind == "closed" or (reply.kind == "alert" and reply.alert is not None
+                                      and reply.alert[1] == ALERT_INTERNAL_ERROR)
+
+
+def _retry_without_finite_field_dh(st: _State, label: str, version: int,
+                                   offered: tuple[int, ...], sni: str
+                                   ) -> tuple[records.Reply, records.ServerHello | None]:
+    """One more hello without the DHE/DH suites, so a server that breaks on those still
+    shows the other weak suites it serves; a clean server pays one handshake for it."""
+    rest = tuple(c for c in offered
+                 if not suites.name_of(c).startswith(("TLS_DHE_", "TLS_DH_", "SSL_DH")))
+    if not rest or rest == offered or st.handshakes >= MAX_HANDSHAKES - 1:
+        return records.Reply("closed"), None
+    reply = st.hello(f"{label} without DH", clienthello.client_hello(version, rest, sni))
+    return reply, _server_hello(reply, rest, version, label)
 
 
 def _pick(st: _State, label: str, version: int, offered: tuple[int, ...], sni: str) -> str | None:
