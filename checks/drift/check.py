@@ -63,20 +63,6 @@ def _is_outside(source: str | None) -> bool:
         return False
 
 
-def _in_sources(source: str, sources: Iterable[str]) -> bool:
-    try:
-        addr = ipaddress.ip_address(source.split("%")[0])
-    except ValueError:
-        return False
-    for net in sources:
-        try:
-            if addr in ipaddress.ip_network(net, strict=False):
-                return True
-        except ValueError:
-            continue
-    return False
-
-
 def _finding(rule: str, ctx: Context, target: Target, port: int | None, message: str,
              primary: Location | None, fallback_path: str, evidence: str, key: str,
              extra_related: tuple[Location, ...] = ()) -> Finding:
@@ -146,18 +132,14 @@ def _firewall_drift(ctx: Context, target: Target) -> list[Finding]:
             if state == "unknown" or connect not in ("open", "refused", "filtered"):
                 continue
             key = f"file={path};aspect=reach"
-            if connect == "open" and _is_outside(source):
-                if state == "closed":
-                    out.append(_finding(
-                        "DRIFT002", ctx, target, ep.port,
-                        f"{path} closes port {ep.port}, but the probe from {source} reached "
-                        f"{target.host}:{ep.port}.", where, path, f"connect: {connect}", key))
-                elif state == "restricted" and not _in_sources(str(source), sources):
-                    out.append(_finding(
-                        "DRIFT002", ctx, target, ep.port,
-                        f"{path} allows port {ep.port} only from {', '.join(sources)}, but the "
-                        f"probe from {source} reached {target.host}:{ep.port}.", where, path,
-                        f"connect: {connect}", key))
+            if connect == "open" and _is_outside(source) and \
+                    exposure.admits(str(source)) is False:
+                said = (f"closes port {ep.port}" if state == "closed" else
+                        f"allows port {ep.port} only from {', '.join(sources) or 'other sources'}")
+                out.append(_finding(
+                    "DRIFT002", ctx, target, ep.port,
+                    f"{path} {said}, but the probe from {source} reached "
+                    f"{target.host}:{ep.port}.", where, path, f"connect: {connect}", key))
             elif connect == "filtered" and state == "open-world":
                 # refused means a host answered (often: nothing listens); only a silent
                 # drop says that some other firewall is in the way.

@@ -81,12 +81,15 @@ class Dovecot:
 def start(workdir: Path, settings: str = "", *, imap: bool = True, imaps: bool = True,
           leaf: certs.Issued | None = None, ca: certs.Issued | None = None,
           names: tuple[str, ...] = ("localhost", "127.0.0.1"), ssl: bool = True,
-          listen: str = SERVER_ADDR) -> Dovecot:
+          listen: str = SERVER_ADDR, netns: str | None = None,
+          ports: tuple[int, int] | None = None) -> Dovecot:
     """Start Dovecot with ``settings`` (dovecot.conf lines) appended to a safe base.
 
     The base requires nothing by itself: it sets ``ssl = yes`` and certificates,
     so a test states the posture it wants (``ssl = required``,
     ``disable_plaintext_auth = no`` ...) in ``settings``, which wins (last one wins).
+    ``netns``: run it inside that network namespace (``listen`` is then its address there);
+    ``ports``: (imap, imaps) to use instead of free high ports, e.g. (143, 993) in a namespace.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("run", "state", "home"):
@@ -102,8 +105,11 @@ def start(workdir: Path, settings: str = "", *, imap: bool = True, imaps: bool =
         if ca is not None:
             ca_path = workdir / "ca.pem"
             ca_path.write_bytes(ca.cert_pem())
-    imap_port = free_port(listen) if imap else 0
-    imaps_port = free_port(listen) if imaps else 0
+    port_addr = SERVER_ADDR if netns else listen  # any free number will do inside a namespace
+    imap_port = free_port(port_addr) if imap else 0
+    imaps_port = free_port(port_addr) if imaps else 0
+    if ports is not None:
+        imap_port, imaps_port = (ports[0] if imap else 0), (ports[1] if imaps else 0)
     ssl_lines = (f"ssl = yes\nssl_cert = <{cert_path}\nssl_key = <{key_path}\n"
                  if ssl else "ssl = no\n")
     conf = workdir / "dovecot.conf"
@@ -137,7 +143,8 @@ service anvil {{
 }}
 {settings}
 """)
-    proc = subprocess.Popen([DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
+    prefix = ["ip", "netns", "exec", netns] if netns else []
+    proc = subprocess.Popen([*prefix, DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT)
     d = Dovecot(workdir, conf, imap_port, imaps_port, proc, cert_path, ca_path,
                 workdir / "dovecot.log")
