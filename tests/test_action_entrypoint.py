@@ -53,7 +53,8 @@ def run(ctx):
     if os.environ.get("IMAP_GATE_FAKE_ERROR"):
         raise GateError("deploy/fw.rules: cannot read the firewall file")
     t = ctx.manifest.targets[0]
-    ctx.facts["mail:1"] = {{"reachable": True, "starttls": False, "cleartext_auth": True}}
+    ctx.facts["mail:1"] = {{"protocol": "imap", "connect": "open", "starttls": "not-offered",
+                           "auth_plain": "refused"}}
     return [
         ctx.live_finding("POL001", t, 1, {tricky!r}, severity=Severity.HIGH),
         Finding("POL002", "waiver for deploy/old.conf matches nothing", Location(ctx.manifest.path, 2),
@@ -183,7 +184,7 @@ def test_failing_gate_still_reports_everything(gh) -> None:
     # summary: verdict, counts, matrix facts, findings, waived with its reason
     assert r.summary.startswith("## ❌ imap-gate: gate fail")
     assert "| 0 | 1 | 0 | 0 | 1 | 1 |" in r.summary
-    assert "| mail (127.0.0.1) | 1 | yes | no ⚠️ | allowed ⚠️ |" in r.summary
+    assert "| mail (127.0.0.1) | 1 | yes | no ⚠️ | refused |" in r.summary
     assert "legacy scanners until March" in r.summary
     assert "50% of logins: plain, over the wire" in r.summary
     # the forged "::warning::pwned" inside a message is never a command, though the CLI's text
