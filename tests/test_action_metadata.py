@@ -76,7 +76,8 @@ def test_inputs_and_outputs_are_the_contract() -> None:
     assert set(m["branding"]) == {"icon", "color"}
     inputs = m["inputs"]
     assert set(inputs) == {"manifest", "fail-on", "only", "sarif-file", "upload-sarif", "category",
-                           "token", "annotations", "summary", "working-directory", "allow-waivers"}
+                           "token", "annotations", "summary", "working-directory", "allow-waivers",
+                           "shard", "baseline"}
     assert inputs["sarif-file"]["default"] == "imap-gate.sarif"
     assert inputs["upload-sarif"]["default"] == "false"
     assert inputs["token"]["default"] == "${{ github.token }}"

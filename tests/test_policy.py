@@ -184,3 +184,13 @@ def test_action_input_allow_waivers_false_is_a_hard_gate() -> None:
     assert "--no-waivers" in inputs_to_argv(env, build_parser())
     env["INPUT_ALLOW-WAIVERS"] = "true"
     assert "--no-waivers" not in inputs_to_argv(env, build_parser())
+
+
+def test_action_inputs_for_shard_and_baseline() -> None:
+    from imap_gate.cli import build_parser
+    from imap_gate.github.action import inputs_to_argv
+
+    env = {"GITHUB_WORKSPACE": "/ws", "INPUT_SHARD": "2/4", "INPUT_BASELINE": "old.sarif"}
+    argv = inputs_to_argv(env, build_parser())
+    assert argv[argv.index("--shard") + 1] == "2/4"
+    assert argv[argv.index("--baseline") + 1] == "/ws/old.sarif"

@@ -26,7 +26,8 @@ from imap_gate.github import annotations, outputs, summary
 
 # Action input -> CLI flag. working-directory is handled apart (relative to the workspace).
 FLAG_INPUTS = {"manifest": "--manifest", "fail-on": "--fail-on", "only": "--only",
-               "sarif-file": "--sarif", "category": "--category"}
+               "sarif-file": "--sarif", "category": "--category", "shard": "--shard",
+               "baseline": "--baseline"}
 BOOL_INPUTS = {"upload-sarif": False, "annotations": True, "summary": True,
                "allow-waivers": True}
 TRUE = ("true", "True", "TRUE")
@@ -74,7 +75,7 @@ def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> l
         choices = known[flag].choices
         if choices is not None and value not in choices:
             raise InputError(f"input {name}: {value!r} is not one of: {', '.join(choices)}")
-        if name == "sarif-file":
+        if name in ("sarif-file", "baseline"):
             value = str(ws / value)
         argv += [flag, value]
     wd = get_input(env, "working-directory")
