@@ -243,6 +243,18 @@ def entrypoint_argv(*args: str) -> list[str]:
     return [sys.executable, str(ENTRYPOINT), *args]
 
 
+def compile_imap_gate() -> None:
+    """Byte-compile imap-gate as ``pip install`` and the Docker image do, so that start-up
+    is measured as users see it even where PYTHONDONTWRITEBYTECODE is set (as on the
+    development machines) and every run would otherwise compile its modules again; the
+    peers are measured from their installed, compiled copies."""
+    import compileall
+
+    for part in ("imap_gate", "checks"):
+        compileall.compile_dir(str(REPO / part), quiet=1)
+    compileall.compile_file(str(ENTRYPOINT), quiet=1)
+
+
 def peer_paths(venv: Path | None = None) -> dict[str, str | None]:
     """Where each peer is; None when it is not installed (run bench/setup.sh)."""
     venv = venv or Path(os.environ.get("PEERS_VENV", REPO / "bench" / ".venv-peers"))

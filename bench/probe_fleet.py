@@ -537,6 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     work = args.workdir or Path(tempfile.mkdtemp(prefix="imap-gate-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     peers = fl.peer_paths()
+    fl.compile_imap_gate()
     t_all = time.monotonic()
 
     if not fl.dovecot.available():

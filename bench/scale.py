@@ -263,6 +263,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only-kind", choices=sorted(KINDS), action="append",
                    help="lint only these input kinds (repeatable)")
     args = p.parse_args(argv)
+    fl.compile_imap_gate()
     if args.entrypoint:
         fl.ENTRYPOINT = args.entrypoint.resolve()
     sys.stdout.reconfigure(line_buffering=True)      # type: ignore[union-attr]
