@@ -63,7 +63,7 @@ def run(ctx):
                          key="w").with_waiver("legacy scanners until March"),
     ]
 
-checks.all_checks = lambda: [Check("fake", "lint", run)]
+checks.all_checks = lambda *args, **kwargs: [Check("fake", "lint", run)]
 sys.argv = [{entry!r}, *sys.argv[1:]]
 runpy.run_path({entry!r}, run_name="__main__")
 """
