@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 from imap_gate.findings import Finding, Location
 from imap_gate.github import annotations as ann
 from imap_gate.severity import Severity
+from tests.support import fuzz
 
 # The two rules that exist in every build; severities are set per finding.
 RULE = "POL001"
@@ -46,7 +47,7 @@ def test_escaping_matches_the_toolkit() -> None:
     assert line == "::error file=a%2Cb%3Ac.conf,line=3,title=T1 name::x: y, z"
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=fuzz.examples(60), deadline=None)
 @given(msg=st.text(max_size=40), path=st.text(alphabet="ab:,%\r\n/.-x", min_size=1, max_size=20),
        title=st.text(alphabet="AB:,%\n 01", max_size=20))
 def test_command_round_trips(msg: str, path: str, title: str) -> None:

@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checks.dovecot.check import lint_file
+from tests.support import fuzz
 
 _PIECES = st.sampled_from([
     "ssl = no", "ssl = required", "protocol imap {", "remote 0.0.0.0/0 {", "}", "{", "!include x",
@@ -27,13 +28,15 @@ def _lint(tmp_path: Path, data: bytes) -> None:
     eff.ssl_mode(), eff.cleartext_auth_allowed(143), eff.min_tls(), eff.listener_ports()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=fuzz.examples(150), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(_PIECES, max_size=40).map("\n".join))
 def test_structured_noise_never_raises(tmp_path: Path, text: str) -> None:
     _lint(tmp_path, text.encode())
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=fuzz.examples(100), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode))
 def test_arbitrary_bytes_never_raise(tmp_path: Path, data: bytes) -> None:
     _lint(tmp_path, data)

@@ -10,9 +10,10 @@ from hypothesis import strategies as st
 from checks.firewall import detect, firewalld, iptables_save, iptables_script, nftables, ufw
 from checks.firewall.judge import judge
 from checks.firewall.verdict import FirewallVerdict
+from tests.support import fuzz
 
 # A small fixed budget keeps the suite fast; FW_FUZZ_EXAMPLES=5000 for a deeper local hunt.
-FUZZ = settings(max_examples=int(os.environ.get("FW_FUZZ_EXAMPLES", "150")), deadline=None,
+FUZZ = settings(max_examples=int(os.environ.get("FW_FUZZ_EXAMPLES", fuzz.examples(150))), deadline=None,
                 suppress_health_check=[HealthCheck.too_slow])
 
 IPT_WORDS = ["*filter", "*nat", "*mangle", "COMMIT", ":INPUT", "DROP", "ACCEPT", "-A", "-I", "-D",

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from imap_gate.errors import GateError
 from imap_gate.manifest import load_manifest
+from tests.support import fuzz
 
 KEYS = ["version", "name", "defaults", "targets", "configs", "policy", "host", "ports", "port",
         "protocol", "expect", "timeout", "waivers", "rule", "reason", "expires", "dovecot",
@@ -37,13 +38,13 @@ def _load(text: str | bytes) -> None:
             assert str(exc).strip()
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz.examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=400))
 def test_arbitrary_bytes(data: bytes) -> None:
     _load(data)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz.examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.dictionaries(st.sampled_from(KEYS), values, max_size=6))
 def test_arbitrary_structures(doc: dict) -> None:
     doc.setdefault("version", 1)

@@ -22,6 +22,7 @@ from imap_gate.context import Context
 from imap_gate.manifest import load_manifest
 from imap_gate.severity import Severity
 from tests.support import fakeserver as fs
+from tests.support import fuzz
 from tests.support import probe_manifest as pm
 
 
@@ -219,7 +220,7 @@ _SERVERISH = st.one_of(
         max_size=30).map(b"".join))
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=fuzz.examples(60), deadline=None)
 @given(data=_SERVERISH)
 def test_fuzz_dialog_never_raises(fuzz_server, data: bytes) -> None:
     """Whatever a server sends and then hangs up: facts, a judgement, JSON; never an exception."""

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from checks.imap import wire
 from checks.net import Deadline, ProbeError, Reader, TooLong
 from imap_gate.errors import GateError
+from tests.support import fuzz
 
 
 def _reader(data: bytes) -> Reader:
@@ -83,7 +84,7 @@ def test_probe_errors_are_gate_errors() -> None:
     assert issubclass(wire.WireError, ProbeError) and issubclass(ProbeError, GateError)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=fuzz.examples(300), deadline=None)
 @given(st.binary(max_size=400))
 def test_fuzz_parse_raises_only_wire_errors(data: bytes) -> None:
     try:
@@ -103,7 +104,7 @@ _IMAPISH = st.lists(st.sampled_from([b"* ", b"OK ", b"ID ", b"(", b")", b'"', b"
                                      b"\x00", b"\xff", b"CAPABILITY ", b"a"]), max_size=40)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=fuzz.examples(200), deadline=None)
 @given(_IMAPISH)
 def test_fuzz_read_response_over_a_socket(parts: list[bytes]) -> None:
     """Arbitrary server bytes: a response, or the tool's own error, never anything else."""

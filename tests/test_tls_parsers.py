@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from checks.net import ProbeError
 from checks.tls import clienthello, records, suites, versions
 from checks.tls.records import MalformedReply, parse_reply_bytes
+from tests.support import fuzz
 
 FIX = Path(__file__).parent / "fixtures" / "tls"
 
@@ -187,7 +188,7 @@ def test_specific_malformations() -> None:
 
 # --- fuzz ------------------------------------------------------------------------------------
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz.examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.binary(max_size=600))
 def test_fuzz_random_replies(data: bytes) -> None:
     _outcome(data)  # raises only if something other than ProbeError escapes
@@ -198,13 +199,13 @@ _RECORD = st.builds(
     st.sampled_from([20, 21, 22, 23]), st.binary(max_size=200))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz.examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_RECORD, max_size=4), st.binary(max_size=16))
 def test_fuzz_record_shaped_replies(recs: list[bytes], tail: bytes) -> None:
     _outcome(b"".join(recs) + tail)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=fuzz.examples(200), deadline=None)
 @given(st.binary(max_size=400))
 def test_fuzz_message_parsers(body: bytes) -> None:
     for parse in (records.parse_server_hello, records.parse_certificate_list,
@@ -215,7 +216,7 @@ def test_fuzz_message_parsers(body: bytes) -> None:
             pass
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=fuzz.examples(100), deadline=None)
 @given(st.binary(max_size=300))
 def test_fuzz_client_hello_parser_never_raises(data: bytes) -> None:
     clienthello.parse_client_hello(data)

@@ -13,6 +13,7 @@ from checks.tls.api import TlsTarget, assess
 from checks.tls.rules import RULES
 from imap_gate import catalogue
 from imap_gate.severity import Severity
+from tests.support import fuzz
 
 CONTRACT = {
     "TLS001": ("legacy-ssl", Severity.HIGH),
@@ -48,7 +49,7 @@ def test_remediation_names_the_dovecot_settings() -> None:
     assert "ssl_cipher_list" in text["TLS004"] and "ssl_prefer_server_ciphers" in text["TLS004"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=fuzz.examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.binary(max_size=300), min_size=1, max_size=4))
 def test_assess_never_raises_whatever_the_server_says(replies: list[bytes]) -> None:
     """End to end through the engine: each connection gets the next canned reply."""

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# A long fuzzing run of every parser: the same hypothesis tests CI runs, with
+# IMAP_GATE_FUZZ_SCALE times their examples (default 50x) and random draws
+# (CI derandomizes). Usage: bash bench/fuzz.sh [SCALE] [pytest args...]
+# Needs the test venv: ./scripts/test.sh --co -q sets it up.
+set -u
+cd "$(dirname "$0")/.."
+scale="${1:-50}"
+shift || true
+PY=".venv/bin/python"
+[ -x "$PY" ] || PY="python3"
+env -u CI IMAP_GATE_FUZZ_SCALE="$scale" "$PY" -m pytest -q -p no:cacheprovider \
+  tests/test_manifest_fuzz.py tests/test_probe_wire.py tests/test_tls_parsers.py \
+  tests/test_dovecot_fuzz.py tests/test_firewall_fuzz.py tests/test_tls_rules.py \
+  tests/test_probe_engine.py "$@"
+echo "fuzz: scale ${scale}x done"
