@@ -281,10 +281,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        sys.exit(0)
-    except Exception as exc:  # a bench prints what it could measure; it never fails a pipeline
-        print(f"scale: stopped early: {type(exc).__name__}: {exc}", file=sys.stderr)
-        sys.exit(0)
+    fl.run_main(main, "scale")
