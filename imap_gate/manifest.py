@@ -93,9 +93,8 @@ def schema() -> dict[str, Any]:
 def find_manifest(root: Path, explicit: str | None) -> Path:
     if explicit:
         path = Path(explicit)
-        if not path.is_absolute():
-            cand = root / path
-            path = cand if cand.exists() or not Path(explicit).exists() else Path(explicit)
+        if not path.is_absolute() and (root / path).exists():
+            path = root / path  # relative to --root first, else to the current directory
         if not path.is_file():
             raise InputError(f"manifest {explicit!r} not found (looked in {root})")
         return path
@@ -302,9 +301,8 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
             ca_file=ca_rel, source_address=src,
             timeout=float(t.get("timeout", defaults.timeout)), dovecot=tuple(dov),
             firewall=tuple(fw), line=hl, column=hc))
-        for addr_key in ("source_address",):
-            if t.get(addr_key):
-                _check_ip(t[addr_key], where(tp + (addr_key,)), errors)
+        if t.get("source_address"):
+            _check_ip(t["source_address"], where(tp + ("source_address",)), errors)
 
     cfg = data.get("configs") or {}
     dovecot_files = _files(root, cfg.get("dovecot") or [], ("configs", "dovecot"), where, attempt,

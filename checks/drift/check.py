@@ -19,14 +19,6 @@ from imap_gate.manifest import Target
 MODERN = {"TLSv1.2", "TLSv1.3"}
 
 
-def _pair(value: Any) -> tuple[Any, Location | None]:
-    """The families return (value, location); tolerate a bare value."""
-    if isinstance(value, tuple) and len(value) == 2 and \
-            (value[1] is None or isinstance(value[1], Location)):
-        return value
-    return value, None
-
-
 def _configs(ctx: Context, target: Target) -> list[tuple[str, Any]]:
     known = ctx.results.get("dovecot") or {}
     return [(p, known[p]) for p in target.dovecot if p in known]
@@ -77,9 +69,9 @@ def _finding(rule: str, ctx: Context, target: Target, port: int | None, message:
 def _config_drift(ctx: Context, target: Target, findings: list[Finding]) -> list[Finding]:
     out: list[Finding] = []
     for path, cfg in _configs(ctx, target):
-        ssl_mode, ssl_loc = _pair(cfg.ssl_mode())
-        clear, clear_loc = _pair(cfg.cleartext_auth_allowed(143))
-        min_tls, tls_loc = _pair(cfg.min_tls())
+        ssl_mode, ssl_loc = cfg.ssl_mode()
+        clear, clear_loc = cfg.cleartext_auth_allowed(143)
+        min_tls, tls_loc = cfg.min_tls()
         for ep in target.endpoints:
             facts = ctx.facts.get(f"{target.name}:{ep.port}") or {}
             if facts.get("connect") != "open":
@@ -166,7 +158,7 @@ def _exposed_cleartext(ctx: Context, target: Target, findings: list[Finding]) ->
         return []
     reasons: list[tuple[str, Location | None, str]] = []
     for path, cfg in _configs(ctx, target):
-        clear, loc = _pair(cfg.cleartext_auth_allowed(143))
+        clear, loc = cfg.cleartext_auth_allowed(143)
         if clear is True:
             reasons.append((f"{path} allows cleartext login", loc or Location(path, 1), path))
     live = next((f for ep in target.endpoints if ep.protocol == "imap"
