@@ -5,4 +5,6 @@ cd "$(dirname "$0")/.."
 . scripts/_setup.sh
 setup_system python3 python3-venv dovecot-imapd iptables nftables iproute2 openssl git
 setup_venv requirements-dev.txt
+# The venv first on PATH: the tests run its tools (check-jsonschema, zizmor, hadolint, pre-commit).
+export PATH="$PWD/.venv/bin:$PATH"
 exec .venv/bin/python -m pytest "$@"

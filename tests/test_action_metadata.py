@@ -23,7 +23,9 @@ OFFLINE = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "htt
 
 
 def tool(name: str) -> str:
-    found = shutil.which(name)
+    # The venv's own bin directory first: pytest may run from it without it being on PATH.
+    found = shutil.which(name, path=os.pathsep.join([str(Path(sys.executable).parent),
+                                                      os.environ.get("PATH", "")]))
     if not found:
         pytest.skip(f"{name} is not installed (see requirements in the action docs)")
     return found
