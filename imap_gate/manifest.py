@@ -11,13 +11,14 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
-from imap_gate import yamlpos
+from imap_gate import schemacheck, yamlpos
 from imap_gate.errors import InputError, InputErrors
 from imap_gate.paths import expand_glob, rel, resolve_inside
+
+if TYPE_CHECKING:
+    import jsonschema
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
 DEFAULT_NAMES = ("imap-gate.yml", ".github/imap-gate.yml")
@@ -139,8 +140,13 @@ def _dotted(path: tuple[Any, ...]) -> str:
 
 
 def _schema_errors(data: Any, pos: yamlpos.Positions, display: str) -> list[InputError]:
+    sch = schema()
+    if schemacheck.conforms(data, sch):
+        return []   # jsonschema (70 ms to import) is needed only to explain what is wrong
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(
-        schema(), format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
+        sch, format_checker=jsonschema.Draft202012Validator.FORMAT_CHECKER)
     out: list[InputError] = []
     seen: set[tuple[Any, ...]] = set()
     for err in sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path]):

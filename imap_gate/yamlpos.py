@@ -41,6 +41,8 @@ def load(text: str, filename: str) -> tuple[Any, Positions]:
                                  filename, n, len(line) - len(stripped) + 1)
     loader: yaml.SafeLoader | None = None
     try:
+        # Not libyaml's CSafeLoader, though it is faster: its composer recurses in C and a
+        # deeply nested manifest crashes the process (tests/test_manifest_fuzz.py).
         loader = yaml.SafeLoader(text)
         node = loader.get_single_node()
     except yaml.MarkedYAMLError as exc:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -12,6 +15,8 @@ from hypothesis import strategies as st
 from imap_gate.errors import GateError
 from imap_gate.manifest import load_manifest
 from tests.support import fuzz
+
+ENTRYPOINT = Path(__file__).resolve().parent.parent / "entrypoint.py"
 
 KEYS = ["version", "name", "defaults", "targets", "configs", "policy", "host", "ports", "port",
         "protocol", "expect", "timeout", "waivers", "rule", "reason", "expires", "dovecot",
@@ -49,3 +54,18 @@ def test_arbitrary_bytes(data: bytes) -> None:
 def test_arbitrary_structures(doc: dict) -> None:
     doc.setdefault("version", 1)
     _load(yaml.safe_dump(doc))
+
+
+@pytest.mark.parametrize("shape", ["flow", "block"])
+def test_deeply_nested_manifest_is_an_error_not_a_crash(tmp_path: Path, shape: str) -> None:
+    """libyaml's composer recurses in C and overflows the stack near 100k levels, which kills
+    the process; the pure-Python composer hits RecursionError, which the loader turns into a
+    finding. A subprocess, so that a crash shows as a signal instead of killing pytest."""
+    depth = 200_000
+    nested = "[" * depth + "]" * depth if shape == "flow" else "- " * depth + "x"
+    (tmp_path / "imap-gate.yml").write_text(f"version: 1\ntargets: {nested}\n"
+                                            if shape == "flow" else f"version: 1\ntargets:\n{nested}\n")
+    proc = subprocess.run([sys.executable, str(ENTRYPOINT), "--root", str(tmp_path), "--only", "lint"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr[-500:]
+    assert "imap-gate.yml:" in proc.stderr and "Traceback" not in proc.stderr
