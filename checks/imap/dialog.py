@@ -38,6 +38,12 @@ from checks.tls.api import Opener
 UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
 LOGOUT_GRACE = 0.5   # seconds: a polite LOGOUT never holds up the run
 
+# Python deprecates TLS 1.0 and warns when a context allows it; old servers must still get their
+# IMAP checks. A filter for this module at import, not catch_warnings at the call: that swaps the
+# process-wide filter list and races between probe threads.
+warnings.filterwarnings("ignore", message=r"ssl\.TLSVersion\.TLSv1 is deprecated",
+                        category=DeprecationWarning, module=__name__)
+
 
 @lru_cache(maxsize=1)
 def permissive_context() -> ssl.SSLContext:
@@ -47,9 +53,7 @@ def permissive_context() -> ssl.SSLContext:
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     try:
-        with warnings.catch_warnings():  # deprecated on purpose: old servers still get judged
-            warnings.simplefilter("ignore", DeprecationWarning)
-            ctx.minimum_version = ssl.TLSVersion.TLSv1
+        ctx.minimum_version = ssl.TLSVersion.TLSv1   # deprecated on purpose: see the filter above
         ctx.set_ciphers("ALL:@SECLEVEL=0")
     except (ValueError, ssl.SSLError):  # a build without the legacy bits: take what it has
         pass

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import ssl
+import threading
 import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -22,7 +23,15 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
+
+# Servers and old roots of the system bundle carry what cryptography parses with a deprecation
+# warning (a serial that is not positive); judging them is this module's job, so the warning is
+# only noise on the run's stderr. One filter for the module at import, not catch_warnings around
+# each parse: catch_warnings swaps the process-wide filter list on entry and exit, so with probe
+# threads parsing at once one thread's exit let another's warning through.
+warnings.filterwarnings("ignore", category=CryptographyDeprecationWarning, module=__name__)
 
 MAX_PATH = 10
 
@@ -58,9 +67,7 @@ def load_chain(ders: list[bytes]) -> list[x509.Certificate]:
     out = []
     for i, der in enumerate(ders):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                out.append(x509.load_der_x509_certificate(der))
+            out.append(x509.load_der_x509_certificate(der))
         except ValueError as exc:
             raise BadCertificate(f"certificate #{i} does not parse: {exc}") from None
     if not out:
@@ -215,19 +222,14 @@ def _read_pem_file(path: str) -> list[x509.Certificate]:
     except OSError:
         return []
     try:
-        with warnings.catch_warnings():
-            # Old roots in the system bundle have non-positive serials; they still anchor.
-            warnings.simplefilter("ignore")
-            return x509.load_pem_x509_certificates(data)
+        return x509.load_pem_x509_certificates(data)   # old roots with odd serials still anchor
     except ValueError:
         # One bad block must not hide the others.
         out = []
         marker = b"-----BEGIN CERTIFICATE-----"
         for block in data.split(marker)[1:]:
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    out.append(x509.load_pem_x509_certificate(marker + block))
+                out.append(x509.load_pem_x509_certificate(marker + block))
             except ValueError:
                 continue
         return out
@@ -241,8 +243,19 @@ def system_bundle_path() -> str | None:
     return None
 
 
-@lru_cache(maxsize=8)
+_STORE_LOCK = threading.Lock()
+
+
 def trust_store(ca_file: str | None) -> TrustStore:
+    """Built once per CA file. Locked because every probe thread asks for it at the same moment
+    and lru_cache does not lock: each of twenty threads used to parse the system bundle itself
+    (about 13 ms of CPU each)."""
+    with _STORE_LOCK:
+        return _trust_store(ca_file)
+
+
+@lru_cache(maxsize=8)
+def _trust_store(ca_file: str | None) -> TrustStore:
     store = TrustStore()
     system = system_bundle_path()
     if system:
