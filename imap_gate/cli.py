@@ -190,9 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     # ---- GitHub Action (issue 7): the one place the CLI knows about Actions. ----------------
     # Inside Actions the inputs (INPUT_*) become flags (flags given here win), and annotations,
     # job summary, outputs and the SARIF upload are written before the same exit code returns.
-    from imap_gate.github import action
+    from imap_gate import github
 
-    if action.active():
+    if github.active():
+        from imap_gate.github import action
+
         return action.run(_scan, build_parser(), argv)
     # -----------------------------------------------------------------------------------------
     return _scan(argv)

@@ -5,7 +5,6 @@ Every mistake becomes ``file:line:col: where: what is wrong (what to write)``.
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 from dataclasses import dataclass, field
@@ -23,6 +22,13 @@ if TYPE_CHECKING:
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
 DEFAULT_NAMES = ("imap-gate.yml", ".github/imap-gate.yml")
 WELL_KNOWN = {143: "imap", 993: "imaps"}
+
+
+def _close_matches(word: str, choices: list[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+    """difflib, imported only when a manifest has a mistake to suggest a fix for."""
+    import difflib
+
+    return difflib.get_close_matches(word, choices, n=n, cutoff=cutoff)
 
 
 @dataclass(frozen=True)
@@ -175,7 +181,7 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpo
         extra = sorted(k for k in inst if k not in allowed)
         key = extra[0] if extra else "?"
         line, col = pos.at(path + (f"<key>{key}",))
-        hint = difflib.get_close_matches(str(key), allowed, n=1, cutoff=0.5)
+        hint = _close_matches(str(key), allowed, n=1, cutoff=0.5)
         msg = f"unknown key {key!r}"
         msg += f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
         return InputError(f"{where}: {msg}", display, line, col)
@@ -195,7 +201,7 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpo
                           display, line, col)
     if v == "enum":
         choices = ", ".join(str(c) for c in err.validator_value)
-        hint = difflib.get_close_matches(str(inst), [str(c) for c in err.validator_value], n=1)
+        hint = _close_matches(str(inst), [str(c) for c in err.validator_value], n=1)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         return InputError(f"{where}: {inst!r} is not one of: {choices}{extra}", display, line, col)
     if v == "type":
@@ -325,7 +331,7 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         if catalogue.resolve(w["rule"]) is None:
             known = [r.id for r in catalogue.catalogue().values()] + \
                     [r.name for r in catalogue.catalogue().values()]
-            hint = difflib.get_close_matches(w["rule"], known, n=1)
+            hint = _close_matches(w["rule"], known, n=1)
             extra = f"; did you mean {hint[0]!r}?" if hint else ""
             errors.append(InputError(f"policy.waivers[{k}].rule: no rule {w['rule']!r}{extra}",
                                      *where(wp + ("rule",))))

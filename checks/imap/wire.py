@@ -199,18 +199,11 @@ def _nstring(raw: bytes, pos: int) -> tuple[str | None, int]:
 
 # ---------------------------------------------------------------- evidence
 
+_ESCAPES = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F)} | {0x0D: "\\r", 0x0A: "\\n"}
+
+
 def show(data: bytes, cap: int = 512) -> str:
     """Bytes as printable evidence: CR/LF and control bytes escaped, capped."""
-    clipped = data[:cap]
-    out: list[str] = []
-    for ch in clipped.decode("utf-8", "backslashreplace"):
-        if ch == "\r":
-            out.append("\\r")
-        elif ch == "\n":
-            out.append("\\n")
-        elif ord(ch) < 0x20 or ord(ch) == 0x7F:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(ch)
+    text = data[:cap].decode("utf-8", "backslashreplace").translate(_ESCAPES)
     more = f"…[{len(data) - cap} more bytes]" if len(data) > cap else ""
-    return "".join(out) + more
+    return text + more

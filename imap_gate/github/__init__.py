@@ -3,3 +3,15 @@
 Everything here is a view over one ``RunResult``; none of it decides the gate.
 The CLI calls ``action.run`` only when it runs inside Actions.
 """
+
+# No "from __future__ import annotations" here: it would bind the name ``annotations`` in
+# this package and hide the ``annotations`` submodule from ``from imap_gate.github import``.
+import os
+from collections.abc import Mapping
+
+
+def active(env: Mapping[str, str] | None = None) -> bool:
+    """Here, not in ``action``: every run asks, and only a run inside Actions should pay for
+    importing the Action's code."""
+    env = os.environ if env is None else env
+    return env.get("GITHUB_ACTIONS") == "true"

@@ -35,11 +35,6 @@ FALSE = ("false", "False", "FALSE")
 LOG_CAP = 64 * 1024    # characters of facts shown in one log group
 
 
-def active(env: Mapping[str, str] | None = None) -> bool:
-    env = os.environ if env is None else env
-    return env.get("GITHUB_ACTIONS") == "true"
-
-
 def get_input(env: Mapping[str, str], name: str) -> str:
     """GitHub passes ``INPUT_<NAME>`` upper-cased with '-' kept; accept '_' too."""
     for key in (f"INPUT_{name.upper()}", f"INPUT_{name.upper().replace('-', '_')}"):
