@@ -14,9 +14,10 @@ from hypothesis import strategies as st
 
 from imap_gate.errors import GateError
 from imap_gate.manifest import load_manifest
+from tests.conftest import REPO
 from tests.support import fuzz
 
-ENTRYPOINT = Path(__file__).resolve().parent.parent / "entrypoint.py"
+ENTRYPOINT = REPO / "entrypoint.py"
 
 KEYS = ["version", "name", "defaults", "targets", "configs", "policy", "host", "ports", "port",
         "protocol", "expect", "timeout", "waivers", "rule", "reason", "expires", "dovecot",

@@ -18,6 +18,7 @@ from checks.tls import certificate
 from checks.tls.api import TlsTarget
 from checks.tls.judge import certificate_facts_and_issues
 from imap_gate.severity import Severity
+from tests.conftest import REPO
 from tests.support import certs
 
 NOW = certs.NOW
@@ -206,7 +207,7 @@ def test_parsing_odd_certificates_in_threads_prints_no_warning(tmp_path: Path) -
     which users read as an error of the tool."""
     for _ in range(6):     # the old code leaked in about half of such runs
         proc = subprocess.run([sys.executable, "-c", RACE, str(tmp_path)],
-                              cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                              cwd=REPO, capture_output=True,
                               text=True, timeout=120)
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "Warning" not in proc.stderr, proc.stderr[-2000:]
