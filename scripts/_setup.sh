@@ -14,11 +14,15 @@ setup_system() {
     $SUDO apt-get update -qq
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
   fi
-  # Installing dovecot-imapd may start the packaged service on 143/993; the
-  # tests run their own instances, so stop it.
-  if dpkg-query -W -f='${Status}' dovecot-core 2>/dev/null | grep -q "install ok installed"; then
-    $SUDO systemctl stop dovecot >/dev/null 2>&1 || $SUDO service dovecot stop >/dev/null 2>&1 || true
-  fi
+  # Installing dovecot-imapd or mailutils-imap4d may start the packaged service on
+  # 143/993; the tests run their own instances, so stop and mask them.
+  local svc
+  for svc in dovecot mailutils-imap4d; do
+    if [ -e "/lib/systemd/system/$svc.service" ] || [ -e "/etc/init.d/$svc" ]; then
+      $SUDO systemctl stop "$svc" >/dev/null 2>&1 || $SUDO service "$svc" stop >/dev/null 2>&1 || true
+      $SUDO systemctl mask "$svc" >/dev/null 2>&1 || true
+    fi
+  done
 }
 
 setup_venv() {

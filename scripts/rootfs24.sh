@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Prepare the Debian 13 (trixie) root filesystem that carries Dovecot 2.4 for the tests,
+# the benches and rehearsals: `chroot DIR doveconf ...` is the 2.4 oracle and
+# `chroot DIR dovecot -F -c ...` a real 2.4 server (the chroot shares the network).
+#
+# Kept outside the git tree and reused while it exists (about 300 MB, a minute to build).
+# Prints the directory on stdout. Needs root (debootstrap, chroot).
+#   IMAP_GATE_ROOTFS24  where it lives (default /var/cache/imap-gate/trixie-dovecot24)
+set -euo pipefail
+DIR="${IMAP_GATE_ROOTFS24:-/var/cache/imap-gate/trixie-dovecot24}"
+if [ -x "$DIR/usr/sbin/dovecot" ] && [ -f "$DIR/.imap-gate-ready" ]; then
+  echo "$DIR"
+  exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+if ! command -v debootstrap >/dev/null; then
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+fi
+# The same Debian archive apt already uses on this machine.
+MIRROR="$(grep -hoE '^(URIs:|deb) +[a-z]+://[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+  | grep -v security | awk '{print $2}' | head -1 || true)"
+MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+TMP="$DIR.tmp.$$"
+$SUDO rm -rf "$TMP"
+$SUDO mkdir -p "$(dirname "$DIR")"
+echo "rootfs24: building Dovecot 2.4 root filesystem in $DIR from $MIRROR" >&2
+# policy-rc.d inside the target keeps the package scripts from starting a service.
+$SUDO debootstrap --variant=minbase --include=dovecot-core,dovecot-imapd,openssl,ca-certificates \
+  trixie "$TMP" "$MIRROR" >"$TMP.log" 2>&1 || { tail -20 "$TMP.log" >&2; exit 1; }
+printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$TMP/usr/sbin/policy-rc.d" >/dev/null
+$SUDO chmod +x "$TMP/usr/sbin/policy-rc.d"
+$SUDO chroot "$TMP" dovecot --version | $SUDO tee "$TMP/.imap-gate-ready" >/dev/null
+$SUDO rm -rf "$DIR" "$TMP.log"
+$SUDO mv "$TMP" "$DIR"
+echo "$DIR"
