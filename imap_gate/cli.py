@@ -18,7 +18,7 @@ from imap_gate.errors import GateError, InputError, InputErrors
 from imap_gate.findings import Finding, sort_findings
 from imap_gate.manifest import Manifest, find_manifest, load_manifest
 from imap_gate.policy import Verdict, decide
-from imap_gate.reports import json_report, sarif, text
+from imap_gate.reports import error_report, json_report, relocate, sarif, text
 from imap_gate.severity import FAIL_ON_CHOICES, parse_fail_on
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
@@ -37,6 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
                                   "(default: $GITHUB_WORKSPACE, else the current directory)")
     p.add_argument("--sarif", metavar="PATH", help="write a SARIF 2.1.0 report here")
     p.add_argument("--json", metavar="PATH", help="write the findings as JSON here")
+    p.add_argument("--report-base", metavar="DIR",
+                   help="write every path in the reports relative to DIR, a parent of --root "
+                        "such as the repository root (the Action sets it to the workspace)")
     p.add_argument("--fail-on", choices=FAIL_ON_CHOICES,
                    help="lowest severity that fails the gate (default: the manifest's "
                         "policy.fail_on, else medium)")
@@ -200,9 +203,43 @@ def main(argv: list[str] | None = None) -> int:
     return _scan(argv)
 
 
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """argparse, but a refused command line still replaces the reports it names (issue 17)."""
+    parser = build_parser()
+    refused: list[str] = []
+    error = parser.error
+
+    def on_error(message: str) -> Any:
+        refused.append(f"bad command line: {message}")
+        return error(message)
+
+    parser.error = on_error  # type: ignore[method-assign]
+    try:
+        return parser.parse_args(argv)
+    except SystemExit as exc:
+        if refused:
+            given = error_report.flag_values(argv, ("--sarif", "--json", "--category"))
+            error_report.write(refused, argv, given.get("--sarif"), given.get("--json"),
+                               given.get("--category"))
+        raise exc
+
+
+def _error_exit(args: argparse.Namespace, argv: list[str], errors: list[str]) -> int:
+    """Exit 2 before any result: say so on stderr and stdout, and replace the reports asked for
+    with ones that carry the error, so that no earlier run's file is taken for this one's."""
+    errors = relocate.error_lines(errors, args.root, args.report_base)
+    for e in errors:
+        print(f"imap-gate: {e}", file=sys.stderr)
+    for problem in error_report.write(errors, argv, args.sarif, args.json, args.category,
+                                      args.fail_on):
+        print(f"imap-gate: {problem}", file=sys.stderr)
+    print(text.error_line(len(errors)))
+    return EXIT_ERROR
+
+
 def _scan(argv: list[str],
           on_result: Callable[[RunResult, argparse.Namespace], None] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = _parse(argv)
     try:
         root = resolve_root(args.root)
         manifest = load_manifest(root, find_manifest(root, args.manifest))
@@ -211,29 +248,29 @@ def _scan(argv: list[str],
         fps = baseline.read_fingerprints(Path(args.baseline)) if args.baseline else None
         result = run_checks(root, manifest, args.only, args.fail_on,
                             waivers_enabled=not args.no_waivers, baseline_fps=fps)
+        if args.report_base:  # every report with the same repository-relative paths
+            result = relocate.result(result, root, Path(args.report_base))
         write_reports(result, args, argv)
         if on_result is not None:  # the Action's reporting (issue 7); it never raises
             on_result(result, args)
     except InputErrors as exc:
-        for e in exc.errors:
-            print(f"imap-gate: {e.render()}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error_exit(args, argv, [e.render() for e in exc.errors])
     except GateError as exc:
-        print(f"imap-gate: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+        return _error_exit(args, argv, [str(exc)])
     except KeyboardInterrupt:
-        print("imap-gate: interrupted", file=sys.stderr)
-        return EXIT_ERROR
+        return _error_exit(args, argv, ["interrupted"])
     except Exception as exc:  # never a traceback for the user; ask for one with IMAP_GATE_DEBUG
         if os.environ.get("IMAP_GATE_DEBUG"):
             traceback.print_exc()
-        print(f"imap-gate: internal error: {type(exc).__name__}: {exc} "
-              "(set IMAP_GATE_DEBUG=1 for details)", file=sys.stderr)
-        return EXIT_ERROR
+        return _error_exit(args, argv, [f"internal error: {type(exc).__name__}: {exc} "
+                                        "(set IMAP_GATE_DEBUG=1 for details)"])
     for e in result.errors:
         print(f"imap-gate: {e}", file=sys.stderr)
-    if args.format == "markdown":
-        sys.stdout.write(text.render_markdown(result.findings, result.verdict))
+    if args.format == "markdown":  # the job summary's report, the same bytes (issue 17)
+        from imap_gate.github import summary
+
+        sys.stdout.write(summary.render(result, blob=summary.blob_base(os.environ)))
     else:
-        sys.stdout.write(text.render_text(result.findings, result.verdict, args.quiet))
+        sys.stdout.write(text.render_text(result.findings, result.verdict, args.quiet,
+                                          errors=len(result.errors)))
     return result.exit_code

@@ -58,6 +58,9 @@ class Target:
     firewall: tuple[FirewallFile, ...] = ()
     line: int = 1                 # line of ``host:`` in the manifest
     column: int = 1
+    # where source_address is set (the target's own, else defaults'): errors about it point there
+    source_line: int | None = None
+    source_column: int | None = None
 
 
 @dataclass(frozen=True)
@@ -308,11 +311,13 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         fw = _firewall_files(root, t.get("firewall") or [], tp + ("firewall",), where, attempt,
                              f"targets[{i}].firewall")
         hl, hc = pos.at(tp + ("host",))
+        _, sl, sc = where(tp + ("source_address",)) if t.get("source_address") is not None \
+            else where(("defaults", "source_address")) if src else (None, None, None)
         targets.append(Target(
             name=name, host=host, endpoints=tuple(endpoints), sni=t.get("sni", host),
             ca_file=ca_rel, source_address=src,
             timeout=float(t.get("timeout", defaults.timeout)), dovecot=tuple(dov),
-            firewall=tuple(fw), line=hl, column=hc))
+            firewall=tuple(fw), line=hl, column=hc, source_line=sl, source_column=sc))
         if t.get("source_address"):
             _check_ip(t["source_address"], where(tp + ("source_address",)), errors)
 

@@ -89,7 +89,8 @@ def _check_sources(ctx: Context) -> None:
                 s.bind((src, 0))
         except OSError as exc:
             raise InputError(f"targets: source_address {src!r} cannot be used on this host: "
-                             f"{exc.strerror or exc}", ctx.manifest.path, t.line) from None
+                             f"{exc.strerror or exc}", ctx.manifest.path,
+                             t.source_line or t.line, t.source_column) from None
 
 
 CHECK = Check(name="probe", kind="probe", run=run)

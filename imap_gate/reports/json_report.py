@@ -60,10 +60,13 @@ def build(findings: list[Finding], verdict: Verdict, facts: dict[str, dict[str, 
     inv = dict(invocation)
     if timings:
         inv["timings"] = timings
+    # a run with tool errors exits 2: its report says "error", never pass or fail (issue 17)
+    errors = [n["message"]["text"] for n in inv.get("toolExecutionNotifications") or []]
     return {
         "schema_version": SCHEMA_VERSION,
         "tool": {"name": "imap-gate", "version": __version__},
-        "gate": verdict.gate,
+        "gate": "error" if inv.get("executionSuccessful") is False else verdict.gate,
+        "errors": errors,
         "fail_on": verdict.threshold.label if verdict.threshold else "never",
         "max_severity": verdict.max_severity.label if verdict.max_severity else None,
         "counts": _counts(findings),

@@ -19,7 +19,8 @@ def _target(f: Finding) -> str:
     return f" [{f.target} {f.host}:{f.port}]" if f.port else f" [{f.target}]"
 
 
-def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False) -> str:
+def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False,
+                errors: int = 0) -> str:
     lines: list[str] = []
     if not quiet:
         for f in findings:
@@ -32,11 +33,17 @@ def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False) 
         for f in waived:
             lines.append(f"{_where(f)}: WAIVED {f.rule_id} {f.rule.name}: {f.message}"
                          f"{_target(f)} (reason: {f.waiver_reason})")
-    lines.append(summary_line(findings, verdict))
+    lines.append(summary_line(findings, verdict, errors))
     return "\n".join(lines) + "\n"
 
 
-def summary_line(findings: list[Finding], verdict: Verdict) -> str:
+def error_line(errors: int) -> str:
+    """stdout of a run that could not produce a result: it agrees with exit 2."""
+    return f"imap-gate: gate ERROR (exit 2): {errors} error(s) on stderr; nothing was judged"
+
+
+def counts_text(findings: list[Finding]) -> str:
+    """'5 high, 4 medium, 2 waived' (or 'no findings')."""
     counts = {s: 0 for s in ORDER}
     for f in findings:
         if f.counts:
@@ -48,7 +55,15 @@ def summary_line(findings: list[Finding], verdict: Verdict) -> str:
     known = sum(1 for f in findings if f.baselined and not f.waived)
     if known:
         parts += f", {known} in baseline"
+    return parts
+
+
+def summary_line(findings: list[Finding], verdict: Verdict, errors: int = 0) -> str:
     threshold = verdict.threshold.label if verdict.threshold else "never"
+    parts = counts_text(findings)
+    if errors:  # a tool error is exit 2, never a pass, whatever was found besides
+        return (f"imap-gate: gate ERROR (exit 2, fail-on {threshold}): {errors} tool error(s), "
+                f"the findings may be incomplete: {parts}")
     word = "FAILED" if verdict.gate == "fail" else "passed"
     return f"imap-gate: gate {word} (fail-on {threshold}): {parts}"
 
