@@ -103,3 +103,33 @@ def test_budget_reserves_slots_and_skips_waived() -> None:
 def test_no_overflow_notice_when_everything_fits() -> None:
     plan = ann.plan([finding(Severity.MEDIUM, i) for i in range(10)], str)
     assert len(plan) == 10 and all(a.level == "warning" for a in plan)
+
+
+def test_the_whole_fix_is_kept_not_its_first_line() -> None:
+    """Issue 17: 'Fix: Never log passwords (same line in 2.3 and 2.4):' lost the setting after
+    the colon; DOV003's list of versions lost all but its heading."""
+    for rule, after in (("DOV007", "auth_verbose_passwords = no"),
+                        ("DOV003", "- Dovecot 2.4: ssl_min_protocol = TLSv1.2"),
+                        ("DOV004", "ssl_cipher_list = ALL:!kRSA")):
+        f = Finding(rule, "m", Location("deploy/dovecot.conf", 3))
+        line = ann.for_finding(f, lambda p: p).render()
+        assert "\n" not in line
+        _, _, msg = parse_command(line)
+        fix = msg.split("\nFix: ", 1)[1]
+        assert after in fix, fix
+        assert "`" not in fix and "\n\n" not in fix
+        assert fix.splitlines()[0].endswith(":") and len(fix.splitlines()) >= 2
+
+
+def test_every_rule_s_fix_fits_whole() -> None:
+    from imap_gate import catalogue
+
+    for rule in catalogue.catalogue().values():
+        fix = ann.fix_text(rule.remediation)
+        assert not fix.endswith("…"), rule.id
+        assert len(fix) <= ann.FIX_CAP
+
+
+def test_a_very_long_fix_is_cut_at_a_line_boundary() -> None:
+    fix = ann.fix_text("\n".join(f"line {i} " + "x" * 90 for i in range(40)))
+    assert len(fix) <= ann.FIX_CAP + 2 and fix.endswith("\n…")

@@ -52,10 +52,17 @@ def run(ctx):
     from imap_gate.errors import GateError
     if os.environ.get("IMAP_GATE_FAKE_ERROR"):
         raise GateError("deploy/fw.rules: cannot read the firewall file")
+    if os.environ.get("IMAP_GATE_FAKE_LOCATED_ERROR"):
+        from imap_gate.errors import InputError
+        raise InputError("configs.firewall: cannot judge this file", ctx.manifest.path, 3, 9)
     t = ctx.manifest.targets[0]
     ctx.facts["mail:1"] = {{"protocol": "imap", "connect": "open", "starttls": "not-offered",
-                           "auth_plain": "refused"}}
-    return [
+                           "auth_plain": "refused", "caps_before_tls": ["IMAP4rev1", "STARTTLS"],
+                           "greeting_status": "OK", "greeting_text": "ready"}}
+    extra = [Finding("POL002", "advice: tcp dport 143 ip6 saddr 2001:db8::/32 accept",
+                     Location("deploy/fw.nft", 4), severity=Severity.LOW, key="fw")] \
+        if os.environ.get("IMAP_GATE_FAKE_ADVICE") else []
+    return extra + [
         ctx.live_finding("POL001", t, 1, {tricky!r}, severity=Severity.HIGH),
         Finding("POL002", "waiver for deploy/old.conf matches nothing", Location(ctx.manifest.path, 2),
                 key="waiver=0"),
@@ -227,7 +234,11 @@ def test_working_directory_makes_paths_repository_relative(gh) -> None:
 def test_manifest_error_is_gate_error_with_a_located_annotation(gh) -> None:
     r = gh(manifest="version: 1\ntargets:\n  - name: mail\n    host: 127.0.0.1\n    ports: [70000]\n")
     assert r.code == 2
-    assert r.outputs == {"gate": "error", "max-severity": "", "findings": "", "sarif-file": ""}
+    # the SARIF written carries the error (issue 17), so the output names it
+    assert r.outputs == {"gate": "error", "max-severity": "", "findings": "",
+                         "sarif-file": "imap-gate.sarif"}
+    inv = r.sarif()["runs"][0]["invocations"][0]
+    assert inv["executionSuccessful"] is False
     (props, msg), = r.commands("error")
     assert props["file"] == "imap-gate.yml" and props["line"] == "5"
     assert "70000 is not a valid port" in msg
@@ -320,8 +331,8 @@ def test_upload_rebases_paths_under_working_directory(gh, httpserver: HTTPServer
     uris = {loc["physicalLocation"]["artifactLocation"]["uri"]
             for res in sent["runs"][0]["results"] for loc in res["locations"]}
     assert uris == {"infra/imap-gate.yml"}
-    # the file on disk keeps the CLI's root-relative paths
-    assert "infra/" not in (r.workspace / "imap-gate.sarif").read_text()
+    # the file on disk (the sarif-file output other uploaders read) is the one uploaded
+    assert json.loads((r.workspace / "imap-gate.sarif").read_text()) == sent
 
 
 def test_outside_actions_nothing_github_happens(tmp_path: Path) -> None:
@@ -378,3 +389,111 @@ def test_a_reporting_bug_does_not_change_the_exit_code() -> None:
 
     env = {"GITHUB_ACTIONS": "true"}
     assert action.run(scan, argparse.ArgumentParser(), [], env) == 1
+
+
+# ---------------------------------------------------------------- issue 17
+
+def test_working_directory_paths_are_the_same_in_every_report(gh, tmp_path: Path) -> None:
+    """Annotations, tool-error annotations, the local SARIF (the sarif-file output), the JSON,
+    the text report and the summary all name files from the repository root."""
+    r = gh(inputs={"working-directory": "mail"}, subdir="mail", inject=True,
+           args=("--json", "mail.json"))
+    assert r.code == 1
+    doc = r.sarif()
+    uris = {loc["physicalLocation"]["artifactLocation"]["uri"]
+            for res in doc["runs"][0]["results"] for loc in res["locations"]}
+    assert uris == {"mail/imap-gate.yml"}
+    data = json.loads((r.workspace / "mail.json").read_text())
+    assert {f["path"] for f in data["findings"]} == {"mail/imap-gate.yml"}
+    assert "| `mail/imap-gate.yml:5:11` |" not in r.summary  # linked, see below
+    assert f"[`mail/imap-gate.yml:5:11`](https://github.com/octo/mail-infra/blob/{'b' * 40}/" \
+           "mail/imap-gate.yml#L5)" in r.summary
+    assert "manifest `mail/imap-gate.yml`" in r.summary
+    assert "\nmail/imap-gate.yml:5:11: HIGH POL001" in r.stdout  # the CLI's own text report
+
+    import shutil
+
+    shutil.rmtree(tmp_path / "workspace")
+    e = gh(inputs={"working-directory": "mail"}, subdir="mail", inject=True,
+           env={"IMAP_GATE_FAKE_LOCATED_ERROR": "1"})
+    assert e.code == 2 and e.outputs["gate"] == "error"
+    tool_errors = [p for p, _ in e.commands("error") if p.get("title") == "imap-gate: tool error"]
+    assert tool_errors == [{"file": "mail/imap-gate.yml", "line": "3", "col": "9",
+                            "title": "imap-gate: tool error"}]
+    note, = e.sarif()["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert note["message"]["text"].startswith("mail/imap-gate.yml:3:9: ")
+    assert "mail/imap-gate.yml:3:9" in e.summary
+    assert "imap-gate: mail/imap-gate.yml:3:9: configs.firewall" in e.stderr
+
+
+def test_fingerprints_do_not_move_with_working_directory(gh, tmp_path: Path) -> None:
+    flat = gh(inject=True, env={"IMAP_GATE_FAKE_ADVICE": "1"}).sarif()
+    fps = {res["partialFingerprints"]["imapGateFingerprint/v1"] for res in flat["runs"][0]["results"]}
+    import shutil
+
+    shutil.rmtree(tmp_path / "workspace")
+    sub = gh(inputs={"working-directory": "mail"}, subdir="mail", inject=True,
+             env={"IMAP_GATE_FAKE_ADVICE": "1"}).sarif()
+    assert {res["partialFingerprints"]["imapGateFingerprint/v1"]
+            for res in sub["runs"][0]["results"]} == fps
+
+
+@pytest.mark.parametrize("inputs", [
+    {"working-directory": "../../live"}, {"sarif-file": "../../escape.sarif"},
+    {"baseline": "../old.sarif"}, {"manifest": "../../imap-gate.yml"},
+    {"sarif-file": "/tmp/escape.sarif"},
+])
+def test_path_inputs_stay_inside_the_workspace(gh, tmp_path: Path, inputs: dict) -> None:
+    r = gh(inputs=inputs)
+    name, value = next(iter(inputs.items()))
+    assert r.code == 2 and r.outputs["gate"] == "error"
+    (_, msg), = r.commands("error")
+    assert msg == (f"input {name}: {value!r} leads outside the workspace "
+                   f"({r.workspace.resolve()}); give a path inside the repository")
+    assert not (tmp_path.parent / "escape.sarif").exists()
+    assert not any(tmp_path.parent.parent.glob("escape.sarif"))
+
+
+def test_a_symlink_out_of_the_workspace_is_refused(gh, tmp_path: Path) -> None:
+    (tmp_path / "workspace").mkdir()
+    (tmp_path / "workspace" / "out").symlink_to(tmp_path)
+    r = gh(inputs={"sarif-file": "out/x.sarif"})
+    assert r.code == 2 and r.outputs["gate"] == "error" and not (tmp_path / "x.sarif").exists()
+
+
+def test_a_bad_input_replaces_an_old_sarif(gh, tmp_path: Path) -> None:
+    (tmp_path / "workspace").mkdir()
+    (tmp_path / "workspace" / "imap-gate.sarif").write_text('{"stale": true}')
+    r = gh(inputs={"fail-on": "severe"})
+    assert r.code == 2 and r.outputs["gate"] == "error"
+    inv = r.sarif()["runs"][0]["invocations"][0]
+    assert inv["executionSuccessful"] is False
+    assert "fail-on" in inv["toolExecutionNotifications"][0]["message"]["text"]
+
+
+def test_log_groups_print_text_as_it_is_and_facts_as_a_short_block(gh) -> None:
+    r = gh(inject=True, env={"IMAP_GATE_FAKE_ADVICE": "1"})
+    assert "2001:db8::/32" in r.stdout and ": :" not in r.stdout
+    group = r.stdout.split("::group::imap-gate target mail (127.0.0.1)\n", 1)[1].split("::endgroup::")[0]
+    assert "  1/imap: open\n" in group
+    assert "    greeting: OK ready\n" in group and "    STARTTLS: not-offered\n" in group
+    assert "    capabilities: IMAP4rev1 STARTTLS\n" in group
+    assert "{" not in group.split("  1/imap:")[1]  # no JSON: that is what --json is for
+    # the forged command inside a message is still inert (inside stop-commands)
+    assert r.commands("warning") == []
+
+
+def test_format_markdown_prints_the_job_summary(gh) -> None:
+    r = gh(inject=True, args=("--format", "markdown"))
+    assert r.code == 1
+    assert r.summary.startswith("## ❌ imap-gate: gate fail\n")
+    assert r.summary in r.stdout  # the same report, counts, matrix and links included
+    assert "### Counts" in r.summary and "### Endpoints" in r.summary
+    assert f"](https://github.com/octo/mail-infra/blob/{'b' * 40}/imap-gate.yml#L5)" in r.summary
+
+
+def test_tool_error_stdout_agrees_with_exit_2(gh) -> None:
+    r = gh(inject=True, env={"IMAP_GATE_FAKE_ERROR": "1"}, inputs={"fail-on": "never"})
+    assert r.code == 2 and r.outputs["gate"] == "error"
+    assert "gate passed" not in r.stdout and "gate ERROR (exit 2" in r.stdout
+    assert r.summary.startswith("## ⚠️ imap-gate: gate error")

@@ -78,8 +78,8 @@ def test_matrix_reads_the_probe_facts(tmp_path: Path) -> None:
     mx143 = rows["| mx (127.0.0.1)|143"]
     assert "| yes | yes | refused | vulnerable ⚠️ | TLSv1.2, TLSv1.3 | — | — | 1 |" in mx143
     mx993 = rows["| mx (127.0.0.1)|993"]
-    assert "| yes | implicit TLS | TLS only | — | TLSv1.0, TLSv1.3 |" in mx993
-    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA | 10 |" in mx993
+    assert "| yes | implicit TLS | TLS only | — | TLSv1.0, TLSv1.3 ⚠️ |" in mx993
+    assert "TLS_RSA_WITH_3DES_EDE_CBC_SHA (3DES) ⚠️ | 10 ⚠️ |" in mx993
     assert "| refused | — | — | — | — | — | — | 0 |" in rows["| legacy (127.0.0.2)|143"]
     assert rows["| ghost|25"].startswith("| ghost | 25 | yes |")
 
@@ -128,7 +128,7 @@ def test_capped_under_one_mebibyte_for_a_huge_run(tmp_path: Path) -> None:
     assert summary.CAP_BYTES - 20_000 < size <= summary.CAP_BYTES <= 1024 * 1024
     assert "more row(s) left out" in md
     # the fixed parts survive: verdict, counts, matrix, tool errors
-    assert md.startswith("## ❌") and "| 0 | 12500 | 0 | 12500 | 0 | 3000 |" in md
+    assert md.startswith("## ⚠️ imap-gate: gate error") and "| 0 | 12500 | 0 | 12500 | 0 | 3000 |" in md
     assert "### Endpoints" in md and "tool errors (exit 2)" in md
     # most severe rows are the ones kept
     first_row = next(ln for ln in md.splitlines() if ln.startswith("| high |"))
@@ -145,3 +145,52 @@ def test_error_summary() -> None:
     md = summary.render_error(["imap-gate.yml:3:5: targets[0].host: ```bad```"])
     assert md.startswith("## ⚠️ imap-gate: tool error")
     assert "imap-gate.yml:3:5" in md and "```bad```" not in md
+
+
+# ---------------------------------------------------------------- issue 17
+
+def _row(md: str, port: int) -> str:
+    return next(ln for ln in md.splitlines() if ln.startswith(f"| mx (127.0.0.1) | {port} |"))
+
+
+def test_the_worst_problems_are_marked(tmp_path: Path) -> None:
+    """A NULL cipher, an expired certificate and PREAUTH are the worst a row can show."""
+    facts = {
+        "mx:993": {"protocol": "imaps", "connect": "open", "implicit_tls": "ok",
+                   "tls": {"versions_accepted": ["TLSv1.0", "TLSv1.2"],
+                           "suites": {"null_anon_export":
+                                      "ServerHello version=TLSv1.0 cipher=TLS_RSA_WITH_NULL_MD5",
+                                      "forward_secrecy": "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+                           "certificate": {"days_left": -2163}}},
+        "mx:143": {"protocol": "imap", "connect": "open", "greeting_status": "PREAUTH"},
+    }
+    md = summary.render(result(tmp_path, [], facts))
+    row = _row(md, 993)
+    # the suite and its category, not the raw ServerHello evidence
+    assert "| TLS_RSA_WITH_NULL_MD5 (NULL/anonymous/export) ❌ |" in row
+    assert "ServerHello" not in row
+    assert "| expired 2163 days ago ❌ |" in row
+    assert "PREAUTH" in _row(md, 143) and "❌" in _row(md, 143)
+
+
+def test_an_endpoint_that_could_not_be_judged_says_so(tmp_path: Path) -> None:
+    facts = {"mx:143": {"protocol": "imap", "connect": "open", "problems": [
+        {"phase": "greeting", "reason": "no greeting within 3 s", "evidence": ""}]},
+        "mx:993": {"protocol": "imaps", "connect": "open", "implicit_tls": "ok",
+                   "tls": {"incomplete": "the server hung up on all 9 hellos"}}}
+    md = summary.render(result(tmp_path, [], facts))
+    assert "| not judged ⚠️ (greeting: no greeting within 3 s) |" in _row(md, 143)
+    assert "not judged ⚠️ (tls-assessment: the server hung up on all 9 hellos)" in _row(md, 993)
+    assert "| yes |" not in _row(md, 143)
+
+
+def test_one_heading_and_file_links_to_the_commit(tmp_path: Path) -> None:
+    fs = [Finding("POL002", "unused", Location("infra/deploy/d.conf", 3), severity=Severity.MEDIUM)]
+    blob = summary.blob_base({"GITHUB_SERVER_URL": "https://ghe.example", "GITHUB_REPOSITORY": "o/r",
+                              "GITHUB_SHA": "c" * 40})
+    md = summary.render(result(tmp_path, fs), blob=blob)
+    assert md.count("gate fail") == 1 and "FAILED" not in md
+    assert (f"[`infra/deploy/d.conf:3`](https://ghe.example/o/r/blob/{'c' * 40}/infra/deploy/d.conf#L3)"
+            in md)
+    assert summary.blob_base({}) is None
+    assert "](" not in summary.where_cell(fs[0], None)

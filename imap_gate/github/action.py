@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
 import re
 import secrets
@@ -58,10 +57,24 @@ def _workspace(env: Mapping[str, str]) -> Path:
     return Path(env.get("GITHUB_WORKSPACE") or ".").resolve()
 
 
+def inside_workspace(env: Mapping[str, str], name: str, value: str,
+                     base: Path | None = None) -> Path:
+    """An input that names a path, resolved; one that leads outside the workspace is refused,
+    as the docs promise (``..``, an absolute path elsewhere, or a symbolic link out)."""
+    ws = _workspace(env)
+    path = ((base or ws) / value).resolve()
+    if not path.is_relative_to(ws):
+        raise InputError(f"input {name}: {value!r} leads outside the workspace ({ws}); "
+                         "give a path inside the repository")
+    return path
+
+
 def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> list[str]:
     """The flags the Action's inputs stand for; put them before the real argv so it wins."""
     known = {opt: act for act in parser._actions for opt in act.option_strings}
     ws = _workspace(env)
+    wd = get_input(env, "working-directory")
+    root = inside_workspace(env, "working-directory", wd) if wd else ws
     argv: list[str] = []
     for name, flag in FLAG_INPUTS.items():
         value = get_input(env, name)
@@ -71,11 +84,14 @@ def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> l
         if choices is not None and value not in choices:
             raise InputError(f"input {name}: {value!r} is not one of: {', '.join(choices)}")
         if name in ("sarif-file", "baseline"):
-            value = str(ws / value)
+            value = str(inside_workspace(env, name, value))
+        elif name == "manifest" and value != "-":
+            inside_workspace(env, name, value, root)
         argv += [flag, value]
-    wd = get_input(env, "working-directory")
     if wd:
-        argv += ["--root", str(ws / wd)]
+        argv += ["--root", str(root)]
+    if "--report-base" in known:  # every report names files from the repository root
+        argv += ["--report-base", str(ws)]
     for name in BOOL_INPUTS:
         get_bool(env, name)  # reject a bad value before anything runs
     if not get_bool(env, "allow-waivers") and "--no-waivers" not in argv:
@@ -111,22 +127,8 @@ class Options:
                    sarif=Path(sarif).resolve() if sarif else None)
 
     def repo_path(self, rel: str) -> str:
-        """A root-relative path as the repository sees it (annotations, code scanning)."""
-        if self.root is None:
-            return rel
-        try:
-            return (self.root / rel).relative_to(self.workspace).as_posix()
-        except ValueError:
-            return rel
-
-    def root_prefix(self) -> str:
-        if self.root is None:
-            return ""
-        try:
-            prefix = self.root.relative_to(self.workspace).as_posix()
-        except ValueError:
-            return ""
-        return "" if prefix == "." else prefix + "/"
+        """Report paths are repository-relative already (the CLI's --report-base)."""
+        return rel
 
     def output_path(self, p: Path | None) -> str:
         if p is None:
@@ -211,6 +213,7 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
             full = inputs_to_argv(env, parser) + argv
         except InputError as exc:
             print(f"imap-gate: {exc}", file=sys.stderr)
+            _error_sarif(env, [str(exc)])
             code = 2
         else:
             try:
@@ -223,8 +226,36 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
         sys.stderr = old
         commands.on()
     if not published:
-        publish_error(tee.lines(), env)
+        publish_error(tee.lines(), env, _sarif_of(env, full if "full" in locals() else []))
     return code
+
+
+def _sarif_of(env: Mapping[str, str], argv: list[str]) -> Path | None:
+    """The SARIF a run that ended in exit 2 left (one that carries its error), if any."""
+    from imap_gate.reports import error_report
+
+    given = error_report.flag_values(argv, ("--sarif",)).get("--sarif")
+    if given:
+        return Path(given).resolve()
+    try:
+        value = get_input(env, "sarif-file")
+        return inside_workspace(env, "sarif-file", value) if value else None
+    except InputError:
+        return None
+
+
+def _error_sarif(env: Mapping[str, str], errors: list[str]) -> None:
+    """An input was refused before the CLI ran: the SARIF the sarif-file input names (if it is
+    inside the workspace) still must not be a previous run's (issue 17)."""
+    from imap_gate.reports import error_report
+
+    try:
+        value = get_input(env, "sarif-file")
+        path = inside_workspace(env, "sarif-file", value) if value else None
+    except InputError:
+        return
+    if path is not None:
+        error_report.write(errors, [], str(path), None, get_input(env, "category") or None)
 
 
 # ------------------------------------------------------------------ publishing
@@ -278,7 +309,8 @@ def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> No
     if opts.summary and env.get("GITHUB_STEP_SUMMARY"):
         extra = _upload_section(outcome)
         _safe("write the job summary", lambda: _append(
-            env["GITHUB_STEP_SUMMARY"], summary.render(result, extra)))
+            env["GITHUB_STEP_SUMMARY"], summary.render(result, extra,
+                                                       blob=summary.blob_base(env))))
     values = {
         "gate": "error" if result.errors else result.verdict.gate,
         "max-severity": result.verdict.max_severity.label if result.verdict.max_severity
@@ -289,8 +321,9 @@ def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> No
     _write_outputs(env, values)
 
 
-def publish_error(errors: list[str], env: Mapping[str, str]) -> None:
-    """No result to show (bad manifest, bad input, crash): still tell GitHub, gate=error."""
+def publish_error(errors: list[str], env: Mapping[str, str], sarif: Path | None = None) -> None:
+    """No result to show (bad manifest, bad input, crash): still tell GitHub, gate=error.
+    ``sarif`` is the report that carries the error, named in the sarif-file output."""
     try:
         for e in errors[:annotations.PER_LEVEL]:
             emit(error_annotation(e))
@@ -302,7 +335,13 @@ def publish_error(errors: list[str], env: Mapping[str, str]) -> None:
             _append(env["GITHUB_STEP_SUMMARY"], summary.render_error(errors))
     except Exception as exc:
         emit(annotations.command("warning", f"imap-gate could not report the error: {exc}"))
-    _write_outputs(env, {"gate": "error", "max-severity": "", "findings": "", "sarif-file": ""})
+    shown = ""
+    if sarif is not None and sarif.is_file():
+        try:
+            shown = sarif.relative_to(_workspace(env)).as_posix()
+        except ValueError:
+            shown = str(sarif)
+    _write_outputs(env, {"gate": "error", "max-severity": "", "findings": "", "sarif-file": shown})
 
 
 def _write_outputs(env: Mapping[str, str], values: dict[str, str]) -> None:
@@ -317,19 +356,25 @@ def _append(path: str, text: str) -> None:
 
 
 def _groups(result: Any) -> None:
-    """One collapsible log group per target (findings, then what the probe learned)."""
+    """One collapsible log group per target (findings, then what the probe learned).
+
+    The groups are printed while workflow commands are stopped (``_Commands``), so the text
+    goes out as it is: ``2001:db8::/32`` stays readable and nothing in it can act as a command.
+    """
+    from imap_gate.github import facts_log
+
     by_target: dict[str, list[Any]] = {}
     files: list[Any] = []
     for f in result.findings:
         (by_target.setdefault(f.target, []) if f.target else files).append(f)
     for t in result.manifest.targets:
-        emit(f"::group::imap-gate target {t.name} ({t.host})")
+        emit(f"::group::imap-gate target {_one_line(t.name)} ({_one_line(t.host)})")
         for f in by_target.get(t.name, []):
             emit(_line(f))
         for e in t.endpoints:
             facts = result.facts.get(f"{t.name}:{e.port}")
-            text = json.dumps(facts, sort_keys=True, default=str) if facts else "no facts"
-            emit(f"  {e.port}/{e.protocol}: {_neutral(text[:LOG_CAP])}")
+            for ln in facts_log.block(e.port, e.protocol, facts):
+                emit(_one_line(ln)[:LOG_CAP])
         emit("::endgroup::")
     if files:
         emit("::group::imap-gate files")
@@ -338,16 +383,16 @@ def _groups(result: Any) -> None:
         emit("::endgroup::")
 
 
-def _neutral(text: str) -> str:
-    """Server-controlled text in the log must not read as a workflow command."""
-    return text.replace("\r", " ").replace("\n", " ").replace("::", ": :")
+def _one_line(text: str) -> str:
+    """One log line per item: a server's CR/LF would start a line of its own."""
+    return text.replace("\r", " ").replace("\n", " ")
 
 
 def _line(f: Any) -> str:
     state = "WAIVED" if f.waived else f.sev.label.upper()
     port = f" port {f.port}" if f.port else ""
-    return _neutral(f"{state} {f.rule_id} {f.rule.name}{port}: {f.message} "
-                    f"({f.location.path}:{f.location.line})")
+    return _one_line(f"{state} {f.rule_id} {f.rule.name}{port}: {f.message} "
+                     f"({f.location.path}:{f.location.line})")
 
 
 def _upload(opts: Options, env: Mapping[str, str], result: Any = None,
@@ -372,10 +417,7 @@ def _upload(opts: Options, env: Mapping[str, str], result: Any = None,
         return up.Outcome("warning", f"cannot upload the SARIF: {', '.join(missing)} not set.")
     if not opts.token:
         return up.Outcome("warning", "cannot upload the SARIF: the token input is empty.")
-    data = opts.sarif.read_bytes()
-    prefix = opts.root_prefix()
-    if prefix:
-        data = rebase_sarif(data, prefix)
+    data = opts.sarif.read_bytes()  # its paths are repository-relative (--report-base)
     req = up.Request(api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
                      repository=env["GITHUB_REPOSITORY"], token=opts.token,
                      commit_sha=env["GITHUB_SHA"], ref=env["GITHUB_REF"],
@@ -398,20 +440,6 @@ def limits_from(env: Mapping[str, str]) -> Any:
                   poll_interval=num("IMAP_GATE_UPLOAD_POLL", d.poll_interval),
                   request_timeout=min(d.request_timeout,
                                       num("IMAP_GATE_UPLOAD_TIMEOUT", d.overall)))
-
-
-def rebase_sarif(data: bytes, prefix: str) -> bytes:
-    """Paths relative to --root, made relative to the repository (working-directory set)."""
-    from imap_gate.reports import sarif
-
-    doc = json.loads(data)
-    for run_ in doc.get("runs", []):
-        for res in run_.get("results", []):
-            for loc in res.get("locations", []) + res.get("relatedLocations", []):
-                art = loc.get("physicalLocation", {}).get("artifactLocation", {})
-                if "uri" in art:
-                    art["uri"] = prefix + art["uri"]
-    return sarif.dumps(doc).encode("utf-8")
 
 
 def _upload_section(outcome: Any) -> list[str]:

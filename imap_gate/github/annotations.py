@@ -16,7 +16,7 @@ from imap_gate.severity import Severity
 
 PER_LEVEL = 10          # GitHub's display limit per level per step
 MESSAGE_CAP = 2000      # characters of a finding's message in an annotation
-FIX_CAP = 300           # characters of the remediation line that follows it
+FIX_CAP = 1500          # characters of the remediation that follows it (the longest is ~700)
 
 
 def escape_data(text: str) -> str:
@@ -63,12 +63,29 @@ def for_finding(f: Finding, path_of: Callable[[str], str]) -> Annotation:
     msg = f"{f.sev.label.upper()}: {f.message}{where}"
     if len(msg) > MESSAGE_CAP:
         msg = msg[:MESSAGE_CAP] + "…"
-    fix = f.rule.remediation.strip().split("\n", 1)[0].replace("`", "")
+    fix = fix_text(f.rule.remediation)
     if fix:
-        msg += "\nFix: " + (fix if len(fix) <= FIX_CAP else fix[:FIX_CAP] + "…")
+        msg += "\nFix: " + fix
     return Annotation(level=level(f.sev), message=msg, file=path_of(f.location.path),
                       line=f.location.line, col=f.location.column,
                       title=f"{f.rule_id} {f.rule.name}")
+
+
+def fix_text(remediation: str) -> str:
+    """The whole remediation as plain lines (Markdown code marks and blank lines dropped):
+    its first line often ends with a colon and the setting to write follows on the next one.
+    Cut at a line boundary past ``FIX_CAP``; ``command`` escapes the line breaks."""
+    lines = [ln.replace("`", "").rstrip() for ln in remediation.strip().splitlines()]
+    lines = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("```")]
+    out: list[str] = []
+    size = 0
+    for ln in lines:
+        if size + len(ln) > FIX_CAP:
+            out.append((ln[: max(0, FIX_CAP - size)] + "…") if not out else "…")
+            break
+        out.append(ln)
+        size += len(ln) + 1
+    return "\n".join(out)
 
 
 def plan(findings: Iterable[Finding], path_of: Callable[[str], str],

@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import quote
 
 from imap_gate.findings import Finding
 from imap_gate.policy import Verdict
@@ -72,6 +73,8 @@ def _starttls(fx: Mapping[str, Any]) -> str:
 
 def _cleartext(fx: Mapping[str, Any], flagged: bool) -> str:
     """IMAP004's verdict where the probe made one; otherwise what the capabilities say."""
+    if fx.get("greeting_status") == "PREAUTH":
+        return "PREAUTH: no login at all ❌"
     if flagged:
         return "allowed ⚠️"
     if fx.get("connect") != "open":
@@ -84,19 +87,92 @@ def _cleartext(fx: Mapping[str, Any], flagged: bool) -> str:
     return NONE
 
 
-def _weakest_suite(tls: Any) -> Any:
+_CATEGORY = {"null_anon_export": ("NULL/anonymous/export", "❌"),
+             "rc4_des_md5": ("RC4/DES/MD5", "❌"), "3des": ("3DES", "⚠️"),
+             "static_rsa": ("static RSA, no forward secrecy", "⚠️"),
+             "forward_secrecy": ("forward secret", "")}
+_SUITE_IN = re.compile(r"cipher=(\S+)")
+_OLD_VERSIONS = {"SSLv2": "❌", "SSLv3": "❌", "TLSv1.0": "⚠️", "TLSv1.1": "⚠️"}
+
+
+def weakest_suite(tls: Any) -> tuple[str, str, str] | None:
+    """(suite, category, mark) of the weakest suite the server agreed to, or None.
+
+    The weak categories hold evidence ("ServerHello version=TLSv1.0 cipher=X"): the suite is
+    read out of it, so the cell shows the suite and why it is weak, not raw evidence."""
     suites = _get(tls, "suites")
     if not isinstance(suites, Mapping):
         return None
-    for category in _WEAK_ORDER:
-        if suites.get(category):
-            return suites[category]
-    if suites.get("static_rsa") and not suites.get("forward_secrecy"):
-        return suites["static_rsa"]
+    order = [*_WEAK_ORDER]
+    if not suites.get("forward_secrecy"):
+        order.append("static_rsa")
+    order.append("forward_secrecy")
+    for category in order:
+        value = suites.get(category)
+        if value:
+            text_ = str(value)
+            m = _SUITE_IN.search(text_)
+            label, mark = _CATEGORY[category]
+            return (m.group(1) if m else text_), label, mark
     chosen = suites.get("chosen")
     if isinstance(chosen, Mapping) and chosen:
-        return chosen[sorted(chosen)[0]]  # the suite of the oldest version accepted
+        return str(chosen[sorted(chosen)[0]]), "", ""  # the suite of the oldest version accepted
     return None
+
+
+def _suite_cell(tls: Any) -> str:
+    got = weakest_suite(tls)
+    if got is None:
+        return NONE
+    suite, label, mark = got
+    out = _cell(suite) + (f" ({_cell(label)})" if label else "")
+    return out + (f" {mark}" if mark else "")
+
+
+def _versions_cell(tls: Any) -> str:
+    accepted = _get(tls, "versions_accepted")
+    if not isinstance(accepted, list):
+        return _cell(accepted)
+    out = _cell(accepted)
+    marks = {_OLD_VERSIONS[v] for v in accepted if v in _OLD_VERSIONS}
+    return out + (" ❌" if "❌" in marks else " ⚠️" if marks else "")
+
+
+def _days_cell(tls: Any, warn_days: int = 30) -> str:
+    days = _get(tls, "certificate", "days_left")
+    if isinstance(days, bool) or not isinstance(days, int):
+        return _cell(days)
+    if days < 0:
+        return f"expired {-days} days ago ❌"
+    if days < warn_days:
+        return f"{days} ⚠️"
+    return str(days)
+
+
+def not_judged(fx: Mapping[str, Any]) -> str | None:
+    """Why the endpoint could not be judged (the probe's problems, an incomplete TLS
+    assessment), or None: such a row must never read like a clean one."""
+    reasons = []
+    problems = fx.get("problems")
+    if isinstance(problems, list):
+        for p in problems:
+            if isinstance(p, Mapping):
+                reasons.append(f"{p.get('phase', '?')}: {p.get('reason', '')}".strip(": "))
+            elif p:
+                reasons.append(str(p))
+    incomplete = _get(fx.get("tls"), "incomplete")
+    if incomplete:
+        reasons.append(f"tls-assessment: {incomplete}")
+    return "; ".join(reasons) if reasons else None
+
+
+def _reach_cell(fx: Mapping[str, Any]) -> str:
+    why = not_judged(fx)
+    if why:
+        return f"not judged ⚠️ ({_cell(why, 200)})"
+    if fx.get("connect") == "error":
+        return f"error ⚠️ ({_cell(fx.get('connect_detail'), 200)})"
+    return _mapped(_REACH, fx.get("connect"))
 
 
 def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
@@ -114,6 +190,7 @@ def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
         if k not in known and ":" in k:
             name, _, port = k.rpartition(":")
             keys.append((name, "", int(port) if port.isdigit() else 0))
+    warn_days = getattr(getattr(manifest, "defaults", None), "cert_expiry_days", 30)
     rows: list[str] = []
     for name, host, port in keys:
         fx = facts.get(f"{name}:{port}") or {}
@@ -124,13 +201,13 @@ def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
         rows.append("| " + " | ".join([
             f"{_cell(name)} ({_cell(host)})" if host else _cell(name),
             str(port),
-            _mapped(_REACH, fx.get("connect")),
+            _reach_cell(fx),
             _starttls(fx),
             _cleartext(fx, any(f.rule_id == "IMAP004" for f in mine)),
             _mapped(_INJECTION, fx.get("injection")),
-            _cell(_get(tls, "versions_accepted")),
-            _cell(_weakest_suite(tls)),
-            _cell(_get(tls, "certificate", "days_left")),
+            _versions_cell(tls),
+            _suite_cell(tls),
+            _days_cell(tls, warn_days),
             str(len(mine)),
         ]) + " |")
     return rows
@@ -140,13 +217,52 @@ MATRIX_HEAD = ["| Target | Port | Reachable | STARTTLS | Cleartext auth | STARTT
                "TLS versions | Weakest suite | Cert days left | Findings |",
                "|---|---|---|---|---|---|---|---|---|---|"]
 
-_RULE_CELL = re.compile(r"^(\| [a-z]+ \| )`([A-Z]+[0-9]+)`")
+def blob_base(env: Mapping[str, str]) -> str | None:
+    """``$GITHUB_SERVER_URL/$GITHUB_REPOSITORY/blob/$GITHUB_SHA/``: where file locations link
+    to, the file at the commit the run judged (as code scanning links them); None outside."""
+    repo, sha = env.get("GITHUB_REPOSITORY"), env.get("GITHUB_SHA")
+    if not repo or not sha:
+        return None
+    server = (env.get("GITHUB_SERVER_URL") or "https://github.com").rstrip("/")
+    return f"{server}/{quote(repo)}/blob/{quote(sha)}/"
 
 
-def _link_rules(line: str) -> str:
-    """Turn the rule id cell of a findings row into a link to the rule's documentation."""
-    return _RULE_CELL.sub(lambda m: f"{m.group(1)}[`{m.group(2)}`]"
-                                    f"({doc_url(m.group(2))})", line)
+def where_cell(f: Finding, blob: str | None) -> str:
+    shown = f"`{text._md_escape(text._where(f))}`"
+    if not blob or f.location.path.startswith(("/", "<")):
+        return shown
+    return f"[{shown}]({blob}{quote(f.location.path)}#L{f.location.line})"
+
+
+def _rule_cell(f: Finding) -> str:
+    return f"[`{f.rule_id}`]({doc_url(f.rule_id)}) {f.rule.name}"
+
+
+def finding_tables(findings: list[Finding], blob: str | None) -> list[str]:
+    """Counting findings, those already in the baseline, and waived ones (with the reason)."""
+    md = text._md_escape
+    out: list[str] = []
+    live = [f for f in findings if f.counts]
+    if live:
+        out += ["### Findings", "", "| Severity | Rule | Where | Target | Message |",
+                "|---|---|---|---|---|"]
+        out += [f"| {f.sev.label} | {_rule_cell(f)} | {where_cell(f, blob)} | "
+                f"{md(text._target(f).strip(' []'))} | {md(f.message)} |" for f in live]
+        out.append("")
+    known = [f for f in findings if f.baselined and not f.waived]
+    if known:
+        out += [f"<details><summary>{len(known)} findings already in the baseline</summary>", "",
+                "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
+        out += [f"| {f.sev.label} | {_rule_cell(f)} | {where_cell(f, blob)} | {md(f.message)} |"
+                for f in known]
+        out += ["", "</details>", ""]
+    waived = [f for f in findings if f.waived]
+    if waived:
+        out += ["### Waived", "", "| Rule | Where | Reason |", "|---|---|---|"]
+        out += [f"| {_rule_cell(f)} | {where_cell(f, blob)} | {md(f.waiver_reason or '')} |"
+                for f in waived]
+        out.append("")
+    return out
 
 
 def counts_table(findings: Iterable[Finding]) -> list[str]:
@@ -163,14 +279,15 @@ def counts_table(findings: Iterable[Finding]) -> list[str]:
 
 
 def render(result: Any, extra: Iterable[str] = (), cap: int = CAP_BYTES,
-           now: dt.datetime | None = None) -> str:
-    """The whole summary as Markdown, at most ``cap`` bytes of UTF-8."""
+           now: dt.datetime | None = None, blob: str | None = None) -> str:
+    """The whole summary as Markdown, at most ``cap`` bytes of UTF-8; ``--format markdown``
+    prints the same. ``blob`` (see ``blob_base``) turns file locations into links."""
     findings: list[Finding] = list(result.findings)
     verdict: Verdict = result.verdict
-    md = text.render_markdown(findings, verdict).split("\n")
-    split = next((i for i, ln in enumerate(md) if ln.startswith(("|", "###"))), len(md))
-    head, tail = md[:split], md[split:]
-    body: list[str] = list(head)
+    gate = "error" if result.errors else verdict.gate
+    icon = {"error": "⚠️", "fail": "❌"}.get(gate, "✅")
+    body: list[str] = [f"## {icon} imap-gate: gate {gate}", "",
+                       text._md_escape(text.counts_text(findings)) + ".", ""]
     if result.errors:
         body += ["> [!CAUTION]", "> The run had tool errors (exit 2); the findings below may be "
                                  "incomplete:", ">"]
@@ -183,9 +300,7 @@ def render(result: Any, extra: Iterable[str] = (), cap: int = CAP_BYTES,
     rows = endpoint_rows(result.manifest, result.facts, findings, now or result.ended)
     if rows:
         body += ["### Endpoints", "", *MATRIX_HEAD, *rows, ""]
-    if any(ln.startswith("|") for ln in tail):
-        body += ["### Findings", ""]
-    body += [_link_rules(ln) for ln in tail]
+    body += finding_tables(findings, blob)
     body += list(extra)
     return budget(body, cap)
 
