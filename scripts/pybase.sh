@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# A stand-in for the Dockerfile's base image (python:3.11-slim-bookworm) where no container
+# registry is reachable: Debian 12 minbase with its python3 (3.11), and `python3 -m venv
+# /usr/local` so that /usr/local/bin/python has pip, as in the official image. The image tier
+# (tests/test_image.py) `docker import`s the tarball under that tag when the real image is absent.
+#
+# pip inside `docker build` must reach the package index the way this machine does: the CA
+# bundle pip uses here (PIP_CERT, else pip's global.cert, else Debian's bundle) goes into the
+# stand-in's certificate store and its /etc/pip.conf, never into the Dockerfile. Nothing else
+# of this machine's pip configuration (local wheel directories, constraints) is given to it.
+#
+# Kept outside the git tree and reused (about 130 MB, a minute or two to build the first time;
+# the tarball is remade only when the CA bundle changed). Prints the tarball's path on stdout.
+# Needs root (debootstrap, chroot).
+#   IMAP_GATE_PYBASE  where it lives (default /var/cache/imap-gate/python311-bookworm-standin)
+set -euo pipefail
+DIR="${IMAP_GATE_PYBASE:-/var/cache/imap-gate/python311-bookworm-standin}"
+TAR="$DIR.tar"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+CERT="${PIP_CERT:-}"
+if [ -z "$CERT" ] && command -v python3 >/dev/null; then
+  CERT="$(python3 -m pip config get global.cert 2>/dev/null || true)"
+fi
+CERT="${CERT:-/etc/ssl/certs/ca-certificates.crt}"
+
+if ! [ -x "$DIR/usr/local/bin/python" ] || ! [ -f "$DIR/.imap-gate-ready" ]; then
+  if ! command -v debootstrap >/dev/null; then
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
+  fi
+  # The same Debian archive apt already uses on this machine.
+  MIRROR="$(grep -hoE '^(URIs:|deb) +[a-z]+://[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
+    | grep -v security | awk '{print $2}' | head -1 || true)"
+  MIRROR="${MIRROR:-http://deb.debian.org/debian}"
+  TMP="$DIR.tmp.$$"
+  $SUDO rm -rf "$TMP"
+  $SUDO mkdir -p "$(dirname "$DIR")"
+  echo "pybase: building the python:3.11-slim-bookworm stand-in in $DIR from $MIRROR" >&2
+  $SUDO debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+    bookworm "$TMP" "$MIRROR" >"$TMP.log" 2>&1 || { tail -20 "$TMP.log" >&2; exit 1; }
+  $SUDO chroot "$TMP" python3 -m venv /usr/local
+  $SUDO chroot "$TMP" /usr/local/bin/python -m pip --version >/dev/null
+  # What the official slim image leaves out as well: package lists, docs, caches.
+  $SUDO rm -rf "$TMP"/var/lib/apt/lists/* "$TMP"/var/cache/apt/* "$TMP"/usr/share/doc/* \
+    "$TMP"/usr/share/man/* "$TMP"/usr/share/locale/* "$TMP"/var/log/*.log
+  $SUDO chroot "$TMP" /usr/local/bin/python --version | $SUDO tee "$TMP/.imap-gate-ready" >/dev/null
+  $SUDO rm -rf "$DIR" "$TMP.log" "$TAR"
+  $SUDO mv "$TMP" "$DIR"
+fi
+
+# The CA bundle and a pip.conf that points at it (the stand-in's own store, not the Dockerfile's).
+if ! [ -f "$TAR" ] || ! cmp -s "$CERT" "$DIR/etc/ssl/certs/ca-certificates.crt"; then
+  $SUDO cp "$CERT" "$DIR/etc/ssl/certs/ca-certificates.crt"
+  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' | $SUDO tee "$DIR/etc/pip.conf" >/dev/null
+  $SUDO tar -C "$DIR" --numeric-owner --exclude=./.imap-gate-ready -cf "$TAR.tmp.$$" .
+  $SUDO mv "$TAR.tmp.$$" "$TAR"
+fi
+echo "$TAR"
