@@ -6,8 +6,9 @@
 #
 # pip inside `docker build` must reach the package index the way this machine does: the CA
 # bundle pip uses here (PIP_CERT, else pip's global.cert, else Debian's bundle) goes into the
-# stand-in's certificate store and its /etc/pip.conf, never into the Dockerfile. Nothing else
-# of this machine's pip configuration (local wheel directories, constraints) is given to it.
+# stand-in's certificate store, and its /etc/pip.conf names it together with this machine's
+# http(s) index-url / extra-index-url / trusted-host if any; never into the Dockerfile. Local
+# wheel directories and constraints files do not exist inside the build and are left out.
 #
 # Kept outside the git tree and reused (about 130 MB, a minute or two to build the first time;
 # the tarball is remade only when the CA bundle changed). Prints the tarball's path on stdout.
@@ -19,11 +20,21 @@ TAR="$DIR.tar"
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 
-CERT="${PIP_CERT:-}"
-if [ -z "$CERT" ] && command -v python3 >/dev/null; then
-  CERT="$(python3 -m pip config get global.cert 2>/dev/null || true)"
-fi
+# This machine's pip configuration as far as it concerns reaching an index: PIP_* first, then
+# pip's own configuration files (read with a python that has pip: $PYTHON, else python3).
+PY="${PYTHON:-python3}"
+pipconf() { "$PY" -m pip config get "global.$1" 2>/dev/null || true; }
+CERT="${PIP_CERT:-$(pipconf cert)}"
 CERT="${CERT:-/etc/ssl/certs/ca-certificates.crt}"
+INDEX="${PIP_INDEX_URL:-$(pipconf index-url)}"
+# local directories (file://, find-links, constraints) do not exist inside the build: left out
+EXTRA="$(printf '%s\n' ${PIP_EXTRA_INDEX_URL:-$(pipconf extra-index-url)} | grep -E '^https?://' | tr '\n' ' ' || true)"
+TRUSTED="${PIP_TRUSTED_HOST:-$(pipconf trusted-host)}"
+PIPCONF="$(printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n'
+  case "$INDEX" in http*) printf 'index-url = %s\n' "$INDEX";; esac
+  [ -n "${EXTRA// /}" ] && printf 'extra-index-url = %s\n' "$EXTRA"
+  [ -n "$TRUSTED" ] && printf 'trusted-host = %s\n' "$TRUSTED"
+  true)"
 
 if ! [ -x "$DIR/usr/local/bin/python" ] || ! [ -f "$DIR/.imap-gate-ready" ]; then
   if ! command -v debootstrap >/dev/null; then
@@ -51,9 +62,10 @@ if ! [ -x "$DIR/usr/local/bin/python" ] || ! [ -f "$DIR/.imap-gate-ready" ]; the
 fi
 
 # The CA bundle and a pip.conf that points at it (the stand-in's own store, not the Dockerfile's).
-if ! [ -f "$TAR" ] || ! cmp -s "$CERT" "$DIR/etc/ssl/certs/ca-certificates.crt"; then
+if ! [ -f "$TAR" ] || ! cmp -s "$CERT" "$DIR/etc/ssl/certs/ca-certificates.crt" \
+    || [ "$PIPCONF" != "$(cat "$DIR/etc/pip.conf" 2>/dev/null)" ]; then
   $SUDO cp "$CERT" "$DIR/etc/ssl/certs/ca-certificates.crt"
-  printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' | $SUDO tee "$DIR/etc/pip.conf" >/dev/null
+  printf '%s\n' "$PIPCONF" | $SUDO tee "$DIR/etc/pip.conf" >/dev/null
   $SUDO tar -C "$DIR" --numeric-owner --exclude=./.imap-gate-ready -cf "$TAR.tmp.$$" .
   $SUDO mv "$TAR.tmp.$$" "$TAR"
 fi

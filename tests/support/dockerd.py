@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import uuid
@@ -155,7 +156,7 @@ def ensure_base(daemon: Daemon) -> str:
         if daemon.docker("image", "inspect", BASE, check=False).returncode == 0:
             return f"{BASE}: loaded from {saved}"
     tar = subprocess.run([str(REPO / "scripts" / "pybase.sh")], capture_output=True, text=True,
-                         timeout=1800)
+                         timeout=1800, env={**os.environ, "PYTHON": sys.executable})
     if tar.returncode != 0:
         raise RuntimeError(f"scripts/pybase.sh failed: {tar.stderr.strip()[-2000:]}")
     changes = [a for c in STANDIN_CHANGES for a in ("--change", c)]
