@@ -203,43 +203,14 @@ def main(argv: list[str] | None = None) -> int:
     return _scan(argv)
 
 
-def _parse(argv: list[str]) -> argparse.Namespace:
-    """argparse, but a refused command line still replaces the reports it names (issue 17)."""
-    parser = build_parser()
-    refused: list[str] = []
-    error = parser.error
-
-    def on_error(message: str) -> Any:
-        refused.append(f"bad command line: {message}")
-        return error(message)
-
-    parser.error = on_error  # type: ignore[method-assign]
-    try:
-        return parser.parse_args(argv)
-    except SystemExit as exc:
-        if refused:
-            given = error_report.flag_values(argv, ("--sarif", "--json", "--category"))
-            error_report.write(refused, argv, given.get("--sarif"), given.get("--json"),
-                               given.get("--category"))
-        raise exc
-
-
 def _error_exit(args: argparse.Namespace, argv: list[str], errors: list[str]) -> int:
-    """Exit 2 before any result: say so on stderr and stdout, and replace the reports asked for
-    with ones that carry the error, so that no earlier run's file is taken for this one's."""
-    errors = relocate.error_lines(errors, args.root, args.report_base)
-    for e in errors:
-        print(f"imap-gate: {e}", file=sys.stderr)
-    for problem in error_report.write(errors, argv, args.sarif, args.json, args.category,
-                                      args.fail_on):
-        print(f"imap-gate: {problem}", file=sys.stderr)
-    print(text.error_line(len(errors)))
+    error_report.fail(args, argv, errors)  # stderr, stdout and reports that carry the error
     return EXIT_ERROR
 
 
 def _scan(argv: list[str],
           on_result: Callable[[RunResult, argparse.Namespace], None] | None = None) -> int:
-    args = _parse(argv)
+    args = error_report.parse_args(build_parser(), argv)
     try:
         root = resolve_root(args.root)
         manifest = load_manifest(root, find_manifest(root, args.manifest))

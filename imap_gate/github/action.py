@@ -208,6 +208,7 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
     tee = _Tee(sys.stderr)
     old, sys.stderr = sys.stderr, tee
     commands.off()
+    full: list[str] = []
     try:
         try:
             full = inputs_to_argv(env, parser) + argv
@@ -226,7 +227,7 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
         sys.stderr = old
         commands.on()
     if not published:
-        publish_error(tee.lines(), env, _sarif_of(env, full if "full" in locals() else []))
+        publish_error(tee.lines(), env, _sarif_of(env, full))
     return code
 
 
@@ -235,10 +236,13 @@ def _sarif_of(env: Mapping[str, str], argv: list[str]) -> Path | None:
     from imap_gate.reports import error_report
 
     given = error_report.flag_values(argv, ("--sarif",)).get("--sarif")
-    if given:
-        return Path(given).resolve()
+    return Path(given).resolve() if given else _sarif_input(env)
+
+
+def _sarif_input(env: Mapping[str, str]) -> Path | None:
+    """The sarif-file input's path, or None when empty or outside the workspace."""
+    value = get_input(env, "sarif-file")
     try:
-        value = get_input(env, "sarif-file")
         return inside_workspace(env, "sarif-file", value) if value else None
     except InputError:
         return None
@@ -249,11 +253,7 @@ def _error_sarif(env: Mapping[str, str], errors: list[str]) -> None:
     inside the workspace) still must not be a previous run's (issue 17)."""
     from imap_gate.reports import error_report
 
-    try:
-        value = get_input(env, "sarif-file")
-        path = inside_workspace(env, "sarif-file", value) if value else None
-    except InputError:
-        return
+    path = _sarif_input(env)
     if path is not None:
         error_report.write(errors, [], str(path), None, get_input(env, "category") or None)
 

@@ -9,13 +9,15 @@ no results, and a JSON report with ``"gate": "error"``.
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from imap_gate import __version__
-from imap_gate.reports import json_report, sarif
+from imap_gate.reports import json_report, relocate, sarif, text
 
 DEFAULT_CATEGORY = "imap-gate/"
 
@@ -78,3 +80,33 @@ def write(errors: Sequence[str], argv: Sequence[str], sarif_path: str | None,
         except OSError as exc:
             problems.append(f"{path}: cannot write the report: {exc.strerror or exc}")
     return problems
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """``parser.parse_args``, but a refused command line still replaces the reports it names."""
+    refused: list[str] = []
+    error = parser.error
+
+    def on_error(message: str) -> Any:
+        refused.append(f"bad command line: {message}")
+        return error(message)
+
+    parser.error = on_error  # type: ignore[method-assign]
+    try:
+        return parser.parse_args(argv)
+    except SystemExit:
+        if refused:
+            given = flag_values(argv, ("--sarif", "--json", "--category"))
+            write(refused, argv, given.get("--sarif"), given.get("--json"), given.get("--category"))
+        raise
+
+
+def fail(args: argparse.Namespace, argv: list[str], errors: list[str]) -> None:
+    """Exit 2 before any result: the errors on stderr (paths from --report-base), one line on
+    stdout that agrees with the exit code, and the reports asked for replaced."""
+    errors = relocate.error_lines(errors, args.root, getattr(args, "report_base", None))
+    for e in errors:
+        print(f"imap-gate: {e}", file=sys.stderr)
+    for problem in write(errors, argv, args.sarif, args.json, args.category, args.fail_on):
+        print(f"imap-gate: {problem}", file=sys.stderr)
+    print(text.error_line(len(errors)))

@@ -9,6 +9,7 @@ Only the locations move: a finding's fingerprint is kept as it was (its identity
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -61,8 +62,6 @@ def error_lines(errors: Iterable[str], root_arg: str | None, base_arg: str | Non
     if not base_arg:
         return errors
     try:
-        import os
-
         root = Path(root_arg or os.environ.get("GITHUB_WORKSPACE") or ".")
         pre = prefix(root, Path(base_arg))
     except (InputError, OSError):
