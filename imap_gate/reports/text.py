@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from imap_gate.findings import Finding
 from imap_gate.policy import Verdict
+from imap_gate.term import paint
 
 ORDER = ("critical", "high", "medium", "low", "note")
 
@@ -19,24 +20,28 @@ def _target(f: Finding) -> str:
     return f" [{f.target} {f.host}:{f.port}]" if f.port else f" [{f.target}]"
 
 
-def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False) -> str:
+def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False,
+                colour: bool = False) -> str:
+    """``colour``: severity words and the verdict in ANSI colour (a terminal; see term.py)."""
     lines: list[str] = []
     if not quiet:
         for f in findings:
             if f.waived:
                 continue
             tag = " (in baseline)" if f.baselined else ""
-            lines.append(f"{_where(f)}: {f.sev.label.upper()} {f.rule_id} {f.rule.name}: "
+            word = paint(f.sev.label.upper(), f.sev.label, colour)
+            lines.append(f"{_where(f)}: {word} {f.rule_id} {f.rule.name}: "
                          f"{f.message}{_target(f)}{tag}")
         waived = [f for f in findings if f.waived]
         for f in waived:
-            lines.append(f"{_where(f)}: WAIVED {f.rule_id} {f.rule.name}: {f.message}"
+            lines.append(f"{_where(f)}: {paint('WAIVED', 'waived', colour)} {f.rule_id} "
+                         f"{f.rule.name}: {f.message}"
                          f"{_target(f)} (reason: {f.waiver_reason})")
-    lines.append(summary_line(findings, verdict))
+    lines.append(summary_line(findings, verdict, colour))
     return "\n".join(lines) + "\n"
 
 
-def summary_line(findings: list[Finding], verdict: Verdict) -> str:
+def summary_line(findings: list[Finding], verdict: Verdict, colour: bool = False) -> str:
     counts = {s: 0 for s in ORDER}
     for f in findings:
         if f.counts:
@@ -49,8 +54,8 @@ def summary_line(findings: list[Finding], verdict: Verdict) -> str:
     if known:
         parts += f", {known} in baseline"
     threshold = verdict.threshold.label if verdict.threshold else "never"
-    word = "FAILED" if verdict.gate == "fail" else "passed"
-    return f"imap-gate: gate {word} (fail-on {threshold}): {parts}"
+    word = paint("gate FAILED" if verdict.gate == "fail" else "gate passed", verdict.gate, colour)
+    return f"imap-gate: {word} (fail-on {threshold}): {parts}"
 
 
 def _md_escape(text: str) -> str:
