@@ -181,13 +181,12 @@ class _Composer:
             if cls is ScalarEvent:
                 value, size = self._scalar(event), 1
                 if event.anchor is not None:
-                    self._define(event)
-                    self.anchors[event.anchor] = (value, 1)
+                    self._define(event, value)
             elif cls is AliasEvent:
                 value, size = self._alias(event, path)
             elif cls is MappingStartEvent or cls is SequenceStartEvent:
                 if event.anchor is not None:
-                    self._define(event)
+                    self._define(event, None)
                 stack.append(_Frame({} if cls is MappingStartEvent else [], path, event.anchor))
                 continue
             else:  # pragma: no cover - the parser emits nothing else inside a document
@@ -206,10 +205,14 @@ class _Composer:
             top.value[top.key] = value
             top.key = _NO_KEY
 
-    def _define(self, event: Any) -> None:
+    def _define(self, event: Any, scalar: Any) -> None:
+        """A scalar's anchor is defined at once; a collection's is open until its end event."""
         if event.anchor in self.anchors or event.anchor in self.open_anchors:
             raise self.error(f"not valid YAML: the anchor &{event.anchor} is defined twice", event)
-        self.open_anchors.add(event.anchor)
+        if type(event) is ScalarEvent:
+            self.anchors[event.anchor] = (scalar, 1)
+        else:
+            self.open_anchors.add(event.anchor)
 
     def _alias(self, event: Any, path: Path_) -> tuple[Any, int]:
         name = event.anchor
@@ -236,6 +239,8 @@ class _Composer:
                 raise self.error("YAML merge keys (<<) are not supported here; write the keys out",
                                  event)
             key = self._scalar(event)
+            if event.anchor is not None:
+                self._define(event, key)
         elif cls is AliasEvent:
             key = self._alias(event, ())[0]
         else:

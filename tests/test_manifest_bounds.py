@@ -69,6 +69,15 @@ def test_small_aliases_still_work(tmp_path: Path) -> None:
     assert pos.at(("targets", 1, "ports", 0)) == (9, 12)     # at the alias that wrote it
 
 
+def test_scalar_anchors_and_anchored_keys() -> None:
+    data, _ = yamlpos.load("version: &v 1\nname: &n mail\n&k sni: x\nx: [*v, *n, *k]\n", "m.yml")
+    assert data == {"version": 1, "name": "mail", "sni": "x", "x": [1, "mail", "sni"]}
+    with pytest.raises(InputError, match="anchor &v is defined twice"):
+        yamlpos.load("a: &v 1\nb: &v 2\n", "m.yml")
+    with pytest.raises(InputError, match="undefined alias"):
+        yamlpos.load("a: *nowhere\n", "m.yml")
+
+
 def test_recursive_alias_is_an_error() -> None:
     with pytest.raises(InputError, match="refers to a value it is part of") as exc:
         yamlpos.load("version: 1\nx: &x [1, *x]\n", "m.yml")
