@@ -38,9 +38,9 @@ def explain(key: str, fmt: str) -> str:
     if rule is None:
         import difflib
 
-        known = [r.id for r in catalogue.catalogue().values()] + \
-                [r.name for r in catalogue.catalogue().values()]
-        hint = difflib.get_close_matches(key.upper() if key[:1].isupper() else key, known, n=1)
+        rules = catalogue.catalogue().values()
+        hint = difflib.get_close_matches(key.upper(), [r.id for r in rules], n=1) or \
+            difflib.get_close_matches(key.lower(), [r.name for r in rules], n=1)
         extra = f"; did you mean {hint[0]!r}?" if hint else "; imap-gate --list-rules lists them"
         raise InputError(f"--explain: no rule {key!r}{extra}")
     if fmt == "json":
