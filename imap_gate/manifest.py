@@ -222,6 +222,9 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpo
         sub = _object_branch_error(err)   # {port: ..., protocol: pop3}: say what is wrong in it
         if sub is not None:
             return _explain(sub, tuple(sub.absolute_path), pos, display)
+    if v == "oneOf" and len(path) >= 2 and path[-2] == "ports" and isinstance(inst, str) and \
+            _yaml11_number(inst, "integer"):
+        return InputError(f"{where}: {_yaml11_number(inst, 'integer')}", display, line, col)
     if v == "oneOf" and len(path) >= 2 and path[-2] == "ports":
         return InputError(f"{where}: {inst!r} is not a port; write a number such as 993 or "
                           "{port: 11430, protocol: imap}", display, line, col)

@@ -137,3 +137,23 @@ def test_values_are_what_safe_load_makes_of_them(doc: str) -> None:
         assert "mapping key must be a plain word" in str(exc), (text, exc)
         return
     assert got == _plain(expected), text
+
+
+plain = st.one_of(st.none(), st.booleans(), st.integers(-(2**40), 2**40),
+                  st.floats(allow_nan=False), st.text(max_size=10),
+                  st.sampled_from(["1e9", "yes", "0o17", "2027-03-31", "a: b", "- x", "#", "~"]))
+structures = st.recursive(plain, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.text(min_size=1, max_size=6), inner, max_size=4)),
+    max_leaves=15)
+
+
+@settings(max_examples=fuzz.examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(structures, st.booleans())
+def test_dumped_documents_read_back_as_safe_load_reads_them(doc: object, flow: bool) -> None:
+    text = yaml.safe_dump({"v": doc}, default_flow_style=flow, allow_unicode=True)
+    try:
+        got, _ = yamlpos.load(text, "m.yml")
+    except InputError as exc:
+        assert "control characters" in str(exc) or "tab indents" in str(exc), (text, exc)
+        return
+    assert got == _plain(yaml.safe_load(text)), text

@@ -135,6 +135,11 @@ CASES = [
     ("YAML 1.1 exponent for an integer",
      BASE + "defaults:\n  concurrency: 1e2\n",
      "defaults.concurrency: '1e2' is a string, not a number, in YAML 1.1"),
+    ("YAML 1.1 exponent for a port",
+     BASE + "    ports: [9.93e2]\n",
+     "imap-gate.yml:5:13: targets[0].ports[0]: '9.93e2' is a string, not a number, in YAML 1.1 "
+     "(which imap-gate reads, as PyYAML does): its floats need a dot and a signed exponent, "
+     "as in 1.0e+9; write 993"),
     ("ca_file that is not a certificate",
      BASE + "    ca_file: imap-gate.yml\n",
      "imap-gate.yml:5:14: targets[0].ca_file: 'imap-gate.yml' holds no PEM certificate "
