@@ -121,7 +121,10 @@ def _read_bounded(path: Path) -> bytes:
     """At most one byte past the size limit, so a huge file or endless pipe is refused cheaply."""
     limit = yamlpos.MAX_MANIFEST_BYTES + 1
     if path == STDIN:
-        return sys.stdin.buffer.read(limit)
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise OSError(0, "there is no standard input to read")
+        return stream.read(limit)
     with path.open("rb") as f:
         return f.read(limit)
 
