@@ -7,7 +7,7 @@ from functools import lru_cache
 from imap_gate.rules import Rule
 
 
-def _families() -> list[tuple[Rule, ...]]:
+def _families() -> list[tuple[str, tuple[Rule, ...]]]:
     # Imported here so that a family's rules module stays the only place a
     # rule is written; the order here is the order of the README table.
     from checks.dovecot import rules as dovecot
@@ -17,21 +17,27 @@ def _families() -> list[tuple[Rule, ...]]:
     from checks.tls import rules as tls
     from imap_gate import policy_rules
 
-    return [imap.RULES, tls.RULES, dovecot.RULES, firewall.RULES, drift.RULES,
-            policy_rules.RULES]
+    return [("imap", imap.RULES), ("tls", tls.RULES), ("dovecot", dovecot.RULES),
+            ("firewall", firewall.RULES), ("drift", drift.RULES), ("policy", policy_rules.RULES)]
 
 
 @lru_cache(maxsize=1)
 def catalogue() -> dict[str, Rule]:
     rules: dict[str, Rule] = {}
     names: set[str] = set()
-    for family in _families():
+    for _, family in _families():
         for rule in family:
             if rule.id in rules or rule.name in names:
                 raise RuntimeError(f"rule {rule.id}/{rule.name} is defined twice")
             rules[rule.id] = rule
             names.add(rule.name)
     return rules
+
+
+@lru_cache(maxsize=1)
+def families() -> dict[str, str]:
+    """rule id -> the family that defines it (``checks/<family>/rules.py``)."""
+    return {rule.id: name for name, rules in _families() for rule in rules}
 
 
 def get(rule_id: str) -> Rule:

@@ -20,19 +20,40 @@ from imap_gate.manifest import Manifest, find_manifest, load_manifest
 from imap_gate.policy import Verdict, decide
 from imap_gate.reports import error_report, json_report, relocate, sarif, text
 from imap_gate.severity import FAIL_ON_CHOICES, parse_fail_on
+from imap_gate.term import Progress, colour_enabled
 
 EXIT_PASS, EXIT_FAIL, EXIT_ERROR = 0, 1, 2
+
+EPILOG = """commands:
+  scan (the default)    probe, lint, report and decide, as the options above say
+  merge A.sarif B.sarif ... -o ALL.sarif [--category ID]
+                        join the SARIF reports of --shard runs into one (imap-gate merge --help)
+
+rules: imap-gate --list-rules [--format json] lists them; imap-gate --explain IMAP004 explains one.
+exit codes: 0 the gate passed, 1 a finding at or above --fail-on, 2 bad input or a tool error."""
+
+
+class _Once(argparse.Action):
+    """An option that may be given once: a second --manifest would otherwise silently win."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        if getattr(namespace, self.dest, None) is not None:
+            parser.error(f"{option_string} is given twice ({getattr(namespace, self.dest)!r} and "
+                         f"{values!r}); one run reads one manifest: give it once")
+        setattr(namespace, self.dest, values)
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="imap-gate",
+        prog="imap-gate", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Gate a deployment on IMAP security: probe ports 143/993, lint Dovecot "
                     "and firewall files, write SARIF, exit 1 when a finding reaches --fail-on.")
     p.add_argument("command", nargs="?", default="scan", choices=["scan"],
-                   help="what to do (default: scan)")
-    p.add_argument("--manifest", help="target manifest (default: imap-gate.yml, then "
-                                      ".github/imap-gate.yml under --root)")
+                   help="what to do (default: scan; 'merge' joins shard reports, see below)")
+    p.add_argument("--manifest", action=_Once,
+                   help="target manifest; '-' (or /dev/stdin) reads it from standard input "
+                        "(default: imap-gate.yml, then .github/imap-gate.yml under --root)")
     p.add_argument("--root", help="repository root; every path is relative to it "
                                   "(default: $GITHUB_WORKSPACE, else the current directory)")
     p.add_argument("--sarif", metavar="PATH", help="write a SARIF 2.1.0 report here")
@@ -45,9 +66,14 @@ def build_parser() -> argparse.ArgumentParser:
                         "policy.fail_on, else medium)")
     p.add_argument("--only", choices=["probe", "lint"], help="run only the live probes or "
                                                               "only the file linters")
-    p.add_argument("--format", choices=["text", "markdown"], default="text",
-                   help="report format on stdout")
-    p.add_argument("--quiet", action="store_true", help="print only the verdict line")
+    p.add_argument("--format", choices=["text", "markdown", "json"], default="text",
+                   help="report format on stdout (json: the --json report)")
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print only the verdict line, and no progress")
+    p.add_argument("--list-rules", action="store_true",
+                   help="list the rules (id, name, severity, family) and exit")
+    p.add_argument("--explain", metavar="RULE",
+                   help="print a rule's documentation (id or name) and exit")
     p.add_argument("--category", help="SARIF automationDetails.id "
                                       "(default: imap-gate/<manifest name>/)")
     p.add_argument("--no-waivers", action="store_true",
@@ -60,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="probe only the K-th of N deterministic slices of the targets")
     p.add_argument("--version", action="version", version=f"imap-gate {__version__}")
     return p
+
+
+STAGES = {"dovecot": "linting Dovecot files", "firewall": "linting firewall files",
+          "probe": "probing endpoints", "drift": "comparing files with the live servers"}
 
 
 @dataclass
@@ -86,14 +116,17 @@ def _now() -> dt.datetime:
 
 def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | None,
                now: dt.datetime | None = None, waivers_enabled: bool = True,
-               baseline_fps: set[str] | None = None) -> RunResult:
+               baseline_fps: set[str] | None = None, progress: Progress | None = None
+               ) -> RunResult:
     from checks import all_checks
 
     started = _now()
-    ctx = Context(root=root, manifest=manifest, now=now or started)
+    ctx = Context(root=root, manifest=manifest, now=now or started, progress=progress)
     findings: list[Finding] = []
     errors: list[str] = []
     for check in all_checks(only):  # already only the families this run needs
+        if progress is not None:
+            progress.stage(STAGES.get(check.name, check.name))
         if check.kind == "correlation":
             ctx.results["findings"] = list(findings)
         try:
@@ -105,6 +138,8 @@ def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | 
                 traceback.print_exc()
             errors.append(f"internal error in the {check.name} check: "
                           f"{type(exc).__name__}: {exc}")
+    if progress is not None:
+        progress.finish()
     findings = waivers.apply(findings, manifest, ctx.now.date(), enabled=waivers_enabled)
     if baseline_fps:
         findings = baseline.apply(findings, baseline_fps)
@@ -174,9 +209,11 @@ def merge_main(argv: list[str]) -> int:
                                             "deduplicated by fingerprint.")
     p.add_argument("reports", nargs="+", help="SARIF files written by imap-gate")
     p.add_argument("-o", "--output", required=True, help="where to write the merged SARIF")
+    p.add_argument("--category", help="SARIF automationDetails.id of the merged run; needed to "
+                                      "merge reports of different manifests into one")
     args = p.parse_args(argv)
     try:
-        doc = merge.merge([Path(r) for r in args.reports])
+        doc = merge.merge([Path(r) for r in args.reports], args.category)
         _write(Path(args.output), sarif.dumps(doc))
     except GateError as exc:
         print(f"imap-gate: {exc}", file=sys.stderr)
@@ -211,6 +248,8 @@ def _error_exit(args: argparse.Namespace, argv: list[str], errors: list[str]) ->
 def _scan(argv: list[str],
           on_result: Callable[[RunResult, argparse.Namespace], None] | None = None) -> int:
     args = error_report.parse_args(build_parser(), argv)
+    if args.list_rules or args.explain:
+        return _rule_help(args)
     try:
         root = resolve_root(args.root)
         manifest = load_manifest(root, find_manifest(root, args.manifest))
@@ -218,7 +257,8 @@ def _scan(argv: list[str],
             manifest = shard.select(manifest, *shard.parse(args.shard))
         fps = baseline.read_fingerprints(Path(args.baseline)) if args.baseline else None
         result = run_checks(root, manifest, args.only, args.fail_on,
-                            waivers_enabled=not args.no_waivers, baseline_fps=fps)
+                            waivers_enabled=not args.no_waivers, baseline_fps=fps,
+                            progress=Progress.for_run(sys.stderr, args.quiet))
         if args.report_base:  # every report with the same repository-relative paths
             result = relocate.result(result, root, Path(args.report_base))
         write_reports(result, args, argv)
@@ -241,7 +281,24 @@ def _scan(argv: list[str],
         from imap_gate.github import summary
 
         sys.stdout.write(summary.render(result, blob=summary.blob_base(os.environ)))
+    elif args.format == "json":
+        sys.stdout.write(json_report.dumps(json_report.build(
+            result.findings, result.verdict, result.facts, _invocation(result, argv))))
     else:
         sys.stdout.write(text.render_text(result.findings, result.verdict, args.quiet,
-                                          errors=len(result.errors)))
+                                          errors=len(result.errors),
+                                          colour=colour_enabled(sys.stdout)))
     return result.exit_code
+
+
+def _rule_help(args: argparse.Namespace) -> int:
+    from imap_gate import rulehelp
+
+    try:
+        out = rulehelp.explain(args.explain, args.format) if args.explain else \
+            rulehelp.list_rules(args.format)
+    except InputError as exc:
+        print(f"imap-gate: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    sys.stdout.write(out)
+    return EXIT_PASS

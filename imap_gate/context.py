@@ -25,6 +25,8 @@ class Context:
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     # check name -> structured result for correlation (e.g. effective Dovecot settings)
     results: dict[str, Any] = field(default_factory=dict)
+    # a live count for a terminal (imap_gate.term.Progress), None in pipes, logs and --quiet
+    progress: Any = None
 
     def target_location(self, target: Target) -> Location:
         return Location(self.manifest.path, target.line, target.column)

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from imap_gate import catalogue
+from imap_gate.rules import Rule
 
 START, END = "<!-- rules:start -->", "<!-- rules:end -->"
 REPO = Path(__file__).resolve().parent.parent
@@ -35,12 +36,18 @@ def rules_doc() -> str:
            "Generated from the rule catalogue by `python -m imap_gate.docs --write`; "
            "do not edit by hand.", ""]
     for rule in catalogue.catalogue().values():
-        out += [f"## {rule.id}", "", f"`{rule.name}` · default severity **{rule.severity.label}** · "
-                f"{rule.kind}", "", rule.short, "", rule.full, "", "**Remediation**", "",
-                rule.remediation, ""]
-        if rule.references:
-            out += ["**References**", ""] + [f"- <{r}>" for r in rule.references] + [""]
+        out += rule_section(rule)
     return "\n".join(out)
+
+
+def rule_section(rule: Rule) -> list[str]:
+    """One rule's section of docs/rules.md; ``imap-gate --explain RULE`` prints the same."""
+    out = [f"## {rule.id}", "", f"`{rule.name}` · default severity **{rule.severity.label}** · "
+           f"{rule.kind}", "", rule.short, "", rule.full, "", "**Remediation**", "",
+           rule.remediation, ""]
+    if rule.references:
+        out += ["**References**", ""] + [f"- <{r}>" for r in rule.references] + [""]
+    return out
 
 
 def splice(text: str) -> str:

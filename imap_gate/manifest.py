@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
 DEFAULT_NAMES = ("imap-gate.yml", ".github/imap-gate.yml")
+STDIN = Path("-")                 # --manifest -: read the manifest from standard input
 WELL_KNOWN = {143: "imap", 993: "imaps"}
 
 
@@ -101,11 +103,14 @@ def schema() -> dict[str, Any]:
 
 
 def find_manifest(root: Path, explicit: str | None) -> Path:
+    if explicit == "-":
+        return STDIN
     if explicit:
         path = Path(explicit)
         if not path.is_absolute() and (root / path).exists():
             path = root / path  # relative to --root first, else to the current directory
-        if not path.is_file():
+        # /dev/stdin and <(...) are pipes, not regular files, and are read as well
+        if not path.exists() or path.is_dir():
             raise InputError(f"manifest {explicit!r} not found (looked in {root})")
         return path
     for name in DEFAULT_NAMES:
@@ -115,12 +120,34 @@ def find_manifest(root: Path, explicit: str | None) -> Path:
                      "or pass --manifest PATH")
 
 
+def _read_bounded(path: Path) -> bytes:
+    """At most one byte past the size limit, so a huge file or endless pipe is refused cheaply."""
+    limit = yamlpos.MAX_MANIFEST_BYTES + 1
+    if path == STDIN:
+        stream = getattr(sys.stdin, "buffer", None)
+        if stream is None:
+            raise OSError(0, "there is no standard input to read")
+        return stream.read(limit)
+    with path.open("rb") as f:
+        return f.read(limit)
+
+
+def _display(root: Path, path: Path) -> str:
+    if path == STDIN or str(path) in ("/dev/stdin", "/proc/self/fd/0", "/dev/fd/0"):
+        return "stdin"
+    if str(path).startswith(("/dev/", "/proc/")):
+        return str(path)
+    return rel(root, path)
+
+
 def load_manifest(root: Path, path: Path) -> Manifest:
-    display = rel(root, path)
+    display = _display(root, path)
     try:
-        raw = path.read_bytes()
+        raw = _read_bounded(path)
     except OSError as exc:
         raise InputError(f"cannot read the manifest: {exc.strerror}", display) from None
+    if len(raw) > yamlpos.MAX_MANIFEST_BYTES:
+        raise InputError("the manifest is larger than 4 MiB; split it", display, 1)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -196,17 +223,39 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpo
                           display, line, col)
     if _is_port_path(path) and isinstance(inst, int) and not isinstance(inst, bool):
         return InputError(f"{where}: {inst} is not a valid port (1-65535)", display, line, col)
+    if v == "oneOf" and isinstance(inst, dict) and len(path) >= 2 and \
+            path[-2] in ("ports", "firewall"):
+        sub = _object_branch_error(err)   # {port: ..., protocol: pop3}: say what is wrong in it
+        if sub is not None:
+            return _explain(sub, tuple(sub.absolute_path), pos, display)
+    if v == "oneOf" and len(path) >= 2 and path[-2] == "ports" and isinstance(inst, str) and \
+            _yaml11_number(inst, "integer"):
+        return InputError(f"{where}: {_yaml11_number(inst, 'integer')}", display, line, col)
     if v == "oneOf" and len(path) >= 2 and path[-2] == "ports":
         return InputError(f"{where}: {inst!r} is not a port; write a number such as 993 or "
                           "{port: 11430, protocol: imap}", display, line, col)
     if v == "oneOf" and len(path) >= 2 and path[-2] == "firewall":
         return InputError(f"{where}: write a path, or {{path: FILE, format: FORMAT}}",
                           display, line, col)
+    if v == "enum" and path and path[-1] == "protocol":
+        return InputError(f"{where}: {inst!r} is not a protocol imap-gate knows; write imap "
+                          "(cleartext with STARTTLS) or imaps (implicit TLS)", display, line, col)
+    if v == "enum" and path and path[-1] == "format" and "firewall" in path:
+        known = [str(c) for c in err.validator_value]
+        hint = _close_matches(str(inst), known, n=1, cutoff=0.5)
+        extra = f"did you mean {hint[0]!r}? " if hint else ""
+        return InputError(f"{where}: {inst!r} is not a firewall format imap-gate knows; {extra}"
+                          f"known: {', '.join(known)}; or leave format out to have it detected",
+                          display, line, col)
     if v == "enum":
         choices = ", ".join(str(c) for c in err.validator_value)
         hint = _close_matches(str(inst), [str(c) for c in err.validator_value], n=1)
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         return InputError(f"{where}: {inst!r} is not one of: {choices}{extra}", display, line, col)
+    if v == "type" and err.validator_value in ("number", "integer") and isinstance(inst, str):
+        hint = _yaml11_number(inst, err.validator_value)
+        if hint:
+            return InputError(f"{where}: {hint}", display, line, col)
     if v == "type":
         want = err.validator_value
         want = " or ".join(want) if isinstance(want, list) else want
@@ -225,6 +274,35 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpo
     if v in ("minimum", "maximum", "exclusiveMinimum"):
         return InputError(f"{where}: {inst!r} is out of range ({err.message})", display, line, col)
     return InputError(f"{where}: {err.message}", display, line, col)
+
+
+def _object_branch_error(err: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
+    """Of a oneOf's sub-errors, the one from its mapping branch (the one a mapping meant)."""
+    subs = [e for e in err.context or () if e.relative_schema_path and
+            isinstance(e.schema, dict) and e.relative_schema_path[0] == 1]
+    return max(subs, key=lambda e: len(e.absolute_path), default=None)
+
+
+def _yaml11_number(text: str, want: str) -> str | None:
+    """'1e9' reads as a number almost everywhere but YAML 1.1 (PyYAML): say so, and what to write."""
+    import math
+
+    try:
+        number = float(text.replace("_", ""))
+    except ValueError:
+        return None
+    if not math.isfinite(number):
+        return None
+    if number.is_integer() and abs(number) < 1e18:
+        write = str(int(number))
+    elif want == "integer":
+        return f"{text!r} is not a whole number; write an integer"
+    else:
+        write = repr(number) if "e" in repr(number) or "." in repr(number) else f"{number}.0"
+        write = write if "e" not in write or "." in write.split("e")[0] else \
+            write.replace("e", ".0e")
+    return (f"{text!r} is a string, not a number, in YAML 1.1 (which imap-gate reads, as PyYAML "
+            f"does): its floats need a dot and a signed exponent, as in 1.0e+9; write {write}")
 
 
 def _is_port_path(path: tuple[Any, ...]) -> bool:
@@ -305,6 +383,9 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         ca_rel = None
         if ca is not None:
             p = attempt(resolve_inside, root, ca, where(tp + ("ca_file",)), f"targets[{i}].ca_file")
+            if p is not None and attempt(_check_ca_file, p, ca, where(tp + ("ca_file",)),
+                                         f"targets[{i}].ca_file") is None:
+                p = None
             ca_rel = rel(root, p) if p else None
         dov = _files(root, t.get("dovecot") or [], tp + ("dovecot",), where, attempt,
                      f"targets[{i}].dovecot")
@@ -352,10 +433,27 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
 
     if errors:
         raise InputErrors(sorted(errors, key=lambda e: (e.line or 0, e.column or 0)))
-    name = data.get("name") or path.stem.replace(".github", "") or "imap-gate"
+    name = data.get("name") or Path(display).stem.replace(".github", "") or "imap-gate"
     return Manifest(path=display, name=name, defaults=defaults, targets=tuple(targets),
                     dovecot_files=tuple(dovecot_files), firewall_files=tuple(firewall_files),
                     fail_on=pol.get("fail_on"), waivers=tuple(waivers))
+
+
+def _check_ca_file(path: Path, text: str, where: tuple[str, int, int], what: str) -> bool:
+    """A ca_file must hold a certificate, or every probe of the target says CERT003 for it."""
+    from imap_gate import pem
+
+    try:
+        with path.open("rb") as f:
+            data = f.read(pem.MAX_BYTES + 1)
+    except OSError as exc:
+        raise InputError(f"{what}: cannot read {text!r}: {exc.strerror}", *where) from None
+    if len(data) > pem.MAX_BYTES:
+        raise InputError(f"{what}: {text!r} is larger than 16 MiB; it is not a CA file", *where)
+    if not pem.certificates(data):
+        raise InputError(f"{what}: {text!r} holds no PEM certificate (-----BEGIN CERTIFICATE-----); "
+                         "point it at your CA's certificate", *where)
+    return True
 
 
 def _check_ip(text: str, where: tuple[str, int, int], errors: list[InputError]) -> None:

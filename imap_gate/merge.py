@@ -38,7 +38,9 @@ def _sort_key(res: dict[str, Any]) -> tuple:
             res["partialFingerprints"].get(FP_KEY, ""), json.dumps(res, sort_keys=True))
 
 
-def merge(paths: list[Path]) -> dict[str, Any]:
+def merge(paths: list[Path], category: str | None = None) -> dict[str, Any]:
+    """Shards of one manifest merge on their own; reports of different manifests (different
+    SARIF categories) only with an explicit ``category``, which GitHub then shows as one."""
     results: dict[str, dict[str, Any]] = {}
     categories: set[str] = set()
     notifications: list[dict[str, Any]] = []
@@ -63,7 +65,14 @@ def merge(paths: list[Path]) -> dict[str, Any]:
     ordered = sorted((r for r in results.values() if r.get("ruleId") in index), key=_sort_key)
     for res in ordered:
         res["ruleIndex"] = index[res["ruleId"]]
-    category = sorted(categories)[0] if len(categories) == 1 else "imap-gate/merged/"
+    if category:
+        category = category if category.endswith("/") else category + "/"
+    elif len(categories) == 1:
+        category = next(iter(categories))
+    else:
+        raise InputError(f"these reports come from different manifests ({', '.join(sorted(categories))}); "
+                         "merge each manifest's shards on its own, or give --category ID to "
+                         "make them one report")
     doc = sarif.build([], category)
     run = doc["runs"][0]
     run["results"] = ordered[: sarif.MAX_RESULTS]

@@ -1,8 +1,17 @@
 """YAML loading that remembers where every value was written.
 
 jsonschema reports errors by path (``targets/0/ports/1``); users need
-``file:line:col``. We compose the node tree ourselves so each path maps to
-its mark, and refuse duplicate keys, which plain PyYAML silently merges.
+``file:line:col``. We compose the values ourselves from the parser's events, so each path
+maps to its mark, and refuse duplicate keys, which plain PyYAML silently merges.
+
+Why events and not a PyYAML composer: libyaml's (``CSafeLoader``) recurses in C, so a
+manifest nested 100k levels deep crashes the process (tests/test_manifest_fuzz.py); the
+pure-Python one is as slow as ``safe_load`` (4-7 s for 10,000 targets); both expand aliases
+without a bound (375 bytes of nested ten-fold aliases grow past 1.5 GB). libyaml's parser
+only emits events and keeps its stack on the heap. The loop below turns them into values
+without recursion, stops at the first level deeper than ``MAX_DEPTH`` on the line where it
+starts, counts what each alias stands for before anything is expanded, and resolves plain
+scalars with PyYAML's own YAML 1.1 rules, so values mean what ``yaml.safe_load`` makes of them.
 """
 
 from __future__ import annotations
@@ -11,11 +20,42 @@ import datetime as dt
 from typing import Any
 
 import yaml
+from yaml.constructor import SafeConstructor
+from yaml.events import (
+    AliasEvent,
+    DocumentEndEvent,
+    MappingEndEvent,
+    MappingStartEvent,
+    ScalarEvent,
+    SequenceEndEvent,
+    SequenceStartEvent,
+    StreamEndEvent,
+)
+from yaml.nodes import ScalarNode
 
 from imap_gate.errors import InputError
 
+try:  # libyaml's parser, which the pinned PyYAML wheel ships; the pure-Python one otherwise
+    from yaml._yaml import CParser as _Parser
+except ImportError:  # pragma: no cover - only where PyYAML was built without libyaml
+    _Parser = yaml.SafeLoader
+
 Path_ = tuple[Any, ...]
 MAX_MANIFEST_BYTES = 4 * 1024 * 1024
+MAX_DEPTH = 64
+# Values that aliases may stand for in one manifest: about what a manifest written out within
+# the 4 MiB limit can hold, so 10,000 targets may each alias a shared ports list and
+# expectation, while 375 bytes of nine nested ten-fold aliases (a billion values) are refused.
+# Each alias's size is known when it is met, and aliased values are shared, not copied, so
+# neither checking the bound nor staying under it costs memory.
+MAX_ALIASED_VALUES = 1_000_000
+
+_STR = "tag:yaml.org,2002:str"
+_MERGE = "tag:yaml.org,2002:merge"
+_IMPLICIT = yaml.SafeLoader.yaml_implicit_resolvers   # first character -> [(tag, regexp)]
+_WILDCARD = _IMPLICIT.get(None, [])
+_CONSTRUCTORS = SafeConstructor.yaml_constructors
+_NO_KEY = object()
 
 
 class Positions(dict[Path_, tuple[int, int]]):
@@ -39,77 +79,237 @@ def load(text: str, filename: str) -> tuple[Any, Positions]:
             if stripped.startswith("\t"):
                 raise InputError("a tab indents this line; YAML indents with spaces only",
                                  filename, n, len(line) - len(stripped) + 1)
-    loader: yaml.SafeLoader | None = None
+    parser = _Parser(text)
     try:
-        # Not libyaml's CSafeLoader, though it is faster: its composer recurses in C and a
-        # deeply nested manifest crashes the process (tests/test_manifest_fuzz.py).
-        loader = yaml.SafeLoader(text)
-        node = loader.get_single_node()
+        return _Composer(parser, filename).document()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, None)
         problem = exc.problem or exc.context or "invalid YAML"
         raise InputError(f"not valid YAML: {problem}", filename, line, col) from None
     except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
+        # libyaml counts the position in UTF-8 bytes, PyYAML's reader in characters
+        source: str | bytes = text.encode("utf-8") if _Parser is not yaml.SafeLoader else text
+        line = source.count("\n" if isinstance(source, str) else b"\n", 0, exc.position) + 1
         code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
         raise InputError(f"not valid YAML: character U+{code:04X} is not allowed "
                          "(control characters are not YAML)", filename, line) from None
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", filename, 1) from None
-    except RecursionError:
-        raise InputError("not valid YAML: nested too deeply", filename, 1) from None
     finally:
-        if loader is not None:
-            loader.dispose()
-    positions = Positions()
-    if node is None:
-        return None, positions
-    value = _convert(loader, node, (), positions, filename, 0)
-    return value, positions
+        parser.dispose()
 
 
-def _mark(node: yaml.Node) -> tuple[int, int]:
-    return node.start_mark.line + 1, node.start_mark.column + 1
+def _mark(event: Any) -> tuple[int, int]:
+    return event.start_mark.line + 1, event.start_mark.column + 1
 
 
-def _convert(loader: yaml.SafeLoader, node: yaml.Node, path: Path_, pos: Positions,
-             filename: str, depth: int) -> Any:
-    if depth > 64:
-        raise InputError("the manifest nests deeper than 64 levels", filename, *_mark(node))
-    pos[path] = _mark(node)
-    if isinstance(node, yaml.MappingNode):
-        out: dict[Any, Any] = {}
-        for key_node, value_node in node.value:
-            if key_node.tag == "tag:yaml.org,2002:merge":
-                raise InputError("YAML merge keys (<<) are not supported here; write the keys out",
-                                 filename, *_mark(key_node))
-            key = _scalar(loader, key_node, filename)
-            if not isinstance(key, (str, int)):
-                raise InputError("a mapping key must be a plain word", filename, *_mark(key_node))
-            key = str(key) if isinstance(key, int) and path and path[-1] == "expect" else key
-            if key in out:
-                raise InputError(f"key {key!r} is written twice in this mapping; keep one",
-                                 filename, *_mark(key_node))
-            pos[path + (f"<key>{key}",)] = _mark(key_node)
-            out[key] = _convert(loader, value_node, path + (key,), pos, filename, depth + 1)
-        return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_convert(loader, item, path + (i,), pos, filename, depth + 1)
-                for i, item in enumerate(node.value)]
-    return _scalar(loader, node, filename)
+class _Frame:
+    """An open mapping or sequence: its value so far and where its next child goes."""
+
+    __slots__ = ("anchor", "key", "key_mark", "path", "size", "value")
+
+    def __init__(self, value: dict[Any, Any] | list[Any], path: Path_, anchor: str | None) -> None:
+        self.value = value
+        self.path = path
+        self.anchor = anchor
+        self.size = 1
+        self.key: Any = _NO_KEY
+        self.key_mark = (1, 1)
 
 
-def _scalar(loader: yaml.SafeLoader, node: yaml.Node, filename: str) -> Any:
-    if not isinstance(node, yaml.ScalarNode):
-        raise InputError("a mapping key must be a plain word", filename, *_mark(node))
-    try:
-        value = loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        raise InputError(f"not valid YAML: {exc}", filename, *_mark(node)) from None
-    except (ValueError, OverflowError):  # e.g. a date like 2027-02-30
-        raise InputError(f"{node.value!r} looks like a date but is not a real one",
-                         filename, *_mark(node)) from None
-    if isinstance(value, (dt.date, dt.datetime)):
-        return value.isoformat()
-    return value
+class _Composer:
+    def __init__(self, parser: Any, filename: str) -> None:
+        self.get = parser.get_event
+        self.filename = filename
+        self.pos = Positions()
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.open_anchors: set[str] = set()
+        self.aliased = 0
+        self.scalars: dict[tuple[str, str], Any] = {}   # resolved plain scalars (143, true...)
+
+    def error(self, message: str, event: Any) -> InputError:
+        return InputError(message, self.filename, *_mark(event))
+
+    def document(self) -> tuple[Any, Positions]:
+        get = self.get
+        get()                                   # StreamStartEvent
+        event = get()
+        if isinstance(event, StreamEndEvent):
+            return None, self.pos
+        value = self.root()
+        event = get()
+        if isinstance(event, DocumentEndEvent):
+            event = get()
+        if not isinstance(event, StreamEndEvent):   # a second document
+            raise self.error("not valid YAML: expected a single document in the stream", event)
+        return value, self.pos
+
+    def root(self) -> Any:
+        get, pos = self.get, self.pos
+        stack: list[_Frame] = []
+        result: Any = None
+        while True:
+            event = get()
+            cls = type(event)
+            if cls is MappingEndEvent or cls is SequenceEndEvent:
+                frame = stack.pop()
+                value, size = frame.value, frame.size
+                if frame.anchor is not None:
+                    self.open_anchors.discard(frame.anchor)
+                    self.anchors[frame.anchor] = (value, size)
+                if not stack:
+                    result = value
+                    break
+                self._attach(stack[-1], value, size)
+                continue
+            if cls is DocumentEndEvent:
+                break
+            top = stack[-1] if stack else None
+            if top is not None and type(top.value) is dict and top.key is _NO_KEY:
+                top.key_mark = _mark(event)
+                top.key = self._key(event, top)
+                continue
+            # a value: where it goes
+            if top is None:
+                path: Path_ = ()
+            elif type(top.value) is list:
+                path = top.path + (len(top.value),)
+            else:
+                path = top.path + (top.key,)
+            if len(stack) > MAX_DEPTH:
+                raise self.error(f"the manifest nests deeper than {MAX_DEPTH} levels", event)
+            pos[path] = _mark(event)
+            if cls is ScalarEvent:
+                value, size = self._scalar(event), 1
+                if event.anchor is not None:
+                    self._define(event, value)
+            elif cls is AliasEvent:
+                value, size = self._alias(event, path)
+            elif cls is MappingStartEvent or cls is SequenceStartEvent:
+                if event.anchor is not None:
+                    self._define(event, None)
+                stack.append(_Frame({} if cls is MappingStartEvent else [], path, event.anchor))
+                continue
+            else:  # pragma: no cover - the parser emits nothing else inside a document
+                raise self.error(f"not valid YAML: unexpected {cls.__name__}", event)
+            if top is None:
+                result = value
+                break
+            self._attach(top, value, size)
+        return result
+
+    def _attach(self, top: _Frame, value: Any, size: int) -> None:
+        top.size += size
+        if type(top.value) is list:
+            top.value.append(value)
+        else:
+            top.value[top.key] = value
+            top.key = _NO_KEY
+
+    def _define(self, event: Any, scalar: Any) -> None:
+        """A scalar's anchor is defined at once; a collection's is open until its end event."""
+        if event.anchor in self.anchors or event.anchor in self.open_anchors:
+            raise self.error(f"not valid YAML: the anchor &{event.anchor} is defined twice", event)
+        if type(event) is ScalarEvent:
+            self.anchors[event.anchor] = (scalar, 1)
+        else:
+            self.open_anchors.add(event.anchor)
+
+    def _alias(self, event: Any, path: Path_) -> tuple[Any, int]:
+        name = event.anchor
+        if name in self.open_anchors:
+            raise self.error(f"the alias *{name} refers to a value it is part of; "
+                             "a manifest cannot contain itself", event)
+        if name not in self.anchors:
+            raise self.error(f"not valid YAML: found undefined alias *{name}", event)
+        value, size = self.anchors[name]
+        self.aliased += size
+        if self.aliased > MAX_ALIASED_VALUES:
+            raise self.error(f"YAML aliases in this manifest stand for more than "
+                             f"{MAX_ALIASED_VALUES} values (nested aliases multiply); write the "
+                             "values out instead of aliasing aliases", event)
+        if path and path[-1] == "expect" and isinstance(value, dict):
+            value = {str(k) if isinstance(k, int) else k: v for k, v in value.items()}
+        # Values inside the alias are located at the alias: that is where this copy is written.
+        return value, size
+
+    def _key(self, event: Any, top: _Frame) -> Any:
+        cls = type(event)
+        if cls is ScalarEvent:
+            if event.implicit[0] and event.tag is None and event.value == "<<":
+                raise self.error("YAML merge keys (<<) are not supported here; write the keys out",
+                                 event)
+            key = self._scalar(event)
+            if event.anchor is not None:
+                self._define(event, key)
+        elif cls is AliasEvent:
+            key = self._alias(event, ())[0]
+        else:
+            raise self.error("a mapping key must be a plain word", event)
+        if not isinstance(key, (str, int)):
+            raise self.error("a mapping key must be a plain word", event)
+        if isinstance(key, int) and top.path and top.path[-1] == "expect":
+            key = str(key)
+        if key in top.value:
+            raise self.error(f"key {key!r} is written twice in this mapping; keep one", event)
+        self.pos[top.path + (f"<key>{key}",)] = _mark(event)
+        return key
+
+    def _scalar(self, event: Any) -> Any:
+        value: str = event.value
+        tag = event.tag
+        if tag is None or tag == "!":
+            if not event.implicit[0]:
+                return value                        # quoted: always a string
+            cached = self.scalars.get(value, _NO_KEY)
+            if cached is not _NO_KEY:
+                return cached
+            tag = _resolve(value)
+            if tag == _STR:
+                return value
+            if tag == _MERGE:
+                raise self.error("YAML merge keys (<<) are not supported here; write the keys out",
+                                 event)
+            result = self._construct(tag, event)
+            self.scalars[value] = result
+            return result
+        if tag == _STR:
+            return value
+        return self._construct(tag, event)
+
+    def _construct(self, tag: str, event: Any) -> Any:
+        constructor = _CONSTRUCTORS.get(tag)
+        if constructor is None:
+            raise self.error(f"not valid YAML here: the tag {tag} has no meaning in a manifest",
+                             event)
+        node = ScalarNode(tag, event.value, event.start_mark, event.end_mark)
+        try:
+            value = constructor(_constructor(), node)
+        except yaml.YAMLError as exc:
+            raise self.error(f"not valid YAML: {exc}", event) from None
+        except (ValueError, OverflowError):  # e.g. a date like 2027-02-30
+            raise self.error(f"{event.value!r} looks like a date but is not a real one",
+                             event) from None
+        if isinstance(value, (dt.date, dt.datetime)):
+            return value.isoformat()
+        return value
+
+
+def _resolve(value: str) -> str:
+    """The tag a plain scalar gets under PyYAML's (YAML 1.1) rules, as its Resolver decides."""
+    resolvers = _IMPLICIT.get(value[0], ()) if value else _IMPLICIT.get("", ())
+    for tag, regexp in (*resolvers, *_WILDCARD) if _WILDCARD else resolvers:
+        if regexp.match(value):
+            return tag
+    return _STR
+
+
+_CONSTRUCTOR: SafeConstructor | None = None
+
+
+def _constructor() -> SafeConstructor:
+    global _CONSTRUCTOR
+    if _CONSTRUCTOR is None:
+        _CONSTRUCTOR = SafeConstructor()
+    return _CONSTRUCTOR

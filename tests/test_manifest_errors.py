@@ -112,7 +112,38 @@ CASES = [
      "configs.dovecot[0]: the pattern 'deploy/**/*.conf' matches no file under the root"),
     ("bad firewall format",
      BASE + "configs:\n  firewall: [{path: x, format: iptable}]\n",
-     "configs.firewall[0]: write a path, or {path: FILE, format: FORMAT}"),
+     "imap-gate.yml:6:32: configs.firewall[0].format: 'iptable' is not a firewall format "
+     "imap-gate knows; did you mean 'iptables-save'? known: iptables-save, iptables-script, "
+     "nftables, ufw-rules, ufw-script, ufw-default, ufw-conf, firewalld-zone; or leave format "
+     "out to have it detected"),
+    ("unknown firewall format",
+     BASE + "configs:\n  firewall: [{path: x, format: pf}]\n",
+     "configs.firewall[0].format: 'pf' is not a firewall format imap-gate knows; known: "
+     "iptables-save, iptables-script, nftables"),
+    ("firewall item with an unknown key",
+     BASE + "configs:\n  firewall: [{path: x, frmat: nftables}]\n",
+     "imap-gate.yml:6:24: configs.firewall[0]: unknown key 'frmat'; did you mean 'format'?"),
+    ("unknown protocol",
+     BASE + "    ports: [{port: 11430, protocol: pop3}]\n",
+     "imap-gate.yml:5:37: targets[0].ports[0].protocol: 'pop3' is not a protocol imap-gate "
+     "knows; write imap (cleartext with STARTTLS) or imaps (implicit TLS)"),
+    ("YAML 1.1 exponent without a dot",
+     BASE + "    timeout: 1e9\n",
+     "imap-gate.yml:5:14: targets[0].timeout: '1e9' is a string, not a number, in YAML 1.1 "
+     "(which imap-gate reads, as PyYAML does): its floats need a dot and a signed exponent, "
+     "as in 1.0e+9; write 1000000000"),
+    ("YAML 1.1 exponent for an integer",
+     BASE + "defaults:\n  concurrency: 1e2\n",
+     "defaults.concurrency: '1e2' is a string, not a number, in YAML 1.1"),
+    ("YAML 1.1 exponent for a port",
+     BASE + "    ports: [9.93e2]\n",
+     "imap-gate.yml:5:13: targets[0].ports[0]: '9.93e2' is a string, not a number, in YAML 1.1 "
+     "(which imap-gate reads, as PyYAML does): its floats need a dot and a signed exponent, "
+     "as in 1.0e+9; write 993"),
+    ("ca_file that is not a certificate",
+     BASE + "    ca_file: imap-gate.yml\n",
+     "imap-gate.yml:5:14: targets[0].ca_file: 'imap-gate.yml' holds no PEM certificate "
+     "(-----BEGIN CERTIFICATE-----); point it at your CA's certificate"),
 ]
 
 

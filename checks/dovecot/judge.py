@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
+from checks.dovecot.parser import strip_comment
 from checks.dovecot.template import placeholder
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
@@ -120,6 +121,11 @@ def judge(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
     return out
 
 
+def _quoted(a: Assign) -> str:
+    """The setting as written, without its trailing comment: "(ssl = no)", not "(ssl = no # x)"."""
+    return strip_comment(a.setting.text).strip()
+
+
 def _dov001(eff: EffectiveConfig, mode: str | None) -> list[Finding]:
     a = eff.lookup("ssl")
     if mode != "no":
@@ -128,7 +134,7 @@ def _dov001(eff: EffectiveConfig, mode: str | None) -> list[Finding]:
         a = eff.lookup("ssl_disable")
         if a is None:
             return []
-    return [_f("DOV001", f"TLS is disabled for IMAP ({a.setting.text.strip()}): passwords and "
+    return [_f("DOV001", f"TLS is disabled for IMAP ({_quoted(a)}): passwords and "
                "mail cross the network in clear text.", a, _owner(eff, a))]
 
 
@@ -150,7 +156,7 @@ def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
         extra = " No cleartext IMAP listener is active now, so this becomes exploitable only " \
                 "if port 143 is enabled."
     flt = _owner(eff, a)
-    return [_f("DOV002", f"Cleartext authentication is allowed without TLS ({a.setting.text.strip()}"
+    return [_f("DOV002", f"Cleartext authentication is allowed without TLS ({_quoted(a)}"
                f") and ssl is not 'required': an IMAP client on the internet can send its "
                f"password in clear text on port 143.{extra}", a, flt, sev, related)]
 
@@ -296,7 +302,7 @@ def _dov006(eff: EffectiveConfig) -> list[Finding]:
                 effective_ssl = ssl_here.value if ssl_here else global_ssl
                 if effective_ssl == "required":
                     continue
-            out.append(_f("DOV006", f"The filter '{what}' {verb} ({a.setting.text.strip()}) for "
+            out.append(_f("DOV006", f"The filter '{what}' {verb} ({_quoted(a)}) for "
                           "clients on the internet, undoing the global protection for them.",
                           a, f, sev))
         a = f.assigns.get("ssl_min_protocol")

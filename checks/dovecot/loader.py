@@ -70,9 +70,22 @@ def read_text(root: Path, rel_path: str) -> tuple[str | None, str | None]:
         return None, "the file is binary (it contains NUL bytes), not a Dovecot configuration"
     try:
         return data.decode("utf-8"), None
+    except UnicodeDecodeError:
+        return None, "the file is not UTF-8 text"
+
+
+def bad_byte(root: Path, rel_path: str) -> Location | None:
+    """Where a file's first byte that is not UTF-8 is: the line and column to report it at."""
+    try:
+        data = (root / rel_path).read_bytes()[:MAX_FILE_BYTES]
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return None, f"the file is not UTF-8 text (first bad byte on line {line})"
+        start = data.rfind(b"\n", 0, exc.start) + 1
+        col = len(data[start:exc.start].decode("utf-8", "replace")) + 1
+        return Location(rel_path, data.count(b"\n", 0, exc.start) + 1, col)
+    except OSError:
+        return None
+    return None
 
 
 def inside_path(root: Path, base_dir: str, text: str) -> tuple[str | None, str]:
@@ -104,7 +117,9 @@ def _load_file(root: Path, rel_path: str, out: Loaded, stack: list[str],
                where: Location | None, depth: int) -> list[Node]:
     text, why = read_text(root, rel_path)
     if text is None:
-        out.problems.append(Problem(f"{rel_path}: {why}", where or Location(rel_path, 1, 1)))
+        # a bad byte is reported where it is, even in an included file; the rest at the include
+        loc = bad_byte(root, rel_path) if why and "UTF-8" in why else None
+        out.problems.append(Problem(f"{rel_path}: {why}", loc or where or Location(rel_path, 1, 1)))
         return []
     parsed = out.files.get(rel_path)
     if parsed is None:

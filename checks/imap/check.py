@@ -28,7 +28,11 @@ def run(ctx: Context) -> list[Finding]:
     tls = engine.TlsSettings(
         now=ctx.now, cert_expiry_days=ctx.manifest.defaults.cert_expiry_days,
         ca_files={t.name: str(ctx.root / t.ca_file) if t.ca_file else None for t in targets})
-    results = engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls)
+    on_done = None
+    if ctx.progress is not None:
+        ctx.progress.stage("probing endpoints", len(plans))
+        on_done = ctx.progress.advance
+    results = engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls, on_done=on_done)
     by_name = {t.name: t for t in targets}
     findings: list[Finding] = []
     for r in results:

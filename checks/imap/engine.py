@@ -57,8 +57,10 @@ def run_budget(plans: list[Plan], concurrency: int) -> float:
 
 def probe_all(plans: list[Plan], concurrency: int, tls: TlsSettings | None,
               assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment]
-              | None = None) -> list[EndpointResult]:
-    """Results in the order of ``plans``, whatever order the endpoints finished in."""
+              | None = None, on_done: Callable[[], None] | None = None) -> list[EndpointResult]:
+    """Results in the order of ``plans``, whatever order the endpoints finished in.
+
+    ``on_done`` is called (from a probe thread) as each endpoint finishes: a progress count."""
     if not plans:
         return []
     assess = assess or tls_api.assess
@@ -67,6 +69,9 @@ def probe_all(plans: list[Plan], concurrency: int, tls: TlsSettings | None,
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-probe")
     try:
         futures = [pool.submit(probe_one, p, run_deadline, tls, assess) for p in plans]
+        if on_done is not None:
+            for fut in futures:
+                fut.add_done_callback(lambda _f: on_done())
         cf.wait(futures, timeout=max(0.0, run_deadline.remaining()) + 1.0)
         out: list[EndpointResult] = []
         for plan, fut in zip(plans, futures, strict=True):

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
 
+from imap_gate import pem
+
 # Servers and old roots of the system bundle carry what cryptography parses with a deprecation
 # warning (a serial that is not positive); judging them is this module's job, so the warning is
 # only noise on the run's stderr. One filter for the module at import, not catch_warnings around
@@ -221,18 +223,7 @@ def _read_pem_file(path: str) -> list[x509.Certificate]:
         data = Path(path).read_bytes()
     except OSError:
         return []
-    try:
-        return x509.load_pem_x509_certificates(data)   # old roots with odd serials still anchor
-    except ValueError:
-        # One bad block must not hide the others.
-        out = []
-        marker = b"-----BEGIN CERTIFICATE-----"
-        for block in data.split(marker)[1:]:
-            try:
-                out.append(x509.load_pem_x509_certificate(marker + block))
-            except ValueError:
-                continue
-        return out
+    return pem.certificates(data)   # the same reading the manifest's ca_file check does
 
 
 def system_bundle_path() -> str | None:

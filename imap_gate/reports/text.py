@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from imap_gate.findings import Finding
 from imap_gate.policy import Verdict
+from imap_gate.term import paint
 
 ORDER = ("critical", "high", "medium", "low", "note")
 
@@ -20,20 +21,23 @@ def _target(f: Finding) -> str:
 
 
 def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False,
-                errors: int = 0) -> str:
+                errors: int = 0, colour: bool = False) -> str:
+    """``colour``: severity words and the verdict in ANSI colour (a terminal; see term.py)."""
     lines: list[str] = []
     if not quiet:
         for f in findings:
             if f.waived:
                 continue
             tag = " (in baseline)" if f.baselined else ""
-            lines.append(f"{_where(f)}: {f.sev.label.upper()} {f.rule_id} {f.rule.name}: "
+            word = paint(f.sev.label.upper(), f.sev.label, colour)
+            lines.append(f"{_where(f)}: {word} {f.rule_id} {f.rule.name}: "
                          f"{f.message}{_target(f)}{tag}")
         waived = [f for f in findings if f.waived]
         for f in waived:
-            lines.append(f"{_where(f)}: WAIVED {f.rule_id} {f.rule.name}: {f.message}"
+            lines.append(f"{_where(f)}: {paint('WAIVED', 'waived', colour)} {f.rule_id} "
+                         f"{f.rule.name}: {f.message}"
                          f"{_target(f)} (reason: {f.waiver_reason})")
-    lines.append(summary_line(findings, verdict, errors))
+    lines.append(summary_line(findings, verdict, errors, colour))
     return "\n".join(lines) + "\n"
 
 
@@ -58,14 +62,15 @@ def counts_text(findings: list[Finding]) -> str:
     return parts
 
 
-def summary_line(findings: list[Finding], verdict: Verdict, errors: int = 0) -> str:
+def summary_line(findings: list[Finding], verdict: Verdict, errors: int = 0,
+                 colour: bool = False) -> str:
     threshold = verdict.threshold.label if verdict.threshold else "never"
     parts = counts_text(findings)
     if errors:  # a tool error is exit 2, never a pass, whatever was found besides
         return (f"imap-gate: gate ERROR (exit 2, fail-on {threshold}): {errors} tool error(s), "
                 f"the findings may be incomplete: {parts}")
-    word = "FAILED" if verdict.gate == "fail" else "passed"
-    return f"imap-gate: gate {word} (fail-on {threshold}): {parts}"
+    word = paint("gate FAILED" if verdict.gate == "fail" else "gate passed", verdict.gate, colour)
+    return f"imap-gate: {word} (fail-on {threshold}): {parts}"
 
 
 def _md_escape(text: str) -> str:
