@@ -14,11 +14,12 @@ def _families() -> list[tuple[Rule, ...]]:
     from checks.drift import rules as drift
     from checks.firewall import rules as firewall
     from checks.imap import rules as imap
+    from checks.rehearse import rules as rehearse
     from checks.tls import rules as tls
     from imap_gate import policy_rules
 
     return [imap.RULES, tls.RULES, dovecot.RULES, firewall.RULES, drift.RULES,
-            policy_rules.RULES]
+            rehearse.RULES, policy_rules.RULES]
 
 
 @lru_cache(maxsize=1)
