@@ -8,6 +8,7 @@ Dovecot does not take the probe for a local ("secured") client.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import shutil
 import socket
 import tempfile
@@ -102,13 +103,16 @@ def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
         with server.running(cmd, host_dir, LISTEN, [x.port for x in sb.listeners], SOURCE,
                             start_timeout) as started:
             if started.refused is not None:
-                out.status, out.refusal = "refused", started.refused
                 r = started.refused
+                r.message = r.message.replace(f"{seen_dir}/tree/", "")
+                out.status, out.refusal = "refused", r
                 if r.path and r.line:
                     out.refusal_at = sb.committed_location(r.path, r.line)
                     if out.refusal_at is None and r.path.startswith(f"{seen_dir}/tree/"):
                         out.status = "incomplete"
                         out.reason = f"the sandbox's own lines were refused: {r.message}"
+                elif out.refusal_at is None:
+                    out.refusal_at = _named_setting(eff, r.message)
                 return
             if started.timeout is not None:
                 out.reason = started.timeout
@@ -120,6 +124,17 @@ def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
         out.reason = f"the sandbox could not be built: {exc.strerror or exc}"
     finally:
         shutil.rmtree(host_dir, ignore_errors=True)
+
+
+def _named_setting(eff: EffectiveConfig, message: str) -> tuple[str, int] | None:
+    """A message without a line ("auth_allow_cleartext=yes has no effect with ssl=required"):
+    the committed setting it names first, if any."""
+    best: tuple[int, tuple[str, int]] | None = None
+    for a in eff.all_settings:
+        m = re.search(rf"(?<![\w-]){re.escape(a.key)}(?![\w-])", message)
+        if m and (best is None or m.start() < best[0]):
+            best = (m.start(), (a.loc.path, a.loc.line))
+    return best[1] if best else None
 
 
 def entry_missing(root: Path, entry: str) -> bool:

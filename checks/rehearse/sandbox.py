@@ -425,7 +425,8 @@ def _tail(sb: Sandbox, eff: EffectiveConfig, certs: _Certs,
     out.append("service imap-login {")
     free = iter(ports)
     for name, (port, ssl) in declared.items():
-        if port == 0 or not sb.imap_enabled:
+        if port == 0 or not sb.imap_enabled or (ssl == "yes" and ssl_mode == "no"):
+            # with ssl = no Dovecot opens no implicit-TLS listener: nothing to probe there
             out += [f"  inet_listener {name} {{", "    port = 0", "  }"]
             continue
         mine = next(free)
