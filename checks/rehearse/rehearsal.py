@@ -42,6 +42,7 @@ class Outcome:
     findings: list[Finding] = field(default_factory=list)   # the probe's, as it reported them
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
+    pid: int | None = None            # the Dovecot master's (and its process group's)
 
 
 def read(root: Path, entry: str) -> tuple[loader.Loaded, EffectiveConfig]:
@@ -102,6 +103,7 @@ def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
         cmd = server.argv(version, sb.conf_seen()) or []
         with server.running(cmd, host_dir, LISTEN, [x.port for x in sb.listeners], SOURCE,
                             start_timeout) as started:
+            out.pid = started.pid
             if started.refused is not None:
                 r = started.refused
                 r.message = r.message.replace(f"{seen_dir}/tree/", "")

@@ -49,11 +49,13 @@ DROPPED_SECTIONS = frozenset({"passdb", "userdb", "event_exporter", "metric"})
 TRUST_KEYS = ("login_trusted_networks", "haproxy_trusted_networks")
 SERVICE_DROPPED = frozenset({"user", "group", "extra_groups", "chroot", "executable",
                              "privileged_group"})
+# (``ssl_cert_file`` and friends: the 1.x names that 2.3 still converts)
 CERT_KEYS = frozenset({"ssl_cert", "ssl_alt_cert", "ssl_server_cert_file",
-                       "ssl_server_alt_cert_file"})
+                       "ssl_server_alt_cert_file", "ssl_cert_file"})
 KEY_KEYS = frozenset({"ssl_key", "ssl_alt_key", "ssl_server_key_file",
-                      "ssl_server_alt_key_file"})
-CA_KEYS = frozenset({"ssl_ca", "ssl_server_ca_file"})
+                      "ssl_server_alt_key_file", "ssl_key_file"})
+CA_KEYS = frozenset({"ssl_ca", "ssl_server_ca_file", "ssl_ca_file"})
+EMPTY_NAME = "empty"
 DH_KEYS = frozenset({"ssl_dh", "ssl_server_dh_file"})
 PASSWORD_KEYS = frozenset({"ssl_key_password", "ssl_server_key_password"})
 CLIENT_TLS_KEYS = frozenset({"ssl_client_cert", "ssl_client_key", "ssl_client_cert_file",
@@ -218,6 +220,7 @@ def prepare(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, host_dir: P
     for sub in ("run", "state", "home", "mail"):
         (host_dir / sub).mkdir(parents=True, exist_ok=True)
     (host_dir / "nobody.passwd").write_text("")
+    (host_dir / EMPTY_NAME).write_text("")
     if not loaded.files.get(loaded.top):
         (tree / loaded.top).parent.mkdir(parents=True, exist_ok=True)
         (tree / loaded.top).write_text(tail)
@@ -243,13 +246,13 @@ def _includes(root: Path, ed: _Editor) -> None:
 def _cert_plan(root: Path, nodes: list[Node], host_dir: Path, seen_dir: str) -> _Certs:
     pointed: list[tuple[Setting, str]] = []
     for s, key, _ in _settings(nodes):
-        if key in CERT_KEYS | KEY_KEYS | CA_KEYS:
+        if key in CERT_KEYS | KEY_KEYS | CA_KEYS or s.kind == "file":
             pointed.append((s, key))
     plan = _Certs(repo=any(k in CERT_KEYS for _, k in pointed))
     for s, key in pointed:
         rel, data = loader.read_pointed_file(root, s.loc.path, s.value)
         if rel is None or data is None:
-            if key not in CA_KEYS:
+            if key in CERT_KEYS | KEY_KEYS:
                 plan.repo = False
             continue
         dest = host_dir / "tree" / rel
@@ -290,6 +293,10 @@ def _section(ed: _Editor, n: Section, chain: tuple[Section, ...], service: str |
                "userdb": "userdb replaced by a static one",
                }.get(n.type, f"{n.type} removed: it may send events off this machine")
         ed.remove_section(path, line, why)
+        return
+    if n.type == "auth" and n.name and service is None:
+        ed.remove_section(path, line, f"1.x auth {n.name} section (passdb, userdb, sockets) "
+                          "replaced by the sandbox's passdb that accepts nobody")
         return
     if n.type == "service" and service is None:
         if n.name not in BUILTIN_SERVICES:
@@ -333,6 +340,9 @@ def _section(ed: _Editor, n: Section, chain: tuple[Section, ...], service: str |
 def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],
              service: str | None, certs: _Certs, version: str, sb: Sandbox) -> None:
     path, line = s.loc.path, s.loc.line
+    if s.kind == "file" and key not in CERT_KEYS | KEY_KEYS | CA_KEYS | DH_KEYS:
+        _pointed(ed, s, key, certs, sb)
+        return
     if service is not None:
         if s.key in SERVICE_DROPPED:
             ed.remove(path, line, f"service {service}: {s.key} removed (the sandbox runs "
@@ -367,6 +377,17 @@ def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],
         ed.remove(path, line, f"{key} removed: it runs a program")
 
 
+def _pointed(ed: _Editor, s: Setting, key: str, certs: _Certs, sb: Sandbox) -> None:
+    """``key = <file`` is read when Dovecot starts: a committed file is copied, any other
+    one (a deployment path) becomes an empty file."""
+    copy = certs.copies.get((s.loc.path, s.loc.line))
+    target = copy or f"{sb.seen_dir}/{EMPTY_NAME}"
+    ed.replace(s.loc.path, s.loc.line, f"{ed.indent(s.loc.path, s.loc.line)}{s.key} = <{target}",
+               f"{key} pointed at " + ("its committed file, copied into the sandbox" if copy
+                                       else "an empty file (the committed value names a file "
+                                            "that is not in the repository)"))
+
+
 def _cert(ed: _Editor, s: Setting, key: str, certs: _Certs, sb: Sandbox) -> None:
     path, line = s.loc.path, s.loc.line
     copy = certs.copies.get((path, line))
@@ -378,7 +399,8 @@ def _cert(ed: _Editor, s: Setting, key: str, certs: _Certs, sb: Sandbox) -> None
         target, what = f"{sb.seen_dir}/{throwaway.CERT_NAME}", "a throwaway certificate"
     else:
         target, what = f"{sb.seen_dir}/{throwaway.KEY_NAME}", "the throwaway certificate's key"
-    value = f"<{target}" if s.kind == "file" or sb.version == "2.3" else target
+    lt = s.kind == "file" or (sb.version == "2.3" and not s.key.endswith("_file"))
+    value = f"<{target}" if lt else target
     ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {value}", f"{key} pointed at {what}")
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 START_TIMEOUT = 8.0
 STOP_TIMEOUT = 3.0
+STOP_GRACE = 0.3
 ROOTFS24_DEFAULT = Path("/var/cache/imap-gate/trixie-dovecot24")
 _CONFIG_ERROR = re.compile(r"Error in configuration file (\S+) line (\d+): (.*)")
 _FATAL = re.compile(r"(?:Fatal|Error): (.*)")
@@ -49,7 +50,7 @@ class Refusal:
 
 @dataclass
 class Started:
-    pid: int
+    pid: int                          # the master's, which is also its process group's
     refused: Refusal | None = None    # Dovecot exited: why
     timeout: str | None = None        # it neither exited nor listened in time
 
@@ -133,16 +134,20 @@ def _listening(addr: str, port: int, source: str) -> bool:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Terminate the master by its PID (it stops its children); if it lingers, kill its
-    process group, the one this module created for it, while the master still holds it."""
+    """Terminate the master by its PID; what is left after a short grace (its children, or
+    a master that lingers: Dovecot's orderly shutdown waits about a second for them) is
+    killed through its process group, the one this module created, while the master still
+    holds it, so the group id cannot belong to anyone else yet."""
     if proc.poll() is not None:
         return
+    proc.send_signal(signal.SIGTERM)
     try:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(timeout=STOP_TIMEOUT)
+        proc.wait(timeout=STOP_GRACE)
+        return
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT)
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        proc.kill()
+    proc.wait(timeout=STOP_TIMEOUT)
