@@ -134,20 +134,20 @@ def _listening(addr: str, port: int, source: str) -> bool:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    """Terminate the master by its PID; what is left after a short grace (its children, or
-    a master that lingers: Dovecot's orderly shutdown waits about a second for them) is
-    killed through its process group, the one this module created, while the master still
-    holds it, so the group id cannot belong to anyone else yet."""
+    """Terminate the master by its PID, give it a short grace (Dovecot's orderly shutdown
+    waits about a second for its children), then kill what is left of its process group,
+    the one this module created. The master is not reaped before that (``WNOWAIT``): while
+    it is a zombie its PID, and so the group id, cannot belong to anyone else."""
     if proc.poll() is not None:
         return
     proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_GRACE)
-        return
-    except subprocess.TimeoutExpired:
-        pass
+    end = time.monotonic() + STOP_GRACE
+    while time.monotonic() < end:
+        if os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
+            break
+        time.sleep(0.01)
     try:
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
-        proc.kill()
+        pass
     proc.wait(timeout=STOP_TIMEOUT)
