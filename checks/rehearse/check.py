@@ -13,7 +13,7 @@ from checks import Check
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 
-WORKERS = 4
+WORKERS = 8
 
 
 def entry_files(ctx: Context) -> list[str]:

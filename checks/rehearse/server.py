@@ -22,7 +22,7 @@ from pathlib import Path
 
 START_TIMEOUT = 8.0
 STOP_TIMEOUT = 3.0
-STOP_GRACE = 0.3
+STOP_GRACE = 0.1
 ROOTFS24_DEFAULT = Path("/var/cache/imap-gate/trixie-dovecot24")
 _CONFIG_ERROR = re.compile(r"Error in configuration file (\S+) line (\d+): (.*)")
 _FATAL = re.compile(r"(?:Fatal|Error): (.*)")
