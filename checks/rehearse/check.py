@@ -7,8 +7,6 @@ Rehearsals run a few at a time; each one stops its Dovecot whatever happens.
 
 from __future__ import annotations
 
-import concurrent.futures as cf
-
 from checks import Check
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
@@ -31,6 +29,8 @@ def entry_files(ctx: Context) -> list[str]:
 def run(ctx: Context) -> list[Finding]:
     if not ctx.manifest.rehearse:
         return []
+    import concurrent.futures as cf  # only a run that rehearses pays for it
+
     from checks.rehearse import rehearsal, report
 
     files = entry_files(ctx)

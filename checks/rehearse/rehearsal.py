@@ -92,7 +92,8 @@ def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
     place = _workdir(version)
     if cmd is None or place is None:
         out.reason = (f"Dovecot {version} is not available on this machine (2.3: the host's "
-                      "dovecot; 2.4: the Debian 13 root filesystem, run as root)")
+                      "dovecot; 2.4: the Debian 13 root filesystem, run as root; the Action's "
+                      "default image carries neither, see docs/action.md)")
         return
     host_dir, seen_dir = place
     try:
