@@ -282,3 +282,40 @@ def test_the_manifest_key_selects_the_files(tmp_path: Path, run_cli) -> None:
     code, found = _json(run_cli, root)
     rehearsed = {f["path"] for f in found if f["rule_id"].startswith("REH")}
     assert rehearsed == {"a.conf"} and code == 1
+
+
+def test_the_action_input_turns_rehearsal_on() -> None:
+    from imap_gate.cli import build_parser
+    from imap_gate.github import action
+
+    parser = build_parser()
+    assert "--rehearse" in action.inputs_to_argv({"INPUT_REHEARSE": "true"}, parser)
+    assert "--rehearse" not in action.inputs_to_argv({}, parser)
+    assert "--rehearse" not in action.inputs_to_argv({"INPUT_REHEARSE": "false"}, parser)
+
+
+def test_a_port_taken_by_another_process_is_retried_not_refused(tmp_path: Path,
+                                                                monkeypatch) -> None:
+    """Ports are picked free and bound by Dovecot a moment later: if another process takes
+    one in between, Dovecot's bind error is the machine's, not the configuration's."""
+    import socket
+
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    taken.bind((rehearsal.LISTEN, 0))
+    taken.listen()
+    port = taken.getsockname()[1]
+    calls = []
+    real = rehearsal._free_port
+
+    def first_taken(addr: str) -> int:
+        calls.append(addr)
+        return port if len(calls) == 1 else real(addr)
+
+    monkeypatch.setattr(rehearsal, "_free_port", first_taken)
+    try:
+        out, found = _findings(_tree(tmp_path, "protocols = imap\nssl = no\n"))
+    finally:
+        taken.close()
+    assert out.status == "rehearsed", (out.refusal, out.reason)
+    assert "REH001" not in {f.rule_id for f in found}

@@ -98,15 +98,23 @@ def _wait(proc: subprocess.Popen, workdir: Path, listen: str, ports: list[int], 
     while time.monotonic() < end:
         if proc.poll() is not None:
             return Started(proc.pid, refused=refusal(_output(workdir)))
-        if ports and all(_listening(listen, p, source) for p in ports):
-            return Started(proc.pid)
-        if not ports and time.monotonic() > settle:
+        # Dovecot logs "starting up" only once every listener is bound: a port that answers
+        # before that may be somebody else's.
+        if (ports or time.monotonic() > settle) and _started_up(workdir) and \
+                all(_listening(listen, p, source) for p in ports):
             return Started(proc.pid)
         time.sleep(0.02)
     if proc.poll() is not None:
         return Started(proc.pid, refused=refusal(_output(workdir)))
     return Started(proc.pid, timeout=f"Dovecot did not listen on {listen} ports "
                    f"{', '.join(map(str, ports))} within {timeout:.0f} s")
+
+
+def _started_up(workdir: Path) -> bool:
+    try:
+        return b" starting up" in (workdir / "dovecot.log").read_bytes()[:65536]
+    except OSError:
+        return False
 
 
 def _output(workdir: Path) -> str:
