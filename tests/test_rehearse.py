@@ -319,3 +319,13 @@ def test_a_port_taken_by_another_process_is_retried_not_refused(tmp_path: Path,
         taken.close()
     assert out.status == "rehearsed", (out.refusal, out.reason)
     assert "REH001" not in {f.rule_id for f in found}
+
+
+def test_a_plugin_the_local_dovecot_lacks_is_removed_with_a_note(tmp_path: Path) -> None:
+    conf = ("protocols = imap\nssl = no\nmail_plugins = $mail_plugins quota no_such_thing\n"
+            "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}\n")
+    out, _ = _findings(_tree(tmp_path, conf))
+    assert out.status == "rehearsed"
+    said = [r.render() for r in out.sandbox.rewrites if "mail_plugins" in r.what]
+    assert said == ["dovecot.conf:3: mail_plugins: no_such_thing removed: the local Dovecot 2.3 "
+                    "lacks the plugin"]

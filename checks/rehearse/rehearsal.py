@@ -117,7 +117,8 @@ def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
     try:
         throwaway.write(host_dir)
         ports = [_free_port(LISTEN) for _ in range(8)]
-        sb = sandbox.prepare(root, loaded, eff, host_dir, seen_dir, LISTEN, ports)
+        sb = sandbox.prepare(root, loaded, eff, host_dir, seen_dir, LISTEN, ports,
+                             server.modules_dir(version))
         out.sandbox = sb
         cmd = server.argv(version, sb.conf_seen()) or []
         with server.running(cmd, host_dir, LISTEN, [x.port for x in sb.listeners], SOURCE,

@@ -95,6 +95,12 @@ class Sandbox:
     throwaway_cert: bool = False
     imap_enabled: bool = True
     line_counts: dict[str, int] = field(default_factory=dict)  # committed file -> lines
+    modules: Path | None = None    # the local Dovecot's plugin directory, as this host sees it
+
+    def lacks_plugin(self, name: str) -> bool:
+        if self.modules is None or not self.modules.is_dir() or name.startswith("$"):
+            return False
+        return not any(self.modules.glob(f"lib*_{name}_plugin.so"))
 
     def conf_seen(self) -> str:
         return f"{self.seen_dir}/tree/{self.entry}"
@@ -187,12 +193,14 @@ class _Certs:
 
 
 def prepare(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, host_dir: Path,
-            seen_dir: str, listen: str, ports: list[int]) -> Sandbox:
+            seen_dir: str, listen: str, ports: list[int], modules: Path | None = None
+            ) -> Sandbox:
     """Write the sandboxed tree under ``host_dir/tree`` and say what was rewritten.
 
-    ``ports``: free loopback ports to hand out to the IMAP listeners, in order."""
+    ``ports``: free loopback ports to hand out to the IMAP listeners, in order;
+    ``modules``: the local Dovecot's plugin directory (plugins it lacks are removed)."""
     version = eff.info.version
-    sb = Sandbox(host_dir, seen_dir, loaded.top, version, listen)
+    sb = Sandbox(host_dir, seen_dir, loaded.top, version, listen, modules=modules)
     texts: dict[str, list[str]] = {}
     for rel in loaded.files:
         text, _why = loader.read_text(root, rel)
@@ -322,6 +330,12 @@ def _section(ed: _Editor, n: Section, chain: tuple[Section, ...], service: str |
                 ed.remove(c.loc.path, c.loc.line, f"{n.type}: {c.key} removed: it covers the "
                           "probe's loopback address but no public one")
         return
+    if n.type == "mail_plugins" and not n.name:
+        for c in n.children:
+            if isinstance(c, Setting) and sb.lacks_plugin(c.key):
+                ed.remove(c.loc.path, c.loc.line, f"mail_plugins: {c.key} removed: the local "
+                          f"Dovecot {sb.version} lacks the plugin")
+        return
     if n.type == "protocols" and not n.name:
         ed.remove_section(path, line, "protocols set by the sandbox")
         return
@@ -354,6 +368,15 @@ def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],
         return
     if key in OWNED:
         ed.remove(path, line, f"{key} set by the sandbox")
+        return
+    if key == "mail_plugins":
+        words = _words(s.value)
+        missing = [w for w in words if sb.lacks_plugin(w)]
+        if missing:
+            kept = " ".join(w for w in words if w not in missing)
+            ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {kept}",
+                       f"mail_plugins: {' '.join(missing)} removed: the local Dovecot "
+                       f"{sb.version} lacks the plugin")
         return
     if key in TRUST_KEYS:
         words = _words(s.value)

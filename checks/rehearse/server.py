@@ -41,6 +41,12 @@ def rootfs24() -> Path | None:
     return path
 
 
+def modules_dir(version: str) -> Path | None:
+    """Where the Dovecot of ``version`` keeps its plugins, as this host sees it."""
+    base = rootfs24() if version == "2.4" else Path("/")
+    return None if base is None else base / "usr/lib/dovecot/modules"
+
+
 @dataclass
 class Refusal:
     message: str                   # Dovecot's own words
