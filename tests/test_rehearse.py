@@ -329,3 +329,13 @@ def test_a_plugin_the_local_dovecot_lacks_is_removed_with_a_note(tmp_path: Path)
     said = [r.render() for r in out.sandbox.rewrites if "mail_plugins" in r.what]
     assert said == ["dovecot.conf:3: mail_plugins: no_such_thing removed: the local Dovecot 2.3 "
                     "lacks the plugin"]
+
+
+def test_two_rehearsals_of_one_file_give_the_same_findings(tmp_path: Path) -> None:
+    """Fresh ports every run, but the messages, lines and fingerprints do not move."""
+    root = tmp_path / "insecure"
+    shutil.copytree(REPO / "examples" / "insecure", root)
+    runs = [_findings(root, "deploy/dovecot/dovecot.conf")[1] for _ in range(2)]
+    views = [sorted((f.rule_id, f.location.line, f.message, f.fingerprint) for f in r)
+             for r in runs]
+    assert views[0] == views[1] and len(views[0]) > 5

@@ -155,8 +155,9 @@ def _sandbox_note(out: Outcome, head: str, related: tuple[Location, ...]) -> Fin
     cert = ("certificate rules were not judged (a throwaway certificate stood in for one that "
             "is not in the repository)" if sb.throwaway_cert else
             "the committed certificate was used; its trust and name were not judged")
+    # the message stays the same from run to run: the loopback ports are in the evidence
     what = ("no IMAP listener to probe" if not sb.listeners else
-            ", ".join(f"{x.name} ({x.protocol}) on {sb.listen}:{x.port}" for x in sb.listeners))
+            ", ".join(f"{x.name} ({x.protocol})" for x in sb.listeners) + " on loopback")
     return Finding(
         "REH004", f"{head}: {len(lines)} rewrite(s) for the sandbox; probed {what}; {cert}.",
         Location(out.entry, 1), evidence=redact("\n".join(lines)),
