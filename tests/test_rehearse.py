@@ -339,3 +339,17 @@ def test_two_rehearsals_of_one_file_give_the_same_findings(tmp_path: Path) -> No
     views = [sorted((f.rule_id, f.location.line, f.message, f.fingerprint) for f in r)
              for r in runs]
     assert views[0] == views[1] and len(views[0]) > 5
+
+
+def test_a_template_is_not_rehearsed_as_if_it_were_the_config(tmp_path: Path) -> None:
+    conf = "protocols = imap\n{% if tls %}\nssl = required\n{% endif %}\n"
+    out, found = _findings(_tree(tmp_path, conf))
+    assert out.status == "incomplete" and "template code" in (out.reason or "")
+    assert [f.rule_id for f in found] == ["REH002"]
+
+
+def test_a_file_that_is_not_text_is_incomplete_not_a_pass(tmp_path: Path) -> None:
+    root = _tree(tmp_path, "")
+    (root / "dovecot.conf").write_bytes(b"ssl = yes\n\xff\xfe\x00binary")
+    out, found = _findings(root)
+    assert out.status == "incomplete" and [f.rule_id for f in found] == ["REH002"]

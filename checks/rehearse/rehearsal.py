@@ -103,8 +103,14 @@ def _port_race(out: Outcome) -> bool:
 def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
          manifest_path: str, now: dt.datetime | None, start_timeout: float) -> None:
     version = eff.info.version
-    if entry_missing(root, out.entry):
-        out.reason = f"{out.entry} cannot be read"
+    text, why = loader.read_text(root, out.entry)
+    if text is None:
+        out.reason = f"{out.entry} cannot be read as a configuration: {why}"
+        return
+    templated = _template_line(loaded)
+    if templated is not None:
+        out.reason = (f"{templated[0]}:{templated[1]} is template code (DOV015): rehearse the "
+                      "rendered file instead (list it under rehearse:)")
         return
     cmd = server.argv(version, "")
     place = _workdir(version)
@@ -159,8 +165,21 @@ def _named_setting(eff: EffectiveConfig, message: str) -> tuple[str, int] | None
     return best[1] if best else None
 
 
-def entry_missing(root: Path, entry: str) -> bool:
-    return not (root / entry).is_file()
+def _template_line(loaded: loader.Loaded) -> tuple[str, int] | None:
+    """The first line of template code (Jinja, ERB, ...) Dovecot would choke on, if any."""
+    from checks.dovecot.parser import ParseError, Section
+    from checks.dovecot.template import is_template_line
+
+    stack = list(loaded.nodes)
+    first: tuple[str, int] | None = None
+    while stack:
+        n = stack.pop()
+        if isinstance(n, Section):
+            stack.extend(n.children)
+        elif isinstance(n, ParseError) and (n.template or is_template_line(n.text)):
+            here = (n.loc.path, n.loc.line)
+            first = here if first is None or here < first else first
+    return first
 
 
 def _probe(root: Path, sb: sandbox.Sandbox, manifest_path: str, now: dt.datetime | None
