@@ -353,3 +353,14 @@ def test_a_file_that_is_not_text_is_incomplete_not_a_pass(tmp_path: Path) -> Non
     (root / "dovecot.conf").write_bytes(b"ssl = yes\n\xff\xfe\x00binary")
     out, found = _findings(root)
     assert out.status == "incomplete" and [f.rule_id for f in found] == ["REH002"]
+
+
+def test_a_haproxy_listener_is_probed_as_the_client_the_proxy_would_announce(
+        tmp_path: Path) -> None:
+    conf = ("protocols = imap\nssl = yes\ndisable_plaintext_auth = no\n"
+            "haproxy_trusted_networks = 10.0.0.0/8\nservice imap-login {\n"
+            "  inet_listener imap {\n    port = 143\n    haproxy = yes\n  }\n}\n")
+    out, found = _findings(_tree(tmp_path, conf))
+    assert out.status == "rehearsed", (out.reason, out.refusal)
+    assert [f.location.line for f in found if f.rule_id == "IMAP004"] == [3]
+    assert not [f for f in found if f.rule_id == "IMAP012"]

@@ -323,6 +323,12 @@ def _section(ed: _Editor, n: Section, chain: tuple[Section, ...], service: str |
             if isinstance(c, Setting) and c.key in ("port", "address", "listen"):
                 ed.remove(c.loc.path, c.loc.line, f"service {service} listener {n.name}: "
                           f"{c.key} moved to the sandbox's loopback address")
+            elif isinstance(c, Setting) and c.key == "haproxy":
+                # a proxy hands Dovecot the internet client's address: without one, the probe
+                # is that client itself
+                ed.remove(c.loc.path, c.loc.line, f"service {service} listener {n.name}: "
+                          "haproxy removed: the probe connects directly, as the client a "
+                          "proxy would announce")
         return
     if n.type in TRUST_KEYS and not n.name:
         for c in n.children:
