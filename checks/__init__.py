@@ -28,6 +28,9 @@ def all_checks(only: str | None = None) -> list[Check]:
         from checks.firewall.check import CHECK as firewall
 
         out += [dovecot, firewall]
+    from checks.rehearse.check import CHECK as rehearse  # does nothing without --rehearse
+
+    out.append(rehearse)
     if only in (None, "probe"):
         from checks.imap.check import CHECK as probe
 

@@ -14,11 +14,13 @@ def _families() -> list[tuple[str, tuple[Rule, ...]]]:
     from checks.drift import rules as drift
     from checks.firewall import rules as firewall
     from checks.imap import rules as imap
+    from checks.rehearse import rules as rehearse
     from checks.tls import rules as tls
     from imap_gate import policy_rules
 
     return [("imap", imap.RULES), ("tls", tls.RULES), ("dovecot", dovecot.RULES),
-            ("firewall", firewall.RULES), ("drift", drift.RULES), ("policy", policy_rules.RULES)]
+            ("firewall", firewall.RULES), ("drift", drift.RULES), ("rehearse", rehearse.RULES),
+            ("policy", policy_rules.RULES)]
 
 
 @lru_cache(maxsize=1)

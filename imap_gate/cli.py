@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import os
 import sys
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write this run's findings as a baseline (JSON)")
     p.add_argument("--shard", metavar="K/N",
                    help="probe only the K-th of N deterministic slices of the targets")
+    p.add_argument("--rehearse", action="store_true",
+                   help="start each Dovecot entry file in a loopback sandbox and probe it live")
     p.add_argument("--version", action="version", version=f"imap-gate {__version__}")
     return p
 
@@ -253,6 +256,8 @@ def _scan(argv: list[str],
     try:
         root = resolve_root(args.root)
         manifest = load_manifest(root, find_manifest(root, args.manifest))
+        if args.rehearse:
+            manifest = dataclasses.replace(manifest, rehearse=True)
         if args.shard:
             manifest = shard.select(manifest, *shard.parse(args.shard))
         fps = baseline.read_fingerprints(Path(args.baseline)) if args.baseline else None

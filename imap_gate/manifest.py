@@ -95,6 +95,11 @@ class Manifest:
     firewall_files: tuple[FirewallFile, ...]
     fail_on: str | None
     waivers: tuple[Waiver, ...] = field(default_factory=tuple)
+    # Rehearsal (issue 20): the files of ``rehearse:`` (empty: every Dovecot entry file), and
+    # whether to rehearse at all (``--rehearse`` / the Action input ``rehearse``).
+    rehearse_files: tuple[str, ...] = ()
+    rehearse_line: int = 1
+    rehearse: bool = False
 
 
 @lru_cache(maxsize=1)
@@ -408,6 +413,10 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
     firewall_files = _firewall_files(root, cfg.get("firewall") or [], ("configs", "firewall"),
                                      where, attempt, "configs.firewall")
 
+    rehearse_files = _files(root, data.get("rehearse") or [], ("rehearse",), where, attempt,
+                            "rehearse")
+    rehearse_line = pos.at(("rehearse",))[0] if "rehearse" in data else 1
+
     pol = data.get("policy") or {}
     waivers: list[Waiver] = []
     from imap_gate import catalogue  # late: the catalogue imports every check family
@@ -436,7 +445,8 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
     name = data.get("name") or Path(display).stem.replace(".github", "") or "imap-gate"
     return Manifest(path=display, name=name, defaults=defaults, targets=tuple(targets),
                     dovecot_files=tuple(dovecot_files), firewall_files=tuple(firewall_files),
-                    fail_on=pol.get("fail_on"), waivers=tuple(waivers))
+                    fail_on=pol.get("fail_on"), waivers=tuple(waivers),
+                    rehearse_files=tuple(rehearse_files), rehearse_line=rehearse_line)
 
 
 def _check_ca_file(path: Path, text: str, where: tuple[str, int, int], what: str) -> bool:

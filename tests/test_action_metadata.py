@@ -79,12 +79,13 @@ def test_inputs_and_outputs_are_the_contract() -> None:
     inputs = m["inputs"]
     assert set(inputs) == {"manifest", "fail-on", "only", "sarif-file", "upload-sarif", "category",
                            "token", "annotations", "summary", "working-directory", "allow-waivers",
-                           "shard", "baseline"}
+                           "shard", "baseline", "rehearse"}
     assert inputs["sarif-file"]["default"] == "imap-gate.sarif"
     assert inputs["upload-sarif"]["default"] == "false"
     assert inputs["token"]["default"] == "${{ github.token }}"
     assert inputs["annotations"]["default"] == inputs["summary"]["default"] == "true"
     assert inputs["allow-waivers"]["default"] == "true"
+    assert inputs["rehearse"]["default"] == "false"
     assert set(m["outputs"]) == {"gate", "max-severity", "findings", "sarif-file"}
     # every input is read by the program, and the program reads no undeclared input
     handled = set(action.FLAG_INPUTS) | set(action.BOOL_INPUTS) | {"token", "working-directory"}

@@ -94,7 +94,8 @@ def test_list_rules_text_and_json() -> None:
     by_id = {d["id"]: d for d in doc}
     assert by_id["DOV001"] == {**by_id["DOV001"], "name": "ssl-disabled", "severity": "high",
                                "family": "dovecot"}
-    assert {d["family"] for d in doc} == {"imap", "tls", "dovecot", "firewall", "drift", "policy"}
+    assert {d["family"] for d in doc} == {"imap", "tls", "dovecot", "firewall", "drift", "rehearse",
+                                              "policy"}
 
 
 def test_explain_prints_the_rule_as_the_docs_do() -> None:

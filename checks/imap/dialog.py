@@ -370,9 +370,17 @@ def _injection_dialog(s: Session) -> None:
     _, done = s.until_tagged("A", deadline)
     if done.status != "OK":
         raise wire.WireError("STARTTLS was refused on the second connection", done.raw[:256])
-    if s.reader.pending():
+    pending = s.reader.pending()
+    if pending[:1] in (b"\x15", b"\x16") and pending[1:2] == b"\x03":
+        # A TLS record (Dovecot 2.4 sends an alert): the server fed the pipelined bytes to
+        # TLS as a bad ClientHello, so it did not run them as IMAP.
+        s.facts.injection = "rejected"
+        s.facts.injection_evidence = ("after STARTTLS OK the server answered the pipelined "
+                                      f"bytes with a TLS record: {wire.show(pending[:16])}")
+        return
+    if pending:
         raise wire.WireError("the server answered in cleartext after STARTTLS OK",
-                             s.reader.pending()[:256])
+                             pending[:256])
     s.phase = "tls-handshake"
     try:
         s.start_tls(s.plan.sni)

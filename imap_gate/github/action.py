@@ -28,7 +28,7 @@ FLAG_INPUTS = {"manifest": "--manifest", "fail-on": "--fail-on", "only": "--only
                "sarif-file": "--sarif", "category": "--category", "shard": "--shard",
                "baseline": "--baseline"}
 BOOL_INPUTS = {"upload-sarif": False, "annotations": True, "summary": True,
-               "allow-waivers": True}
+               "allow-waivers": True, "rehearse": False}
 TRUE = ("true", "True", "TRUE")
 FALSE = ("false", "False", "FALSE")
 LOG_CAP = 64 * 1024    # characters of facts shown in one log group
@@ -96,6 +96,8 @@ def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> l
         get_bool(env, name)  # reject a bad value before anything runs
     if not get_bool(env, "allow-waivers") and "--no-waivers" not in argv:
         argv.append("--no-waivers")
+    if get_bool(env, "rehearse") and "--rehearse" in known and "--rehearse" not in argv:
+        argv.append("--rehearse")
     return argv
 
 
