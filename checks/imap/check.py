@@ -28,8 +28,12 @@ def run(ctx: Context) -> list[Finding]:
     tls = engine.TlsSettings(
         now=ctx.now, cert_expiry_days=ctx.manifest.defaults.cert_expiry_days,
         ca_files={t.name: str(ctx.root / t.ca_file) if t.ca_file else None for t in targets})
-    results = engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls)
+    results = engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls,
+                               per_host=ctx.manifest.defaults.per_host)
     by_name = {t.name: t for t in targets}
+    # A target where nothing answered gets one finding (judge_target), not one per port.
+    silent = {t.name for t in targets
+              if judge.nothing_answered([r.facts for r in results if r.plan.target == t.name])}
     findings: list[Finding] = []
     for r in results:
         target = by_name[r.plan.target]
@@ -39,6 +43,8 @@ def run(ctx: Context) -> list[Finding]:
             facts["tls"].setdefault("handshakes", r.tls.handshakes)
         ctx.facts[endpoint_key(target.name, r.plan.port)] = facts
         for issue in judge.judge_endpoint(r.facts):
+            if target.name in silent and issue.detail == "phase=connect":
+                continue
             findings.append(_finding(ctx, target, issue))
         if r.tls is not None:
             findings += _tls_findings(ctx, target, r)
@@ -53,7 +59,8 @@ def run(ctx: Context) -> list[Finding]:
 
 
 def _finding(ctx: Context, target: Target, issue: judge.Issue) -> Finding:
-    key = f"target={target.name};port={issue.port}"
+    key = f"target={target.name};" + (f"port={issue.port}" if issue.port is not None
+                                      else "scope=target")
     if issue.detail:
         key += f";{issue.detail}"
     return ctx.live_finding(issue.rule_id, target, issue.port, issue.message, issue.evidence,
