@@ -1,8 +1,9 @@
 """The per-endpoint IMAP dialog: legs on their own connections, facts merged. No judgement here.
 
 An endpoint's IMAP checks are legs that share no state (``checks.imap.legs`` runs them at
-once, under the per-host cap): the greeting, capabilities and ID; the cleartext-auth probe;
-STARTTLS and the capabilities inside TLS; the NO STARTTLS injection test. Each opens its own
+once, under the per-host cap): the greeting, capabilities and ID, then STARTTLS and the
+capabilities inside TLS on the same connection (a few round trips, no second greeting to
+wait for); the cleartext-auth probe; the NO STARTTLS injection test. Each leg opens its own
 connection and reads its own greeting.
 
 What the probe sends, at most, on a cleartext port (RFC 3501 / RFC 9051):
@@ -176,11 +177,14 @@ class Session:
 LegFn = Callable[[Plan, Deadline, EndpointLegs, EndpointFacts], None]
 
 
-def probe(plan: Plan, deadline: Deadline, legs: EndpointLegs | None = None) -> EndpointFacts:
+def probe(plan: Plan, deadline: Deadline, legs: EndpointLegs | None = None,
+          beside: Callable[[], None] | None = None) -> EndpointFacts:
     """Everything one endpoint shows an anonymous client, as facts. Never raises ProbeError.
 
     The legs run at once through ``legs`` (the engine's scheduler, shared with the TLS
-    handshakes of the same endpoint); without it, through a scheduler of its own."""
+    handshakes of the same endpoint); without it, through a scheduler of its own.
+    ``beside`` runs in this thread once the legs are queued (the engine's TLS assessment),
+    so one thread drives both."""
     own: Scheduler | None = None
     if legs is None:
         own = Scheduler(DEFAULT_PER_HOST, workers=DEFAULT_PER_HOST)
@@ -193,7 +197,6 @@ def probe(plan: Plan, deadline: Deadline, legs: EndpointLegs | None = None) -> E
             ("greeting", GREETING, _greeting_leg, False, "")]
         if plan.protocol == "imap":
             plan_legs += [("auth", IMAP, _auth_leg, True, ""),
-                          ("starttls", IMAP, _starttls_leg, True, "tls"),
                           ("injection", LATE, _injection_leg, True, "tls")]
         futures = {}
         for name, prio, fn, needs_alive, group in plan_legs:
@@ -201,6 +204,8 @@ def probe(plan: Plan, deadline: Deadline, legs: EndpointLegs | None = None) -> E
             futures[name] = legs.run(name, prio, functools.partial(fn, plan, deadline, legs,
                                                                    parts[name]),
                                      needs_alive=needs_alive, group=group)
+        if beside is not None:
+            beside()
         outcome = {name: legs.wait(fut) for name, fut in futures.items()}
     finally:
         if own is not None:
@@ -277,10 +282,15 @@ def _cleartext(s: Session, legs: EndpointLegs) -> None:
     caps, s.facts.caps_evidence = _capabilities(s, greet)
     s.facts.caps_before_tls = list(caps)
     _ask_id(s, caps)
-    if greet.status == "OK" and "STARTTLS" not in caps:
+    if greet.status != "OK":   # PREAUTH: already authenticated, STARTTLS is no longer allowed
+        s.logout()
+        return
+    if "STARTTLS" not in caps:
         s.facts.starttls = "not-offered"
         legs.drop("tls", "STARTTLS is not offered")
-    s.logout()
+        s.logout()
+        return
+    _starttls(s, legs)
 
 
 def _secondary(plan: Plan, deadline: Deadline, legs: EndpointLegs, f: EndpointFacts,
@@ -416,49 +426,38 @@ def _anonymous(s: Session, legs: EndpointLegs, phase: str) -> None:
     s.facts.anonymous, s.facts.anonymous_evidence = "refused", shown
 
 
-def _starttls_leg(plan: Plan, deadline: Deadline, legs: EndpointLegs, f: EndpointFacts) -> None:
-    """STARTTLS, the handshake, and the capabilities inside TLS."""
-    opened = _secondary(plan, deadline, legs, f, "starttls")
-    if opened is None:
-        return
-    s, greet = opened
-    try:
-        caps = _own_capabilities(s, greet)
-        if "STARTTLS" not in caps:
-            return   # the greeting leg says not-offered
-        s.phase = "starttls"
-        _, done = s.command("STARTTLS")
-        f.starttls_evidence = wire.show(done.raw)
-        if done.status != "OK":
-            f.starttls = "refused"
-            legs.drop("tls", "STARTTLS was refused")
-            s.logout()
-            return
-        s.phase = "tls-handshake"
-        f.starttls = "handshake-incomplete"  # until the handshake ends one way or the other
-        try:
-            s.start_tls(s.plan.sni)
-        except HandshakeFailed as exc:
-            f.starttls = "handshake-failed"
-            f.starttls_evidence = str(exc)
-            legs.drop("tls", "the TLS handshake after STARTTLS failed")
-            return
-        f.starttls = "ok"
-        _record_tls(s)
-        s.phase = "capability-tls"
-        caps_tls, f.caps_tls_evidence = _capabilities(s, None)
-        s.phase = "capability-tls"
-        f.caps_tls = list(caps_tls)
-        if "AUTH=ANONYMOUS" in caps_tls:
-            _anonymous(s, legs, "anonymous-tls")
-            if f.anonymous == "accepted":
-                return
+def _starttls(s: Session, legs: EndpointLegs) -> None:
+    """STARTTLS, the handshake, and the capabilities inside TLS, on the greeting leg's own
+    connection (one round trip after the ID, not one more greeting to wait for)."""
+    f = s.facts
+    s.phase = "starttls"
+    _, done = s.command("STARTTLS")
+    f.starttls_evidence = wire.show(done.raw)
+    if done.status != "OK":
+        f.starttls = "refused"
+        legs.drop("tls", "STARTTLS was refused")
         s.logout()
-    except ProbeError as exc:
-        f.problem(s.phase, str(exc), wire.show(exc.evidence))
-        _note_stall(legs, exc)
-    finally:
-        s.close()
+        return
+    s.phase = "tls-handshake"
+    f.starttls = "handshake-incomplete"  # until the handshake ends one way or the other
+    try:
+        s.start_tls(s.plan.sni)
+    except HandshakeFailed as exc:
+        f.starttls = "handshake-failed"
+        f.starttls_evidence = str(exc)
+        legs.drop("tls", "the TLS handshake after STARTTLS failed")
+        return
+    f.starttls = "ok"
+    _record_tls(s)
+    s.phase = "capability-tls"
+    caps_tls, f.caps_tls_evidence = _capabilities(s, None)
+    s.phase = "capability-tls"
+    f.caps_tls = list(caps_tls)
+    if "AUTH=ANONYMOUS" in caps_tls:
+        _anonymous(s, legs, "anonymous-tls")
+        if f.anonymous == "accepted":
+            return
+    s.logout()
 
 
 def _note_stall(legs: EndpointLegs, exc: ProbeError) -> None:
@@ -477,22 +476,9 @@ def _merge(plan: Plan, parts: dict[str, EndpointFacts], outcome: dict[str, Any])
     if _settle(f, "auth-probe", outcome.get("auth")):
         f.auth_plain, f.auth_plain_evidence = a.auth_plain, a.auth_plain_evidence
         f.auth_login, f.auth_login_evidence = a.auth_login, a.auth_login_evidence
-        if a.anonymous != "not-tried":
+        if a.anonymous != "not-tried" and f.anonymous != "accepted":
             f.anonymous, f.anonymous_evidence = a.anonymous, a.anonymous_evidence
         _take(f, a)
-    t = parts["starttls"]
-    if _settle(f, "starttls", outcome.get("starttls")):
-        if t.starttls != "not-tried":
-            f.starttls, f.starttls_evidence = t.starttls, t.starttls_evidence
-            f.tls_version, f.tls_cipher = t.tls_version, t.tls_cipher
-            f.caps_tls, f.caps_tls_evidence = t.caps_tls, t.caps_tls_evidence
-        if t.anonymous != "not-tried" and f.anonymous != "accepted":
-            f.anonymous, f.anonymous_evidence = t.anonymous, t.anonymous_evidence
-        _take(f, t)
-    if f.caps_before_tls is not None and "STARTTLS" in f.caps_before_tls \
-            and f.starttls == "not-tried" and not t.problems:
-        f.problem("starttls", "STARTTLS is advertised but could not be tried on a second "
-                  "connection (the server's capabilities differ between connections)")
     i = parts["injection"]
     if f.starttls == "ok" and _settle(f, "injection", outcome.get("injection")):
         f.injection, f.injection_evidence = i.injection, i.injection_evidence

@@ -2,8 +2,8 @@
 
 Threads, not asyncio: the ``ssl`` module's handshake and the TLS family's
 opener are blocking calls. A thread per endpoint (bounded by
-``defaults.concurrency``) drives its IMAP legs and another its TLS assessment;
-both hand their connections to one ``legs.Scheduler``, which runs them at once
+``defaults.concurrency``) queues its IMAP legs, drives its TLS assessment, then
+collects the legs; both hand their connections to one ``legs.Scheduler``, which runs them at once
 within ``defaults.per_host`` connections per address. An endpoint takes as long
 as its slowest leg, a fleet as long as its slowest endpoint.
 Every socket operation is armed with a deadline no later than its endpoint's,
@@ -35,7 +35,7 @@ from checks.tls import api as tls_api
 # share it. On a LAN they take milliseconds; the budget only stops a server that
 # answers every step just before its timeout.
 ENDPOINT_STEPS = 6
-LEG_THREADS = 1024   # connections in flight at once, at most, whatever concurrency x per_host
+LEG_THREADS = 512    # connections in flight at once in a run (a thread each: ~45 KiB of memory)
 
 
 @dataclass
@@ -82,9 +82,8 @@ def probe_all(plans: list[Plan], concurrency: int, tls: TlsSettings | None,
     sched = Scheduler(per_host, workers=min(LEG_THREADS, workers * max(1, per_host)))
     names = _Names(resolver or resolve)
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-probe")
-    drivers = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-tls")
     try:
-        futures = [pool.submit(probe_one, p, run_deadline, tls, assess, sched, names, drivers)
+        futures = [pool.submit(probe_one, p, run_deadline, tls, assess, sched, names)
                    for p in plans]
         cf.wait(futures, timeout=max(0.0, run_deadline.remaining()) + 1.0)
         out: list[EndpointResult] = []
@@ -100,7 +99,6 @@ def probe_all(plans: list[Plan], concurrency: int, tls: TlsSettings | None,
         return out
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        drivers.shutdown(wait=False, cancel_futures=True)
         sched.shutdown()
 
 
@@ -130,8 +128,7 @@ class _Names:
 
 def probe_one(plan: Plan, run_deadline: Deadline, tls: TlsSettings | None,
               assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment],
-              sched: Scheduler | None = None, names: _Names | None = None,
-              drivers: cf.Executor | None = None) -> EndpointResult:
+              sched: Scheduler | None = None, names: _Names | None = None) -> EndpointResult:
     deadline = Deadline.after(endpoint_budget(plan.timeout)).sooner(run_deadline)
     start = time.monotonic()
     names = names or _Names(resolve)
@@ -143,27 +140,28 @@ def probe_one(plan: Plan, run_deadline: Deadline, tls: TlsSettings | None,
         return EndpointResult(plan, facts)
     own_sched = sched is None
     sched = sched or Scheduler(DEFAULT_PER_HOST, workers=DEFAULT_PER_HOST)
-    own_drivers = drivers is None
-    drivers = drivers or cf.ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-tls")
     try:
         # The cap is per target host: a target's ports (143 and 993 of one server) share it.
         return _probe_legs(dataclasses.replace(plan, address=addr), plan, deadline, tls, assess,
-                           sched.endpoint(f"{plan.target}@{addr}", deadline), drivers, start)
+                           sched.endpoint(f"{plan.target}@{addr}", deadline), start)
     finally:
         if own_sched:
             sched.shutdown()
-        if own_drivers:
-            drivers.shutdown(wait=False)
 
 
 def _probe_legs(plan: Plan, original: Plan, deadline: Deadline, tls: TlsSettings | None,
                 assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment],
-                legs: EndpointLegs, drivers: cf.Executor, start: float) -> EndpointResult:
-    """The IMAP legs here, the TLS assessment beside them (speculatively: it is dropped when
-    the endpoint turns out to offer no TLS), both through ``legs``."""
-    tls_future = drivers.submit(_assess, plan, deadline, tls, assess, legs) if tls else None
+                legs: EndpointLegs, start: float) -> EndpointResult:
+    """The IMAP legs and, beside them in the same thread, the TLS assessment (speculatively:
+    it is dropped when the endpoint turns out to offer no TLS), both through ``legs``."""
+    assessed: list[tuple[tls_api.TlsAssessment, float]] = []
+
+    def run_tls() -> None:
+        if tls is not None:
+            assessed.append(_assess(plan, deadline, tls, assess, legs))
+
     try:
-        facts = dialog.probe(plan, deadline, legs)
+        facts = dialog.probe(plan, deadline, legs, run_tls)
     except Exception as exc:  # a bug of ours hit by what a server sent: this endpoint fails closed
         facts = EndpointFacts(plan.target, plan.host, plan.port, plan.protocol, plan.expect)
         facts.connect = "open"
@@ -171,13 +169,8 @@ def _probe_legs(plan: Plan, original: Plan, deadline: Deadline, tls: TlsSettings
         legs.drop("tls", "the IMAP dialog failed")
         return EndpointResult(original, facts)
     result = EndpointResult(original, facts)
-    if tls_future is not None:
-        try:
-            result.tls, facts.timings["tls"] = tls_future.result(
-                timeout=max(0.0, deadline.remaining()) + 2.0)
-        except cf.TimeoutError:
-            result.tls = tls_api.TlsAssessment(
-                incomplete="the TLS assessment did not end within the endpoint's deadline")
+    if assessed:
+        result.tls, facts.timings["tls"] = assessed[0]
     usable = facts.implicit_tls == "ok" if plan.protocol == "imaps" else facts.starttls == "ok"
     if not usable:
         result.tls = None

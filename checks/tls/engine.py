@@ -265,8 +265,14 @@ def _prefetch_ciphers(st: _State, sni: str, top: int, low: int, picked: int | No
     remaining = [c for c in suites.WEAK_CATEGORIES if c not in st.weak]
     if remaining:
         offered = tuple(code for cat in remaining for code in suites.BY_CATEGORY[cat])
-        hellos.append(("weak suites (" + ", ".join(remaining) + ")",
-                       clienthello.client_hello(low, offered, sni), False))
+        label = "weak suites (" + ", ".join(remaining) + ")"
+        hellos.append((label, clienthello.client_hello(low, offered, sni), False))
+        # Its retry without finite-field DH too, in case the server breaks on those: one
+        # handshake more on a server that refuses cleanly, one wave less on one that hangs up.
+        rest = _without_finite_field_dh(offered)
+        if rest and rest != offered:
+            hellos.append((f"{label} without DH", clienthello.client_hello(low, rest, sni),
+                           False))
     st.prefetch(hellos)
 
 
@@ -283,12 +289,16 @@ def _retry_without_finite_field_dh(st: _State, label: str, version: int,
                                    ) -> tuple[records.Reply, records.ServerHello | None]:
     """One more hello without the DHE/DH suites, so a server that breaks on those still
     shows the other weak suites it serves; a clean server pays one handshake for it."""
-    rest = tuple(c for c in offered
-                 if not suites.name_of(c).startswith(("TLS_DHE_", "TLS_DH_", "SSL_DH")))
+    rest = _without_finite_field_dh(offered)
     if not rest or rest == offered or st.handshakes >= MAX_HANDSHAKES - 1:
         return records.Reply("closed"), None
     reply = st.hello(f"{label} without DH", clienthello.client_hello(version, rest, sni))
     return reply, _server_hello(reply, rest, version, label)
+
+
+def _without_finite_field_dh(offered: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(c for c in offered
+                 if not suites.name_of(c).startswith(("TLS_DHE_", "TLS_DH_", "SSL_DH")))
 
 
 def _pick(st: _State, label: str, version: int, offered: tuple[int, ...], sni: str) -> str | None:
