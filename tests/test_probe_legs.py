@@ -186,3 +186,15 @@ def test_stalling_server_costs_one_timeout_not_one_per_leg() -> None:
         elapsed = time.monotonic() - start
     assert r.facts.problems
     assert elapsed < 2.0, elapsed           # the auth leg's long wait is cut as well
+
+
+def test_per_host_in_the_manifest(tmp_path: Path, run_cli) -> None:
+    from imap_gate.manifest import load_manifest
+
+    root = pm.write(tmp_path / "m", [(143, "imap")], per_host=2)
+    assert load_manifest(root, root / "imap-gate.yml").defaults.per_host == 2
+    root = pm.write(tmp_path / "d", [(143, "imap")])
+    assert load_manifest(root, root / "imap-gate.yml").defaults.per_host == 4
+    bad = pm.write(tmp_path / "bad", [(143, "imap")], per_host=0)
+    res = run_cli("--root", str(bad))
+    assert res.code == 2 and "per_host" in res.stderr
