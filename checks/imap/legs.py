@@ -116,10 +116,10 @@ class Scheduler:
             result = leg.fn()
         except BaseException as exc:  # handed to whoever waits on the leg
             leg.endpoint._timed(leg.name, time.monotonic() - start)
-            leg.future.set_exception(exc)
+            _settle(leg.future, exc=exc)
         else:
             leg.endpoint._timed(leg.name, time.monotonic() - start)
-            leg.future.set_result(result)
+            _settle(leg.future, result=result)
         finally:
             with self.lock:
                 self.busy[leg.endpoint.host] -= 1
@@ -128,6 +128,17 @@ class Scheduler:
     def _redispatch(self, host: str) -> None:
         with self.lock:
             self._dispatch(host)
+
+
+def _settle(fut: cf.Future, result: Any = None, exc: BaseException | None = None) -> None:
+    """Hand over a leg's outcome, unless its waiter gave up on it (deadline) already."""
+    try:
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
+    except cf.InvalidStateError:
+        pass
 
 
 class EndpointLegs:
