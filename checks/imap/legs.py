@@ -1,8 +1,8 @@
 """Legs: the independent connections one endpoint's assessment is made of, and the
 scheduler that runs them under a per-host connection cap.
 
-An endpoint's checks share no state across connections (the greeting and capabilities,
-the cleartext-auth probe, STARTTLS, the injection test, every TLS handshake), so they run
+An endpoint's checks share no state across connections (the greeting, capabilities and
+STARTTLS; the cleartext-auth probe; the injection test; every TLS handshake), so they run
 at once and the endpoint takes as long as its slowest leg, not their sum. Two rules keep
 that polite and safe:
 

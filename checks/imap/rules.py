@@ -220,7 +220,8 @@ RULES: tuple[Rule, ...] = (
         short="The endpoint could not be judged: timeout, reset or protocol violation mid-dialog.",
         full="The probe fails closed: a server that stalls, resets, sends garbage or breaks the "
              "IMAP protocol is not given a pass. A port that silently drops the TCP handshake "
-             "(filtered) is reported here too, unless the manifest expects it `closed`.",
+             "(filtered) is reported here too, unless the manifest expects it `closed`, and so "
+             "is a target whose host name does not resolve (nothing was probed).",
         remediation="Check that the server is up and reachable from where the gate runs, and "
                     "raise `defaults.timeout` for slow links. For a port that is firewalled on "
                     "purpose, declare `expect: {143: closed}`; for a firewall that drops, prefer "
