@@ -30,13 +30,14 @@ from __future__ import annotations
 
 import socket
 import ssl
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from checks.net import Closed, Deadline, ProbeError, Timeout, send_all
-from checks.tls import clienthello, judge, records, suites, versions
+from checks.tls import clienthello, records, suites, versions
 from checks.tls.api import Opener, TlsAssessment, TlsTarget
 
 SSL_MODULE_CAP = 256 * 1024
@@ -368,7 +369,15 @@ def _fetch_chain(st: _State, sni: str) -> None:
     st.certificates, st.cert_source = st.leg(fetch)
 
 
+def _warm_judge() -> None:
+    import checks.tls.judge  # noqa: F401  (cryptography: the slowest import of the run)
+
+
 def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
+    # The verdicts need ``cryptography`` (a few hundred ms to import on a busy machine); the
+    # hellos do not. Import it beside the first handshakes instead of before them.
+    if "checks.tls.judge" not in sys.modules:
+        threading.Thread(target=_warm_judge, name="tls-import", daemon=True).start()
     st = _State(target, opener)
     sni = target.sni or target.host
     incomplete: str | None = None
@@ -387,6 +396,8 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
         # resets everyone), so say so instead of claiming "no modern TLS".
         incomplete = f"the server hung up on all {st.handshakes} hellos without a TLS answer"
     complete = incomplete is None
+
+    from checks.tls import judge
 
     issues = judge.version_issues(st.accepted, st.evidence, complete)
     issues += judge.cipher_issues(st.weak, st.fs_suite, st.static_rsa_suite,
