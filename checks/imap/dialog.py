@@ -34,7 +34,16 @@ from typing import Any
 
 from checks.imap import wire
 from checks.imap.facts import EndpointFacts, Plan
-from checks.imap.legs import DEFAULT_PER_HOST, GREETING, IMAP, LATE, EndpointLegs, NotTried, Scheduler
+from checks.imap.legs import (
+    DEFAULT_PER_HOST,
+    GREETING,
+    IMAP,
+    LATE,
+    STALLED,
+    EndpointLegs,
+    NotTried,
+    Scheduler,
+)
 from checks.net import (
     Closed,
     Deadline,
@@ -491,6 +500,8 @@ def _settle(f: EndpointFacts, phase: str, outcome: Any) -> bool:
     if outcome is None:
         return True
     if isinstance(outcome, NotTried):
+        if STALLED in str(outcome):   # it would have run: the server stopped answering
+            f.problem(phase, f"not tried: {outcome}")
         return False
     if isinstance(outcome, ProbeError):
         f.problem(phase, str(outcome))

@@ -37,6 +37,7 @@ from checks.net import Deadline, ProbeError, Timeout
 DEFAULT_PER_HOST = 4
 
 GREETING, TLS, IMAP, LATE = 0, 1, 2, 3   # priorities: lower runs first
+STALLED = "the server stopped answering on another connection"
 
 
 class NotTried(ProbeError):
@@ -228,7 +229,7 @@ class EndpointLegs:
         would only wait for the same timeout. None of them is tried (the merge reports what is
         missing), and the auth leg stops waiting for a deliberate delay."""
         self.stalled.set()
-        self.drop("*", "the server stopped answering on another connection")
+        self.drop("*", STALLED)
         with self._lock:
             socks, self._handshake_socks = self._handshake_socks, []
         for sock in socks:   # TLS handshakes in flight would only wait for the same timeout

@@ -110,11 +110,17 @@ class _State:
                 got = Incomplete(f"{label}: {type(got).__name__}: {got}")
             self.prefetched[label] = got
 
-    def give_up(self) -> None:
+    def give_up(self, exc: ProbeError | None = None) -> None:
         """One handshake could not finish, so the plan stops there: hellos still waiting
-        for a connection slot are not sent."""
-        if self.target.legs is not None:
-            self.target.legs.drop("tls-hello", "an earlier handshake could not finish")
+        for a connection slot are not sent. A server that stalls in the handshake would
+        stall every other leg's handshake too (STARTTLS, the injection test): say so."""
+        legs = self.target.legs
+        if legs is None:
+            return
+        if isinstance(exc, Timeout) and hasattr(legs, "stall"):
+            legs.stall()
+        else:
+            legs.drop("tls-hello", "an earlier handshake could not finish")
 
     def leg(self, fn: Callable[[], Any]) -> Any:
         """One connection: as a leg holding a connection slot when there is a scheduler."""
@@ -137,7 +143,7 @@ class _State:
             send_all(sock, data, deadline)
             reply = records.read_reply(sock, deadline, want_certificates=want_certificates)
         except ProbeError as exc:
-            self.give_up()
+            self.give_up(exc)
             raise Incomplete(f"{label}: {exc}", exc.evidence) from None
         finally:
             sock.close()
