@@ -610,11 +610,20 @@ def _injection_leg(plan: Plan, deadline: Deadline, legs: EndpointLegs, f: Endpoi
     legs.connected()
     s = Session(sock, plan, deadline, f)
     try:
-        _injection_dialog(s)
+        try:
+            _injection_dialog(s)
+        except Timeout as exc:
+            if s.phase != "greeting" or not legs.alive:
+                raise
+            raise Timeout(f"no greeting on a parallel connection within {plan.timeout:g}s, "
+                          "although the server greeted another (it may limit connections per "
+                          f"client address: lower defaults.per_host, now {legs.per_host})",
+                          exc.evidence) from None
     except ProbeError as exc:
         f.injection = "not-tried"
         f.problem("injection-" + s.phase, str(exc), wire.show(exc.evidence))
-        _note_stall(legs, exc)
+        if s.phase != "greeting":   # no greeting on one more connection is a limit, not a stall
+            _note_stall(legs, exc)
     finally:
         s.close()
 
