@@ -151,6 +151,81 @@ def run_imap_gate(fleet: fl.Fleet, work: Path, timeout: float, repeat: int) -> T
     return res
 
 
+# ------------------------------------------------------------------ imap-gate's legs
+
+# Endpoints beside the Dovecot fleet for imap-gate alone: a second real server (GNU
+# Mailutils imap4d, GnuTLS with TLS 1.0/1.1 and 3DES) and fakes that delay on purpose.
+# The delay a prober cannot avoid: Cyrus-like refusal after 3 s (the answer is the fact);
+# a Courier-like cancel answered after 5 s is avoidable (the '+' already is the answer).
+REFUSAL_DELAY, CANCEL_DELAY = 3.0, 5.0
+
+
+def start_extras(work: Path, stack: Any) -> tuple[list[fl.Endpoint], float]:
+    """Start the extra endpoints inside ``stack`` (an ExitStack); their unavoidable delay."""
+    from tests.support import fakeserver as fs
+    from tests.support import imap4d
+
+    eps: list[fl.Endpoint] = []
+    if imap4d.available():
+        req = stack.enter_context(imap4d.start(work / "imap4d-required", "required"))
+        conn = stack.enter_context(imap4d.start(work / "imap4d-connection", "connection"))
+        eps += [fl.Endpoint("imap4d-required-143", "imap4d", req.port, "imap", frozenset()),
+                fl.Endpoint("imap4d-connection-993", "imap4d", conn.port, "imaps", frozenset())]
+    fs.server_context()   # the fakes' certificate, made now rather than in the first handshake
+    refusal = stack.enter_context(fs.serve(fs.imap_script(auth_delay=REFUSAL_DELAY)))
+    cancel = stack.enter_context(fs.serve(fs.imap_script(auth="continue",
+                                                         cancel_delay=CANCEL_DELAY)))
+    eps += [fl.Endpoint("fake-refusal-3s-143", "fake", refusal.port, "imap", frozenset()),
+            fl.Endpoint("fake-cancel-5s-143", "fake", cancel.port, "imap", frozenset())]
+    return eps, REFUSAL_DELAY
+
+
+LEG_NAMES = ("greeting", "auth", "injection", "tls")
+
+
+def run_legs(fleet: fl.Fleet, work: Path, timeout: float) -> None:
+    """One imap-gate run over the fleet and the extras: per endpoint its legs, their times,
+    the critical leg, connections and handshakes; the fleet's wall time against the slowest
+    endpoint's unavoidable delay."""
+    import contextlib
+
+    work.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        extras, delay = start_extras(work, stack)
+        eps = [*fleet.endpoints, *extras]
+        manifest = fl.write_manifest(work / "imap-gate.yml", eps, fleet.ca_path, timeout=3.0)
+        argv = fl.entrypoint_argv("--root", str(work), "--manifest", str(manifest), "--only",
+                                  "probe", "--json", str(work / "out.json"), "--quiet")
+        run = fl.timed_run(argv, timeout, cwd=work)
+    try:
+        doc = json.loads((work / "out.json").read_text())
+    except (OSError, ValueError):
+        print(f"\nlegs: no JSON report ({run.stderr.strip()[-200:]})")
+        return
+    timings = (doc.get("invocation") or {}).get("timings") or {}
+    endpoints = doc.get("endpoints") or {}
+    rows = []
+    for e in eps:
+        key = f"{e.name}:{e.port}"
+        t = (timings.get(key) or {}).get("timings") or {}
+        legs = {k: t[k] for k in LEG_NAMES if k in t}
+        critical = max(legs, key=lambda k: legs[k]) if legs else "-"
+        hs = sum_counts(endpoints.get(key) or {})
+        rows.append([e.name, *(f"{legs[k]:.2f}" if k in legs else "-" for k in LEG_NAMES),
+                     critical, f"{t.get('total', 0):.2f}", str(int(t.get("connections", 0))),
+                     str(hs if hs is not None else "-")])
+    print(f"\nimap-gate's legs, one run over {len(eps)} endpoints ({len(extras)} beyond the Dovecot "
+          "fleet: imap4d and delaying fakes), timeout 3 s, default per_host")
+    print(fl.table(["endpoint", *LEG_NAMES, "critical", "endpoint", "connections", "handshakes"],
+                   rows))
+    startup = fl.median([fl.timed_run(fl.entrypoint_argv("--version"), 30).seconds
+                         for _ in range(3)])
+    probe = run.seconds - startup
+    print(f"fleet wall time {run.seconds:.2f} s (start-up {startup:.2f} s, probing {probe:.2f} s); "
+          f"slowest unavoidable delay {delay:.1f} s (a refusal after {delay:.0f} s): "
+          f"{probe - delay:+.2f} s over it (bound: +0.50 s); exit {run.code}")
+
+
 # ------------------------------------------------------------------ sslyze
 
 def sslyze_target(e: fl.Endpoint) -> str:
@@ -521,7 +596,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true",
                    help="the 14-endpoint fleet, 2-endpoint samples, no testssl.sh default run")
-    p.add_argument("--skip", default="", help="comma-separated peers to skip: sslyze,testssl,nmap")
+    p.add_argument("--skip", default="",
+                   help="comma-separated parts to skip: sslyze,testssl,nmap,legs")
     p.add_argument("--sample", type=int, help="endpoints timed one by one per peer (default 3, quick 2)")
     p.add_argument("--peer-timeout", type=float, default=180.0,
                    help="kill a peer's single-endpoint run after this many seconds")
@@ -565,6 +641,9 @@ def main(argv: list[str] | None = None) -> int:
 
         progress("imap-gate: fleet x3, then each endpoint alone")
         results: list[ToolResult] = [run_imap_gate(fleet, work / "imap-gate", 120.0, 3)]
+        if "legs" not in skip:
+            progress("imap-gate: legs over the fleet, imap4d and delaying fakes")
+            run_legs(fleet, work / "imap-gate-legs", 120.0)
         gate_startup = fl.median([fl.timed_run(fl.entrypoint_argv("--version"), 30).seconds
                                   for _ in range(3)])
 

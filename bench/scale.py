@@ -142,15 +142,16 @@ def probe_scaling(sizes: tuple[int, ...], latency: float, work: Path) -> None:
         finally:
             fleet.stop()
         judged = _judged(d / "out.json")
+        conns, shakes = _per_endpoint(d / "out.json")
         xs.append(n)
         ts.append(run.seconds)
         ms.append(run.maxrss_kb / 1024)
         rows.append([str(n), f"{run.seconds:.2f} s", f"{one.seconds:.2f} s",
                      f"{run.seconds / one.seconds:.1f}x", f"{n * one.seconds:.0f} s",
-                     f"{run.maxrss_kb / 1024:.0f} MiB", f"{judged}/{n}",
+                     f"{run.maxrss_kb / 1024:.0f} MiB", f"{judged}/{n}", conns, shakes,
                      "HUNG" if run.hung else f"exit {run.code}"])
     print(fl.table(["endpoints", "fleet", "one alone", "fleet/one", "sum would be", "peak RSS",
-                    "judged", "run"], rows))
+                    "judged", "connections/endpoint", "handshakes/endpoint", "run"], rows))
     print(f"growth exponent (time vs endpoints): {fl.fit_exponent(xs, ts):.2f}; "
           f"memory vs endpoints: {fl.fit_exponent(xs, ms):.2f}  (1.0 = linear, 0 = flat)")
 
@@ -160,6 +161,22 @@ def _probe_argv(manifest: Path, json_out: Path | None = None) -> list[str]:
     if json_out:
         args += ["--json", str(json_out)]
     return fl.entrypoint_argv(*args)
+
+
+def _per_endpoint(path: Path) -> tuple[str, str]:
+    """Median connections and largest TLS handshake count per endpoint, from the JSON report
+    (connections sit with the timings: how many turn out moot depends on the clock)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "-", "-"
+    timings = (doc.get("invocation") or {}).get("timings") or {}
+    conns = sorted(int((v.get("timings") or {}).get("connections", 0)) for v in timings.values())
+    shakes = [int(v.get("handshakes", 0)) + int((v.get("tls") or {}).get("handshakes", 0))
+              for v in (doc.get("endpoints") or {}).values()]
+    if not conns or not shakes:
+        return "-", "-"
+    return f"median {conns[len(conns) // 2]}", f"max {max(shakes)}"
 
 
 def _judged(path: Path) -> int:

@@ -11,6 +11,7 @@ import selectors
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from imap_gate.errors import GateError
@@ -44,6 +45,37 @@ class TooLong(ProbeError):
 
 class HandshakeFailed(ProbeError):
     """The TLS handshake was refused or broken (an alert, a protocol error, EOF)."""
+
+
+class Unresolved(ProbeError):
+    """The host name does not resolve: nothing was sent anywhere."""
+
+
+# (host, want IPv6) -> one address to connect to; raises Unresolved.
+Resolver = Callable[[str, bool], str]
+RESERVED_NONEXISTENT = (".invalid",)   # RFC 6761 6.4: never resolves, so never asked
+
+
+def resolve(host: str, ipv6: bool = False) -> str:
+    """The address to probe: an IP literal as it is, a name through the system resolver
+    (once per run: the engine caches it). ``.invalid`` names are refused without asking."""
+    if _is_ip(host):
+        return host
+    if host.lower().rstrip(".").endswith(RESERVED_NONEXISTENT) or host.lower() == "invalid":
+        raise Unresolved(f"cannot resolve {host!r}: the .invalid domain never resolves "
+                         "(RFC 6761)")
+    family = socket.AF_INET6 if ipv6 else 0
+    try:
+        infos = socket.getaddrinfo(host, None, family, socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise Unresolved(f"cannot resolve {host!r}: {exc.strerror}") from None
+    except (UnicodeError, ValueError) as exc:
+        raise Unresolved(f"cannot resolve {host!r}: {exc}") from None
+    addrs = [str(i[4][0]) for i in infos]
+    if not addrs:
+        raise Unresolved(f"cannot resolve {host!r}: no address")
+    v4 = [a for a in addrs if ":" not in a]
+    return addrs[0] if ipv6 else (v4 or addrs)[0]
 
 
 @dataclass

@@ -83,6 +83,7 @@ class Defaults:
     concurrency: int = 32
     source_address: str | None = None
     cert_expiry_days: int = 30
+    per_host: int = 4             # connections open at once to one address (the probe's legs)
 
 
 @dataclass(frozen=True)
@@ -338,6 +339,7 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         concurrency=int(d.get("concurrency", 32)),
         source_address=d.get("source_address"),
         cert_expiry_days=int(d.get("cert_expiry_days", 30)),
+        per_host=int(d.get("per_host", 4)),
     )
 
     if d.get("source_address"):

@@ -34,6 +34,7 @@ targets:
   - name: mail
     host: 127.0.0.1
     ports: [{port: 1, protocol: imap}]
+    expect: {"1": closed}    # closed on purpose: a target where nothing answers fails (IMAP016)
 """
 HOST_LINE = 5
 

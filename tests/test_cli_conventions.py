@@ -111,9 +111,9 @@ def test_explain_prints_the_rule_as_the_docs_do() -> None:
 
 
 def test_explain_unknown_rule_is_exit_2_with_a_hint() -> None:
-    proc = _cli("--explain", "IMAP04")
+    proc = _cli("--explain", "IMAP0004")
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "imap-gate: --explain: no rule 'IMAP04'; did you mean 'IMAP004'?"
+    assert proc.stderr.strip() == "imap-gate: --explain: no rule 'IMAP0004'; did you mean 'IMAP004'?"
 
 
 # ------------------------------------------------------------------ --manifest

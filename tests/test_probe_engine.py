@@ -99,7 +99,7 @@ def test_tls_handshake_bounded_as_a_whole() -> None:
 
 
 def test_a_bug_in_the_dialog_fails_that_endpoint_closed(monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(plan, deadline):  # type: ignore[no-untyped-def]
+    def broken(plan, deadline, *legs):  # type: ignore[no-untyped-def]
         raise KeyError("bug")
 
     monkeypatch.setattr(dialog, "probe", broken)

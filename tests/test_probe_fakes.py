@@ -84,7 +84,11 @@ def test_weak_mechanisms(run_cli, tmp_path) -> None:
         res, _ = _run(run_cli, tmp_path, srv.port, expect={srv.port: "starttls-required"})
     weak = sorted((f["severity"], f["message"].split()[-1])
                   for f in res.json["findings"] if f["rule_id"] == "IMAP009")
-    assert weak == [("low", "CRAM-MD5."), ("medium", "ANONYMOUS."), ("medium", "NTLM.")]
+    assert weak == [("low", "CRAM-MD5."), ("medium", "NTLM.")]
+    # ANONYMOUS was tried (empty trace) and refused: a misleading list, not anonymous access
+    [misleading] = [f for f in res.json["findings"] if f["rule_id"] == "IMAP015"]
+    assert misleading["severity"] == "low" and "ANONYMOUS" in misleading["message"]
+    assert res.json["endpoints"][f"mail:{srv.port}"]["anonymous"] == "refused"
     assert res.code == 1
 
 

@@ -126,6 +126,9 @@ def test_imap007_target_level() -> None:
     assert i.rule_id == "IMAP007" and i.port == 143 and "993: refused" in i.message
     assert judge.judge_target([clear]) != []                      # 993 not even listed
     assert judge.judge_target([clear, replace(refused, expect="closed")]) == []
-    assert judge.judge_target([refused]) == []                    # nothing answers at all
+    [silent] = judge.judge_target([refused])                      # nothing answers at all
+    assert silent.rule_id == "IMAP016" and silent.port is None
+    assert "expect: {993: closed}" in silent.message
+    assert judge.judge_target([replace(refused, expect="closed")]) == []
     closed143 = EndpointFacts("mail", "192.0.2.10", 143, "imap", None, connect="refused")
-    assert judge.judge_target([closed143, refused]) == []
+    assert [i.rule_id for i in judge.judge_target([closed143, refused])] == ["IMAP016"]

@@ -32,8 +32,12 @@ def run(ctx: Context) -> list[Finding]:
     if ctx.progress is not None:
         ctx.progress.stage("probing endpoints", len(plans))
         on_done = ctx.progress.advance
-    results = engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls, on_done=on_done)
+    results = engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls, on_done=on_done,
+                               per_host=ctx.manifest.defaults.per_host)
     by_name = {t.name: t for t in targets}
+    # A target where nothing answered gets one finding (judge_target), not one per port.
+    silent = {t.name for t in targets
+              if judge.nothing_answered([r.facts for r in results if r.plan.target == t.name])}
     findings: list[Finding] = []
     for r in results:
         target = by_name[r.plan.target]
@@ -43,6 +47,8 @@ def run(ctx: Context) -> list[Finding]:
             facts["tls"].setdefault("handshakes", r.tls.handshakes)
         ctx.facts[endpoint_key(target.name, r.plan.port)] = facts
         for issue in judge.judge_endpoint(r.facts):
+            if target.name in silent and issue.detail == "phase=connect":
+                continue
             findings.append(_finding(ctx, target, issue))
         if r.tls is not None:
             findings += _tls_findings(ctx, target, r)
@@ -57,7 +63,8 @@ def run(ctx: Context) -> list[Finding]:
 
 
 def _finding(ctx: Context, target: Target, issue: judge.Issue) -> Finding:
-    key = f"target={target.name};port={issue.port}"
+    key = f"target={target.name};" + (f"port={issue.port}" if issue.port is not None
+                                      else "scope=target")
     if issue.detail:
         key += f";{issue.detail}"
     return ctx.live_finding(issue.rule_id, target, issue.port, issue.message, issue.evidence,

@@ -1,24 +1,33 @@
 """Probe many endpoints at once, each bounded in time, the whole run bounded too.
 
 Threads, not asyncio: the ``ssl`` module's handshake and the TLS family's
-opener are blocking calls, and a thread per endpoint (bounded by
-``defaults.concurrency``) keeps a fleet close to its slowest endpoint.
+opener are blocking calls. A thread per endpoint (bounded by
+``defaults.concurrency``) queues its IMAP legs, drives its TLS assessment, then
+collects the legs; both hand their connections to one ``legs.Scheduler``, which runs them at once
+within ``defaults.per_host`` connections per address. An endpoint takes as long
+as its slowest leg, a fleet as long as its slowest endpoint.
 Every socket operation is armed with a deadline no later than its endpoint's,
 so no thread outlives the run by more than one step.
+
+Host names are resolved once per run, before any connection (``checks.net.resolve``,
+or the resolver a caller injects): a name that does not resolve is a fact of its own.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
 import datetime as dt
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from checks.imap import dialog
 from checks.imap.facts import EndpointFacts, Plan
-from checks.net import Deadline
+from checks.imap.legs import DEFAULT_PER_HOST, EndpointLegs, Scheduler
+from checks.net import Deadline, Resolver, Unresolved, resolve
 from checks.tls import api as tls_api
 
 # An endpoint gets this many step timeouts in all: the dialog (up to ~10 round
@@ -26,6 +35,7 @@ from checks.tls import api as tls_api
 # share it. On a LAN they take milliseconds; the budget only stops a server that
 # answers every step just before its timeout.
 ENDPOINT_STEPS = 6
+LEG_THREADS = 512    # connections in flight at once in a run (a thread each: ~45 KiB of memory)
 
 
 @dataclass
@@ -43,7 +53,8 @@ class TlsSettings:
 
 
 def endpoint_budget(timeout: float) -> float:
-    return ENDPOINT_STEPS * timeout
+    """The steps above, and room for the auth leg's long wait (``dialog.AUTH_EXTRA``)."""
+    return max(ENDPOINT_STEPS * timeout, 3 * timeout + dialog.AUTH_EXTRA)
 
 
 def run_budget(plans: list[Plan], concurrency: int) -> float:
@@ -57,18 +68,25 @@ def run_budget(plans: list[Plan], concurrency: int) -> float:
 
 def probe_all(plans: list[Plan], concurrency: int, tls: TlsSettings | None,
               assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment]
-              | None = None, on_done: Callable[[], None] | None = None) -> list[EndpointResult]:
+              | None = None, on_done: Callable[[], None] | None = None, *,
+              per_host: int = DEFAULT_PER_HOST,
+              resolver: Resolver | None = None) -> list[EndpointResult]:
     """Results in the order of ``plans``, whatever order the endpoints finished in.
 
-    ``on_done`` is called (from a probe thread) as each endpoint finishes: a progress count."""
+    ``concurrency`` endpoints at once, each with up to ``per_host`` connections open to
+    its address (shared with every other endpoint on that address). ``on_done`` is called
+    (from a probe thread) as each endpoint finishes: a progress count."""
     if not plans:
         return []
     assess = assess or tls_api.assess
     run_deadline = Deadline.after(run_budget(plans, concurrency))
     workers = max(1, min(concurrency, len(plans)))
+    sched = Scheduler(per_host, workers=min(LEG_THREADS, workers * max(1, per_host)))
+    names = _Names(resolver or resolve)
     pool = cf.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="imap-probe")
     try:
-        futures = [pool.submit(probe_one, p, run_deadline, tls, assess) for p in plans]
+        futures = [pool.submit(probe_one, p, run_deadline, tls, assess, sched, names)
+                   for p in plans]
         if on_done is not None:
             for fut in futures:
                 fut.add_done_callback(lambda _f: on_done())
@@ -86,33 +104,97 @@ def probe_all(plans: list[Plan], concurrency: int, tls: TlsSettings | None,
         return out
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
+        sched.shutdown()
+
+
+class _Names:
+    """Each host name resolved once per run, however many endpoints name it."""
+
+    def __init__(self, resolver: Resolver) -> None:
+        self.resolver = resolver
+        self.lock = threading.Lock()
+        self.done: dict[tuple[str, bool], cf.Future] = {}
+
+    def address(self, host: str, ipv6: bool) -> str:
+        key = (host, ipv6)
+        with self.lock:
+            fut = self.done.get(key)
+            mine = fut is None
+            if mine:
+                fut = self.done[key] = cf.Future()
+        assert fut is not None
+        if mine:
+            try:
+                fut.set_result(self.resolver(host, ipv6))
+            except Exception as exc:  # handed to every endpoint of that host
+                fut.set_exception(exc)
+        return fut.result()
 
 
 def probe_one(plan: Plan, run_deadline: Deadline, tls: TlsSettings | None,
-              assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment]
-              ) -> EndpointResult:
+              assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment],
+              sched: Scheduler | None = None, names: _Names | None = None) -> EndpointResult:
     deadline = Deadline.after(endpoint_budget(plan.timeout)).sooner(run_deadline)
+    start = time.monotonic()
+    names = names or _Names(resolve)
     try:
-        facts = dialog.probe(plan, deadline)
+        addr = names.address(plan.host, bool(plan.source and ":" in plan.source))
+    except Unresolved as exc:
+        facts = EndpointFacts(plan.target, plan.host, plan.port, plan.protocol, plan.expect)
+        facts.connect, facts.connect_detail = "unresolved", str(exc)
+        return EndpointResult(plan, facts)
+    own_sched = sched is None
+    sched = sched or Scheduler(DEFAULT_PER_HOST, workers=DEFAULT_PER_HOST)
+    try:
+        # The cap is per target host: a target's ports (143 and 993 of one server) share it.
+        return _probe_legs(dataclasses.replace(plan, address=addr), plan, deadline, tls, assess,
+                           sched.endpoint(f"{plan.target}@{addr}", deadline), start)
+    finally:
+        if own_sched:
+            sched.shutdown()
+
+
+def _probe_legs(plan: Plan, original: Plan, deadline: Deadline, tls: TlsSettings | None,
+                assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment],
+                legs: EndpointLegs, start: float) -> EndpointResult:
+    """The IMAP legs and, beside them in the same thread, the TLS assessment (speculatively:
+    it is dropped when the endpoint turns out to offer no TLS), both through ``legs``."""
+    assessed: list[tuple[tls_api.TlsAssessment, float]] = []
+
+    def run_tls() -> None:
+        if tls is not None:
+            assessed.append(_assess(plan, deadline, tls, assess, legs))
+
+    try:
+        facts = dialog.probe(plan, deadline, legs, run_tls)
     except Exception as exc:  # a bug of ours hit by what a server sent: this endpoint fails closed
         facts = EndpointFacts(plan.target, plan.host, plan.port, plan.protocol, plan.expect)
         facts.connect = "open"
         facts.problem("internal", f"internal error while probing: {type(exc).__name__}: {exc}")
-        return EndpointResult(plan, facts)
-    result = EndpointResult(plan, facts)
+        legs.drop("tls", "the IMAP dialog failed")
+        return EndpointResult(original, facts)
+    result = EndpointResult(original, facts)
+    if assessed:
+        result.tls, facts.timings["tls"] = assessed[0]
     usable = facts.implicit_tls == "ok" if plan.protocol == "imaps" else facts.starttls == "ok"
-    if tls is None or not usable:
-        return result
+    if not usable:
+        result.tls = None
+    facts.timings["connections"] = legs.connections
+    facts.timings["total"] = time.monotonic() - start
+    return result
+
+
+def _assess(plan: Plan, deadline: Deadline, tls: TlsSettings,
+            assess: Callable[[tls_api.TlsTarget, tls_api.Opener], tls_api.TlsAssessment],
+            legs: EndpointLegs) -> tuple[tls_api.TlsAssessment, float]:
     start = time.monotonic()
     target = tls_api.TlsTarget(
         host=plan.host, port=plan.port, sni=plan.sni, starttls=plan.protocol == "imap",
         timeout=plan.timeout, deadline=deadline, now=tls.now,
-        ca_file=tls.ca_files.get(plan.target), cert_expiry_days=tls.cert_expiry_days)
+        ca_file=tls.ca_files.get(plan.target), cert_expiry_days=tls.cert_expiry_days, legs=legs)
     try:
-        result.tls = assess(target, dialog.opener(plan))
+        out = assess(target, dialog.opener(plan, legs))
     except Exception as exc:  # a bug or an escaped error in the TLS family: fail closed
-        result.tls = tls_api.TlsAssessment(
+        out = tls_api.TlsAssessment(
             incomplete=f"the TLS assessment stopped: {type(exc).__name__}: {exc}")
-    facts.timings["tls"] = time.monotonic() - start
-    facts.timings["total"] = facts.timings.get("total", 0.0) + facts.timings["tls"]
-    return result
+    return out, time.monotonic() - start

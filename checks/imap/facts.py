@@ -24,6 +24,7 @@ class Plan:
     sni: str
     source: str | None         # local address to bind, or None
     timeout: float             # bounds each protocol step as a whole
+    address: str | None = None  # the host's address, resolved once by the engine
 
 
 @dataclass
@@ -42,7 +43,7 @@ class EndpointFacts:
     port: int
     protocol: str
     expect: str | None = None
-    connect: str = "not-tried"           # open | refused | filtered | unreachable | error
+    connect: str = "not-tried"           # open | refused | filtered | unreachable | unresolved | error
     connect_detail: str = ""
     local_address: str | None = None
     remote_address: str | None = None
@@ -60,6 +61,8 @@ class EndpointFacts:
     auth_plain_evidence: str = ""
     auth_login: str = "not-tried"        # the same for AUTHENTICATE LOGIN (asked if advertised)
     auth_login_evidence: str = ""
+    anonymous: str = "not-tried"         # AUTHENTICATE ANONYMOUS, empty trace: accepted | refused
+    anonymous_evidence: str = ""
     # ok | refused | handshake-failed | handshake-incomplete | not-offered | not-tried
     starttls: str = "not-tried"
     starttls_evidence: str = ""
@@ -70,6 +73,9 @@ class EndpointFacts:
     commands: list[str] = field(default_factory=list)   # what was sent, by command name
     handshakes: int = 0                  # TLS handshakes of the dialog itself
     problems: list[Problem] = field(default_factory=list)
+    # seconds per leg (greeting, auth, starttls, injection, tls-handshake: the slowest one;
+    # tls: the whole assessment), and "connections": how many the endpoint opened (which
+    # depends on timing when a leg turns out moot, so it is no deterministic fact)
     timings: dict[str, float] = field(default_factory=dict)
 
     @property

@@ -34,10 +34,16 @@ _VERSION = re.compile(r"(?<![\w.])v?\d+\.\d+(?:\.\d+)*(?:[-+~][\w.+~-]*)?(?![\w]
 _IPV4 = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
 
 
+# A refusal that says why: the server wants TLS first (imap4d's "Use STARTTLS first",
+# RFC 5530's PRIVACYREQUIRED). With no LOGINDISABLED it still invites LOGIN in clear.
+_TLS_FIRST = re.compile(r"PRIVACYREQUIRED|STARTTLS|\bTLS\b|\bSSL\b|encrypt", re.I)
+NOT_ANSWERED = ("refused", "filtered", "unreachable")
+
+
 @dataclass(frozen=True)
 class Issue:
     rule_id: str
-    port: int
+    port: int | None          # None: about the whole target
     message: str
     evidence: str = ""
     severity: Severity | None = None
@@ -71,6 +77,8 @@ def judge_endpoint(f: EndpointFacts) -> list[Issue]:
 
 def _closed(f: EndpointFacts, where: str) -> list[Issue]:
     detail = f.connect_detail or f.connect
+    if f.connect == "unresolved":
+        return []  # one finding for the target (judge_target): nothing was sent anywhere
     if f.connect == "refused":
         if f.expect in WANTS_OPEN:
             return [Issue("IMAP011", f.port,
@@ -131,15 +139,26 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
                 if state == "continuation"]
     cleartext = bool(accepted) or "LOGINDISABLED" not in caps
     if cleartext:
+        sev = None
         if accepted:
             said = f.auth_plain_evidence if accepted[0] == "PLAIN" else f.auth_login_evidence
             ev = f"AUTHENTICATE {accepted[0]} before TLS was answered {said} (cancelled with *)"
             how = f"accepts AUTHENTICATE {accepted[0]} before TLS (a '+' continuation)"
+            tail = "passwords can cross the network unencrypted"
+        elif _refuses_before_tls(f, caps):
+            ev = f"{f.caps_evidence}\nAUTHENTICATE PLAIN before TLS was answered " \
+                 f"{f.auth_plain_evidence}"
+            how = ("refuses to authenticate before TLS but does not advertise LOGINDISABLED "
+                   "(RFC 9051 requires it there), so a client that trusts the capability list "
+                   "sends LOGIN in clear")
+            tail = ("the server refuses that login, but the password has already crossed the "
+                    "network unencrypted")
+            sev = Severity.MEDIUM
         else:
             ev = f.caps_evidence
             how = "does not advertise LOGINDISABLED before TLS, so clients may send LOGIN in clear"
-        out.append(Issue("IMAP004", f.port,
-                         f"{where} {how}: passwords can cross the network unencrypted.", ev))
+            tail = "passwords can cross the network unencrypted"
+        out.append(Issue("IMAP004", f.port, f"{where} {how}: {tail}.", ev, severity=sev))
     if f.starttls == "refused":
         out.append(Issue("IMAP003", f.port,
                          f"{where} advertises STARTTLS but refuses it.", f.starttls_evidence))
@@ -171,6 +190,14 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
                          "prefers implicit TLS on 993 (declare `expect: {" + str(f.port) +
                          ": starttls-required}` if it stays open on purpose).", f.caps_evidence))
     return out
+
+
+def _refuses_before_tls(f: EndpointFacts, caps: list[str]) -> bool:
+    """The server said it wants TLS before authentication (in its refusal of AUTHENTICATE
+    PLAIN, or with imap4d's XTLSREQUIRED capability)."""
+    if f.auth_plain != "refused" or f.auth_login == "continuation":
+        return False
+    return "XTLSREQUIRED" in caps or bool(_TLS_FIRST.search(f.auth_plain_evidence))
 
 
 def _disclosure(f: EndpointFacts, where: str) -> list[Issue]:
@@ -216,6 +243,18 @@ def _weak_mechanisms(f: EndpointFacts, where: str) -> list[Issue]:
         evidence = next((e for caps, e in ((f.caps_before_tls, f.caps_evidence),
                                            (f.caps_tls, f.caps_tls_evidence))
                          if caps and f"AUTH={mech}" in caps and e), f"AUTH={mech}")
+        if mech == "ANONYMOUS" and f.anonymous == "accepted":
+            out.append(Issue("IMAP014", f.port,
+                             f"{where} lets anyone in: AUTHENTICATE ANONYMOUS with an empty trace "
+                             "was accepted (the probe logged out at once).",
+                             f"{evidence}\n{f.anonymous_evidence}"))
+            continue
+        if mech == "ANONYMOUS" and f.anonymous == "refused":
+            out.append(Issue("IMAP015", f.port,
+                             f"{where} advertises AUTH=ANONYMOUS but refuses it: the capability "
+                             "list is misleading (clients and scanners take it at its word).",
+                             f"{evidence}\n{f.anonymous_evidence}", detail="mech=ANONYMOUS"))
+            continue
         out.append(Issue("IMAP009", f.port, f"{where} offers the weak SASL mechanism {mech}.",
                          evidence, severity=sev, detail=f"mech={mech}"))
     return out
@@ -228,6 +267,35 @@ def _problem_evidence(f: EndpointFacts, phase: str) -> str:
 # ---------------------------------------------------------------- per target
 
 def judge_target(endpoints: list[EndpointFacts]) -> list[Issue]:
+    """Per target: a host that does not resolve, a target where nothing answered, IMAP007."""
+    if not endpoints:
+        return []
+    first = endpoints[0]
+    unresolved = [f for f in endpoints if f.connect == "unresolved"]
+    if unresolved:
+        return [Issue("IMAP012", None,
+                      f"{first.target} ({first.host}) could not be judged: the host name does not "
+                      f"resolve, so no port was probed ({unresolved[0].connect_detail}).",
+                      unresolved[0].connect_detail, detail="phase=resolve")]
+    if nothing_answered(endpoints):
+        states = ", ".join(f"{f.port}: {f.connect}" for f in endpoints)
+        closed = ", ".join(f"{f.port}: closed" for f in endpoints)
+        return [Issue("IMAP016", None,
+                      f"{first.target} ({first.host}) answered on none of its ports ({states}): "
+                      "a wrong address or a dead server passes no gate. If the ports are closed on "
+                      f"purpose, write `expect: {{{closed}}}`.",
+                      "; ".join(f"TCP connect to {f.port}: {f.connect_detail or f.connect}"
+                                for f in endpoints))]
+    return _implicit_tls_missing(endpoints)
+
+
+def nothing_answered(endpoints: list[EndpointFacts]) -> bool:
+    """Every port refused or silent, and the manifest expects nothing of any of them."""
+    return bool(endpoints) and all(f.connect in NOT_ANSWERED and f.expect is None
+                                   for f in endpoints)
+
+
+def _implicit_tls_missing(endpoints: list[EndpointFacts]) -> list[Issue]:
     """IMAP007: a target whose cleartext port answers needs a working implicit-TLS endpoint.
 
     Not raised when the manifest says the implicit-TLS port is meant to be closed (a

@@ -94,7 +94,11 @@ RULES: tuple[Rule, ...] = (
              "6.2.3: clients may then send LOGIN with the password in clear) or answers "
              "`AUTHENTICATE PLAIN` with a `+` continuation, ready to read the password. The "
              "probe cancels with `*` (RFC 3501 6.2.2) and never sends a credential. Even when "
-             "the server then rejects the login, the password has already crossed the network.",
+             "the server then rejects the login, the password has already crossed the network. "
+             "A server that refuses authentication before TLS (its refusal names STARTTLS or "
+             "PRIVACYREQUIRED, or it shows imap4d's `XTLSREQUIRED`) but does not advertise "
+             "LOGINDISABLED, as RFC 9051 requires, is reported at medium: it refuses the login, "
+             "but a client that trusts the capability list has sent its password in clear.",
         remediation=_REQUIRE_TLS + "\n\nProbe from a host that is not on the server's own "
                     "address or in `login_trusted_networks`, or Dovecot treats the session "
                     "as secured (see IMAP013).",
@@ -171,7 +175,9 @@ RULES: tuple[Rule, ...] = (
               "CRAM-MD5, DIGEST-MD5...).",
         full="ANONYMOUS lets anyone in (RFC 4505); NTLM, KERBEROS_V4, SKEY and RPA are broken or "
              "relayable (medium). CRAM-MD5 and DIGEST-MD5 (RFC 6331, Historic) force the server "
-             "to store password equivalents and add nothing over PLAIN inside TLS (low).",
+             "to store password equivalents and add nothing over PLAIN inside TLS (low). "
+             "ANONYMOUS is confirmed before it is judged (IMAP014 when it works, IMAP015 when "
+             "it is refused); this rule reports it only when the confirmation could not run.",
         remediation="List only what you need, e.g. Dovecot 2.3 `auth_mechanisms = plain login` "
                     "(add `gssapi` or `oauthbearer xoauth2` if used); Dovecot 2.4 the same "
                     "`auth_mechanisms = plain login` setting.",
@@ -214,7 +220,8 @@ RULES: tuple[Rule, ...] = (
         short="The endpoint could not be judged: timeout, reset or protocol violation mid-dialog.",
         full="The probe fails closed: a server that stalls, resets, sends garbage or breaks the "
              "IMAP protocol is not given a pass. A port that silently drops the TCP handshake "
-             "(filtered) is reported here too, unless the manifest expects it `closed`.",
+             "(filtered) is reported here too, unless the manifest expects it `closed`, and so "
+             "is a target whose host name does not resolve (nothing was probed).",
         remediation="Check that the server is up and reachable from where the gate runs, and "
                     "raise `defaults.timeout` for slow links. For a port that is firewalled on "
                     "purpose, declare `expect: {143: closed}`; for a firewall that drops, prefer "
@@ -239,5 +246,49 @@ RULES: tuple[Rule, ...] = (
                     "own and not in `login_trusted_networks`.",
         references=(DOVECOT_SSL, DOVECOT_24_SETTINGS),
         precision="medium",
+    ),
+    Rule(
+        id="IMAP014",
+        name="anonymous-access",
+        severity=Severity.HIGH,
+        short="The server accepts SASL ANONYMOUS: anyone can log in without a credential.",
+        full="The probe confirms an advertised `AUTH=ANONYMOUS` with `AUTHENTICATE ANONYMOUS` "
+             "and an empty trace (RFC 4505: no credential, no user name) and logs out at once. "
+             "The server accepted it: whatever the anonymous user may read or do is open to "
+             "everyone who can reach the port.",
+        remediation="Remove `anonymous` from the mechanisms unless anonymous access is "
+                    "intended: Dovecot 2.3 and 2.4 `auth_mechanisms = plain login` (and no "
+                    "`anonymous_username`); GNU Mailutils imap4d: drop ANONYMOUS from the SASL "
+                    "`allowed-mech` list.",
+        references=(RFC4505, RFC3501),
+    ),
+    Rule(
+        id="IMAP015",
+        name="misleading-capability",
+        severity=Severity.LOW,
+        short="The server advertises AUTH=ANONYMOUS but refuses it: the capability list is "
+              "misleading.",
+        full="Some servers list every SASL mechanism their library knows (GNU Mailutils imap4d "
+             "advertises ANONYMOUS, EXTERNAL, SCRAM-*-PLUS... whether configured or not). The "
+             "probe tried `AUTHENTICATE ANONYMOUS` with an empty trace and was refused, so there "
+             "is no anonymous access, but clients and scanners that take the list at its word "
+             "choose mechanisms that fail or report access that does not exist.",
+        remediation="Advertise only the mechanisms that work: imap4d `sasl { allowed-mech "
+                    "(PLAIN, LOGIN); }`; Dovecot `auth_mechanisms = plain login`.",
+        references=(RFC4505, RFC3501),
+    ),
+    Rule(
+        id="IMAP016",
+        name="nothing-answered",
+        severity=Severity.MEDIUM,
+        short="No port of the target answered: every one refused or was filtered, and none is "
+              "expected closed.",
+        full="A wrong address, a dead server or a firewall that drops everything all look like "
+             "this, and none of them is a pass. One finding for the target, instead of one per "
+             "port. A host name that does not resolve is reported as IMAP012 instead.",
+        remediation="Check the target's `host:` and that the server runs and is reachable from "
+                    "where the gate runs. If the ports are closed on purpose, say so: "
+                    "`expect: {143: closed, 993: closed}`.",
+        references=(RFC8314,),
     ),
 )

@@ -31,6 +31,9 @@ class TlsTarget:
     now: dt.datetime
     ca_file: str | None = None     # absolute path to extra trust anchors (PEM)
     cert_expiry_days: int = 30
+    # Runs handshakes as legs at once (``checks.imap.legs.EndpointLegs``: ``map`` and ``call``),
+    # each holding a per-host connection slot; None: one after another, as before.
+    legs: Any = None
 
 
 @dataclass

@@ -19,17 +19,25 @@ Handshake plan (each line one connection through the opener):
    fetch the chain.
 
 A modern server costs 8 handshakes; the worst case stays under 15.
+
+With ``target.legs`` (the live probe's scheduler) the hellos of step 1-3 go out at once,
+then those of step 4 and the first of step 5 at once: the same hellos, judged in the same
+order, so the verdicts do not change; only a version that an earlier answer already
+proved costs its handshake anyway (at most one more).
 """
 
 from __future__ import annotations
 
 import socket
 import ssl
+import sys
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from checks.net import Closed, Deadline, ProbeError, Timeout, send_all
-from checks.tls import clienthello, judge, records, suites, versions
+from checks.tls import clienthello, records, suites, versions
 from checks.tls.api import Opener, TlsAssessment, TlsTarget
 
 SSL_MODULE_CAP = 256 * 1024
@@ -56,6 +64,8 @@ class _State:
     static_rsa_suite: str | None = None
     sslv2_ciphers: list[str] = field(default_factory=list)
     answered: int = 0                                         # replies that were TLS, not hang-ups
+    prefetched: dict[str, Any] = field(default_factory=dict)  # label -> Reply or Incomplete
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def step(self) -> Deadline:
         return Deadline.after(self.target.timeout).sooner(self.target.deadline)
@@ -63,11 +73,12 @@ class _State:
     def connect(self, label: str) -> tuple[socket.socket, Deadline]:
         """A fresh socket from the opener, and the deadline of the handshake that follows:
         the opener's TCP connect and STARTTLS dialog are a step of their own."""
-        if self.handshakes >= MAX_HANDSHAKES:
-            raise Incomplete(f"handshake budget of {MAX_HANDSHAKES} exhausted before {label}")
-        if self.target.deadline.expired():
-            raise Incomplete(f"endpoint deadline reached before {label}")
-        self.handshakes += 1
+        with self.lock:
+            if self.handshakes >= MAX_HANDSHAKES:
+                raise Incomplete(f"handshake budget of {MAX_HANDSHAKES} exhausted before {label}")
+            if self.target.deadline.expired():
+                raise Incomplete(f"endpoint deadline reached before {label}")
+            self.handshakes += 1
         try:
             sock = self.opener(self.step())
         except ProbeError as exc:
@@ -77,16 +88,68 @@ class _State:
         return sock, self.step()
 
     def hello(self, label: str, data: bytes, *, want_certificates: bool = False) -> records.Reply:
-        sock, deadline = self.connect(label)
+        if label in self.prefetched:
+            got = self.prefetched.pop(label)
+            if isinstance(got, BaseException):
+                raise got
+            return got
+        return self.leg(lambda: self._exchange(label, data, want_certificates))
+
+    def prefetch(self, hellos: list[tuple[str, bytes, bool]]) -> None:
+        """Send these hellos at once (as legs) and keep their replies for ``hello``."""
+        if self.target.legs is None or len(hellos) < 2:
+            return
+        fns: list[Callable[[], Any]] = [
+            (lambda label=label, data=data, want=want: self._exchange(label, data, want))
+            for label, data, want in hellos]
+        for (label, _, _), got in zip(hellos, self.target.legs.map(fns, name="tls-handshake"),
+                                      strict=True):
+            if isinstance(got, ProbeError) and not isinstance(got, Incomplete):
+                got = Incomplete(f"{label}: {got}", got.evidence)
+            elif isinstance(got, BaseException) and not isinstance(got, ProbeError):
+                got = Incomplete(f"{label}: {type(got).__name__}: {got}")
+            self.prefetched[label] = got
+
+    def give_up(self, exc: ProbeError | None = None) -> None:
+        """One handshake could not finish, so the plan stops there: hellos still waiting
+        for a connection slot are not sent. A server that stalls in the handshake would
+        stall every other leg's handshake too (STARTTLS, the injection test): say so."""
+        legs = self.target.legs
+        if legs is None:
+            return
+        if isinstance(exc, Timeout) and hasattr(legs, "stall"):
+            legs.stall()
+        else:
+            legs.drop("tls-hello", "an earlier handshake could not finish")
+
+    def leg(self, fn: Callable[[], Any]) -> Any:
+        """One connection: as a leg holding a connection slot when there is a scheduler."""
+        if self.target.legs is None:
+            return fn()
+        try:
+            return self.target.legs.call(fn, name="tls-handshake")
+        except Incomplete:
+            raise
+        except ProbeError as exc:   # not tried (the endpoint is moot), or its deadline
+            raise Incomplete(str(exc), exc.evidence) from None
+
+    def _exchange(self, label: str, data: bytes, want_certificates: bool) -> records.Reply:
+        try:
+            sock, deadline = self.connect(label)
+        except Incomplete:
+            self.give_up()
+            raise
         try:
             send_all(sock, data, deadline)
             reply = records.read_reply(sock, deadline, want_certificates=want_certificates)
         except ProbeError as exc:
+            self.give_up(exc)
             raise Incomplete(f"{label}: {exc}", exc.evidence) from None
         finally:
             sock.close()
         if reply.kind != "closed":
-            self.answered += 1
+            with self.lock:
+                self.answered += 1
         return reply
 
 
@@ -119,6 +182,11 @@ def _note_version(st: _State, hello: records.ServerHello, reply: records.Reply) 
 
 def _probe_versions(st: _State, sni: str) -> None:
     offered = suites.TLS13 + suites.LEGACY
+    st.prefetch([("TLSv1.3", clienthello.client_hello(versions.TLS12, offered, sni, tls13=True),
+                  True)]
+                + [(versions.name(v), clienthello.client_hello(v, suites.LEGACY, sni), True)
+                   for v in (versions.TLS12, versions.TLS11, versions.TLS10, versions.SSL3)]
+                + [("SSLv2", clienthello.sslv2_client_hello(suites.SSL2_CIPHERS), False)])
     reply = st.hello("TLSv1.3", clienthello.client_hello(versions.TLS12, offered, sni, tls13=True),
                      want_certificates=True)
     hello = _server_hello(reply, offered, versions.TLS13, "TLSv1.3")
@@ -163,6 +231,7 @@ def _probe_ciphers(st: _State, sni: str) -> bool:
                 st.weak[cat] = f"ServerHello version={versions.name(v)} cipher={suites.name_of(code)}"
 
     picked = st.chosen.get(top)
+    _prefetch_ciphers(st, sni, top, low, picked)
     if picked is not None and suites.SUITES[picked].forward_secret:
         st.fs_suite = suites.name_of(picked)
     else:
@@ -190,6 +259,30 @@ def _probe_ciphers(st: _State, sni: str) -> bool:
     return True
 
 
+def _prefetch_ciphers(st: _State, sni: str, top: int, low: int, picked: int | None) -> None:
+    """The hellos ``_probe_ciphers`` is about to send one after another, at once."""
+    hellos: list[tuple[str, bytes, bool]] = []
+    if picked is None or not suites.SUITES[picked].forward_secret:
+        hellos.append(("forward-secret suites",
+                       clienthello.client_hello(top, suites.FORWARD_SECRET, sni), False))
+    if not (picked is not None and suites.SUITES[picked].static_rsa
+            and suites.SUITES[picked].weak != suites.NULL_ANON_EXPORT):
+        hellos.append(("static-RSA suites", clienthello.client_hello(top, suites.STATIC_RSA, sni),
+                       False))
+    remaining = [c for c in suites.WEAK_CATEGORIES if c not in st.weak]
+    if remaining:
+        offered = tuple(code for cat in remaining for code in suites.BY_CATEGORY[cat])
+        label = "weak suites (" + ", ".join(remaining) + ")"
+        hellos.append((label, clienthello.client_hello(low, offered, sni), False))
+        # Its retry without finite-field DH too, in case the server breaks on those: one
+        # handshake more on a server that refuses cleanly, one wave less on one that hangs up.
+        rest = _without_finite_field_dh(offered)
+        if rest and rest != offered:
+            hellos.append((f"{label} without DH", clienthello.client_hello(low, rest, sni),
+                           False))
+    st.prefetch(hellos)
+
+
 def _broke(reply: records.Reply) -> bool:
     """A hang-up without an alert, or internal_error. Besides "no shared suite" this is how
     a server fails when it chose a finite-field DH suite without DH parameters (Dovecot
@@ -203,12 +296,16 @@ def _retry_without_finite_field_dh(st: _State, label: str, version: int,
                                    ) -> tuple[records.Reply, records.ServerHello | None]:
     """One more hello without the DHE/DH suites, so a server that breaks on those still
     shows the other weak suites it serves; a clean server pays one handshake for it."""
-    rest = tuple(c for c in offered
-                 if not suites.name_of(c).startswith(("TLS_DHE_", "TLS_DH_", "SSL_DH")))
+    rest = _without_finite_field_dh(offered)
     if not rest or rest == offered or st.handshakes >= MAX_HANDSHAKES - 1:
         return records.Reply("closed"), None
     reply = st.hello(f"{label} without DH", clienthello.client_hello(version, rest, sni))
     return reply, _server_hello(reply, rest, version, label)
+
+
+def _without_finite_field_dh(offered: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(c for c in offered
+                 if not suites.name_of(c).startswith(("TLS_DHE_", "TLS_DH_", "SSL_DH")))
 
 
 def _pick(st: _State, label: str, version: int, offered: tuple[int, ...], sni: str) -> str | None:
@@ -266,16 +363,27 @@ def fetch_chain_with_ssl(sock: socket.socket, sni: str, deadline: Deadline) -> t
 
 
 def _fetch_chain(st: _State, sni: str) -> None:
-    sock, deadline = st.connect("certificate")
-    try:
-        st.certificates, st.cert_source = fetch_chain_with_ssl(sock, sni, deadline)
-    except ProbeError as exc:
-        raise Incomplete(f"certificate: {exc}", exc.evidence) from None
-    finally:
-        sock.close()
+    def fetch() -> tuple[list[bytes], str]:
+        sock, deadline = st.connect("certificate")
+        try:
+            return fetch_chain_with_ssl(sock, sni, deadline)
+        except ProbeError as exc:
+            raise Incomplete(f"certificate: {exc}", exc.evidence) from None
+        finally:
+            sock.close()
+
+    st.certificates, st.cert_source = st.leg(fetch)
+
+
+def _warm_judge() -> None:
+    import checks.tls.judge  # noqa: F401  (cryptography: the slowest import of the run)
 
 
 def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
+    # The verdicts need ``cryptography`` (a few hundred ms to import on a busy machine); the
+    # hellos do not. Import it beside the first handshakes instead of before them.
+    if "checks.tls.judge" not in sys.modules:
+        threading.Thread(target=_warm_judge, name="tls-import", daemon=True).start()
     st = _State(target, opener)
     sni = target.sni or target.host
     incomplete: str | None = None
@@ -295,9 +403,12 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
         incomplete = f"the server hung up on all {st.handshakes} hellos without a TLS answer"
     complete = incomplete is None
 
+    from checks.tls import judge
+
     issues = judge.version_issues(st.accepted, st.evidence, complete)
     issues += judge.cipher_issues(st.weak, st.fs_suite, st.static_rsa_suite,
                                   bool(st.accepted.get(versions.TLS13)), legacy_probed, complete)
+    st.prefetched.clear()   # replies nobody needed (a version already proven): sent, counted
     facts: dict[str, Any] = {
         "handshakes": st.handshakes,
         "versions": {versions.name(v): st.accepted[v] for v in versions.ALL if v in st.accepted},

@@ -257,14 +257,18 @@ def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
                 caps_tls: bytes = b"IMAP4rev1 ID AUTH=PLAIN", caps_in_greeting: bool = True,
                 starttls: str = "ok", auth: str = "no", id_reply: bytes = b"* ID NIL",
                 inject_vulnerable: bool = False, implicit_tls: bool = False,
-                legacy_tls: bool = False) -> Callable[[Conn], None]:
+                legacy_tls: bool = False, auth_delay: float = 0.0, cancel_delay: float = 0.0,
+                anonymous: str = "no") -> Callable[[Conn], None]:
     """A small, honest-looking IMAP server.
 
     starttls: ok | bad | no | reset (RST after OK, mid-handshake);
     auth: no (NO [PRIVACYREQUIRED]) | continue (a ``+``, then whatever the client says) |
           login-only (a ``+`` to AUTHENTICATE LOGIN only);
     inject_vulnerable: answer plaintext pipelined after STARTTLS inside TLS;
-    legacy_tls: speak TLS 1.0 only (the probe's IMAP checks must still run)."""
+    legacy_tls: speak TLS 1.0 only (the probe's IMAP checks must still run);
+    auth_delay: refuse AUTHENTICATE only after this many seconds (Cyrus: about 3);
+    cancel_delay: answer the ``*`` cancel only after this many seconds (Courier: about 5);
+    anonymous: no (refused like any mechanism) | accept (an empty trace logs in)."""
 
     def handler(conn: Conn) -> None:
         tls = False
@@ -293,12 +297,19 @@ def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
                 conn.send(tag + b" OK NOOP done\r\n")
             elif cmd == b"AUTHENTICATE":
                 mech = rest.split(b" ")[1].upper() if rest.count(b" ") else b""
-                if not tls and (auth == "continue" or (auth == "login-only" and mech == b"LOGIN")):
+                if mech == b"ANONYMOUS" and anonymous == "accept":
+                    conn.send(b"+ \r\n")
+                    trace = conn.readline()
+                    conn.send(tag + (b" OK anonymous in\r\n" if trace.strip() == b""
+                                     else b" NO trace\r\n"))
+                elif not tls and (auth == "continue" or (auth == "login-only" and mech == b"LOGIN")):
                     conn.send(b"+ \r\n")
                     answer = conn.readline()
+                    conn.server.stop_event.wait(cancel_delay)
                     conn.send(tag + (b" BAD cancelled\r\n" if answer.strip() == b"*"
                                      else b" NO wrong\r\n"))
                 else:
+                    conn.server.stop_event.wait(auth_delay)
                     conn.send(tag + b" NO [PRIVACYREQUIRED] not before TLS\r\n")
             elif cmd == b"STARTTLS" and not tls:
                 if starttls in ("bad", "no"):
@@ -319,6 +330,41 @@ def imap_script(*, greeting: bytes | None = None, caps: bytes = DEFAULT_CAPS,
             else:
                 conn.send(tag + b" BAD unknown command\r\n")
 
+    return handler
+
+
+def per_ip_limit(limit: int, inner: Callable[[Conn], None]) -> Callable[[Conn], None]:
+    """A server that allows ``limit`` connections at once from a client: it accepts more at
+    the TCP level but never greets them (as a login proxy or couriertcpd's ``-maxperip`` may
+    look). ``handler.peak`` is the most connections it saw at once."""
+    lock = threading.Lock()
+    live = [0]
+
+    def handler(conn: Conn) -> None:
+        with lock:
+            live[0] += 1
+            mine = live[0]
+        # A client that closed a connection a moment ago may not be counted out yet (a real
+        # server's count lags the same way): give it a moment before refusing to greet.
+        end = time.monotonic() + 0.3
+        while mine > limit and time.monotonic() < end:
+            time.sleep(0.01)
+            with lock:
+                mine = live[0]
+        with lock:
+            handler.peak = max(handler.peak, mine)  # type: ignore[attr-defined]
+        try:
+            if mine > limit:
+                handler.refused += 1  # type: ignore[attr-defined]
+                conn.drain(30)   # silent until the client gives up
+                return
+            inner(conn)
+        finally:
+            with lock:
+                live[0] -= 1
+
+    handler.peak = 0  # type: ignore[attr-defined]
+    handler.refused = 0  # type: ignore[attr-defined]
     return handler
 
 

@@ -11,7 +11,7 @@ from tests.support.dovecot import CLIENT_ADDR, SERVER_ADDR
 def write(root: Path, endpoints: list[tuple[int, str]], *, expect: dict[int, str] | None = None,
           timeout: float = 2.0, name: str = "mail", host: str = SERVER_ADDR,
           source: str | None = CLIENT_ADDR, extra_targets: str = "",
-          ca: list[Path | str | None] | None = None) -> Path:
+          ca: list[Path | str | None] | None = None, per_host: int | None = None) -> Path:
     """``endpoints``: (port, protocol) pairs. Returns the root to pass as ``--root``.
 
     ``ca``: more CA files the target trusts (always: the fake servers' and the
@@ -25,6 +25,8 @@ def write(root: Path, endpoints: list[tuple[int, str]], *, expect: dict[int, str
     (root / "ca.pem").write_bytes(b"".join(Path(a).read_bytes() for a in anchors))
     ports = ", ".join(f"{{port: {p}, protocol: {proto}}}" for p, proto in endpoints)
     lines = ["version: 1", "defaults:", f"  timeout: {timeout}"]
+    if per_host is not None:
+        lines.append(f"  per_host: {per_host}")
     if source:
         lines.append(f"  source_address: {source}")
     lines += ["targets:", f"  - name: {name}", f"    host: {host}", f"    ports: [{ports}]",
