@@ -131,7 +131,8 @@ def _lint_text(text: str, path: str, fmt: str | None, reader: RootReader | None,
     elif fmt == "ufw-conf":
         parsed = ufw.parse_conf(text, path)
     else:
-        parsed = firewalld.parse(text, path)
+        parsed = firewalld.parse(text, path, firewalld.repo_services(reader.read, path)
+                                 if reader is not None else None)
     return FirewallVerdict(path, fmt, parsed)
 
 
