@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from imap_gate.findings import Location
 
 from .model import (
+    AnyOf,
     Chain,
     InIface,
     Origin,
     Packet,
     Rule,
     Ruleset,
+    SetLookup,
     Source,
     Tri,
     V,
@@ -180,7 +182,10 @@ class _Walker:
         for idx, rule in self.rules(chain):
             w.reached.add((chain.name, idx))
             hit = Tri.YES
+            effects = rule.effects
             for c in rule.conds:
+                if effects and c.effect and (hit is Tri.YES or maybe_yes):
+                    c.apply(pkt)  # the kernel updates the set before the statement's own check
                 t = c.test(pkt)
                 if t is Tri.NO:
                     hit = Tri.NO
@@ -235,7 +240,14 @@ def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[O
     for rule in rules:
         for c in rule.conds:
             cands: list[Origin] = []
-            if isinstance(c, Source) and (c.negate or rule.verdict.kind is not V.DROP):
+            if isinstance(c, AnyOf) and not c.negate and rule.verdict.kind is not V.DROP:
+                cands = [Origin(rs.family, net=n) for alt in c.alts for s in alt
+                         if isinstance(s, Source) and not s.negate
+                         for n in s.nets if n.prefixlen and _family_of(n) == rs.family]
+            elif isinstance(c, SetLookup) and c.by_source and (c.negate or
+                                                                rule.verdict.kind is not V.DROP):
+                cands = [Origin(rs.family, set_name=c.label)]
+            elif isinstance(c, Source) and (c.negate or rule.verdict.kind is not V.DROP):
                 cands = [Origin(rs.family, net=n) for n in c.nets
                          if n.prefixlen and _family_of(n) == rs.family]
                 cands += [Origin(rs.family, set_name=s) for s in c.sets]

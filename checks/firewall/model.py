@@ -72,6 +72,9 @@ class Packet:
     port: int
     proto: str = "tcp"
     sport: int = 45000  # an ordinary ephemeral client port
+    # (set, key) pairs this packet's own key was put into on its way (nft ``add @s { ip saddr }``):
+    # a later lookup of the same set by the same key finds it. Filled by the walker only.
+    members: set[tuple[str, str]] = field(default_factory=set, compare=False, hash=False)
 
 
 @contextlib.contextmanager
@@ -104,6 +107,10 @@ class Cond:
     """A match condition: ``test`` answers whether the packet matches."""
 
     templated: bool = False
+    effect: bool = False   # ``apply`` changes what later conditions see (a set update)
+
+    def apply(self, pkt: Packet) -> None:  # pragma: no cover - only effects implement it
+        pass
 
     def test(self, pkt: Packet) -> Tri:  # pragma: no cover - interface
         raise NotImplementedError
@@ -170,6 +177,8 @@ class Source(Cond):
 
     def test(self, pkt: Packet) -> Tri:
         o = pkt.origin
+        if pkt.members and any((s, SADDR_KEY) in pkt.members for s in self.sets):
+            return Tri.YES.negate(self.negate)
         if o.net is None and o.set_name is None:
             hit = self.is_any
         elif o.set_name is not None:
@@ -179,6 +188,83 @@ class Source(Cond):
             hit = any(n.version == o.net.version and o.net.subnet_of(n)  # type: ignore[arg-type]
                       for n in self.nets)
         return Tri.of(hit).negate(self.negate)
+
+
+SADDR_KEY = "saddr"   # the key of a plain ``ip saddr @set`` / ``ip6 saddr @set`` lookup
+
+
+@dataclass(frozen=True)
+class AnyOf(Cond):
+    """A lookup in a set whose elements are known: one selector or a concatenation
+    (``ip saddr . tcp dport { 192.0.2.1 . 143, ... }``); it matches when every component of
+    one element matches."""
+
+    alts: tuple[tuple[Cond, ...], ...]
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        res = Tri.NO
+        for alt in self.alts:
+            r = Tri.YES
+            for c in alt:
+                t = c.test(pkt)
+                if t is Tri.NO:
+                    r = Tri.NO
+                    break
+                if t is Tri.MAYBE:
+                    r = Tri.MAYBE
+            if r is Tri.YES:
+                res = Tri.YES
+                break
+            if r is Tri.MAYBE:
+                res = Tri.MAYBE
+        return res.negate(self.negate)
+
+
+@dataclass(frozen=True)
+class SetLookup(Cond):
+    """A lookup in a set whose members are unknown (dynamic, filled at run time) by a key that
+    is not a plain source address (a concatenation such as ``ip saddr . tcp dport``).
+
+    With the source address in the key it is a restriction, as a named set of sources is: an
+    arbitrary internet address is taken to be in no such set, the set's own members are.
+    Without it, whether the packet is a member is not guessed.
+    """
+
+    label: str
+    key: str
+    by_source: bool
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        if (self.label, self.key) in pkt.members:
+            return Tri.YES.negate(self.negate)
+        if not self.by_source:
+            return Tri.MAYBE
+        o = pkt.origin
+        if o.set_name is not None:
+            return Tri.of(o.set_name == self.label).negate(self.negate)
+        return Tri.NO.negate(self.negate)
+
+
+@dataclass(frozen=True)
+class SetAdd(Cond):
+    """nft ``add @s { KEY ... }`` / ``update @s { ... }`` / ``meter``: puts the packet's key into a
+    set, then matches as the stateful statement inside does (``limit rate over``: not for the
+    first connection). A lookup of the same set by the same key later on the packet's way finds
+    it; that is the only way the statement bears on whether the connection gets in."""
+
+    label: str
+    key: str
+    inner: Tri = Tri.YES
+    effect: bool = True
+
+    def test(self, pkt: Packet) -> Tri:
+        return self.inner
+
+    def apply(self, pkt: Packet) -> None:
+        if self.key:
+            pkt.members.add((self.label, self.key))
 
 
 def _special(net: Net) -> bool:
@@ -288,6 +374,7 @@ class Rule:
     # the evaluator's cheap pre-filter runs per rule per port.
     port_filter: tuple[bool, tuple[Ports, ...]] = field(default=(True, ()), init=False,
                                                          compare=False, repr=False)
+    effects: bool = field(default=False, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         tcp = True
@@ -298,6 +385,7 @@ class Rule:
             elif isinstance(c, Proto) and not c.negate and not (c.protos & {"all", "0", "tcp", "6"}):
                 tcp = False
         object.__setattr__(self, "port_filter", (tcp, tuple(ports)))
+        object.__setattr__(self, "effects", any(c.effect for c in self.conds))
 
     def ports(self) -> Ports | None:
         for c in self.conds:

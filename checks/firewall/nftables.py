@@ -18,6 +18,8 @@ from imap_gate.findings import Location
 
 from .iptables_args import is_templated
 from .model import (
+    SADDR_KEY,
+    AnyOf,
     Chain,
     Cond,
     Const,
@@ -30,6 +32,8 @@ from .model import (
     Proto,
     Rule,
     Ruleset,
+    SetAdd,
+    SetLookup,
     Source,
     State,
     Tri,
@@ -58,6 +62,42 @@ KNOWN_HEADS = {"ip", "ip6", "tcp", "udp", "udplite", "sctp", "dccp", "th", "meta
                "iifkind", "oifkind", "sdif", "sdifname", "last", "secmark"}
 
 
+CHAIN_TYPES = {"filter", "nat", "route"}
+HOOKS = {"prerouting", "input", "forward", "output", "postrouting", "ingress", "egress"}
+# The fields nft knows after each header keyword (nft(8), "PAYLOAD EXPRESSION", "META", "CT"): a
+# misspelt field is a file nft refuses, so it is an error here too, never an unmodelled match.
+FIELDS = {
+    "ip": {"version", "hdrlength", "dscp", "ecn", "length", "id", "frag-off", "ttl", "protocol",
+           "checksum", "saddr", "daddr", "option"},
+    "ip6": {"version", "dscp", "ecn", "flowlabel", "length", "nexthdr", "hoplimit", "saddr", "daddr"},
+    "tcp": {"sport", "dport", "sequence", "ackseq", "doff", "reserved", "flags", "window",
+            "checksum", "urgptr", "option"},
+    "udp": {"sport", "dport", "length", "checksum"},
+    "udplite": {"sport", "dport", "checksum"},
+    "sctp": {"sport", "dport", "vtag", "checksum", "chunk"},
+    "dccp": {"sport", "dport", "type"},
+    "th": {"sport", "dport"},
+    "meta": {"length", "protocol", "priority", "mark", "iif", "iifname", "iiftype", "oif", "oifname",
+             "oiftype", "skuid", "skgid", "nftrace", "rtclassid", "ibrname", "obrname", "pkttype",
+             "cpu", "iifgroup", "oifgroup", "cgroup", "random", "ipsec", "iifkind", "oifkind", "time",
+             "day", "hour", "secmark", "sdif", "sdifname", "broute", "l4proto", "nfproto", "secpath",
+             "ibriport", "obriport", "ibrpvid", "ibrvproto"},
+    "ct": {"state", "direction", "status", "mark", "expiration", "helper", "label", "l3proto",
+           "protocol", "bytes", "packets", "avgpkt", "zone", "count", "original", "reply", "saddr",
+           "daddr", "proto-src", "proto-dst", "id", "event", "ip", "ip6", "timeout", "secmark"},
+}
+CT_STATES = {"new", "established", "related", "invalid", "untracked"}
+REJECT_CODES = {"net-unreachable", "host-unreachable", "prot-unreachable", "port-unreachable",
+                "net-prohibited", "host-prohibited", "admin-prohibited", "no-route",
+                "addr-unreachable", "policy-fail", "reject-route", "frag-needed"}
+RATE_UNIT = re.compile(r"^(?:[kmg]?bytes)?(?:/(?:second|minute|hour|day|week))?$")
+SEL_HEADS = {"ip", "ip6", "tcp", "udp", "udplite", "sctp", "dccp", "th", "meta", "ct"}
+META_SHORT = {"iif", "iifname", "oif", "oifname", "mark", "l4proto", "nfproto", "pkttype", "skuid",
+              "skgid", "iiftype", "oiftype", "iifgroup", "oifgroup", "cpu", "cgroup", "priority"}
+SET_STMT_WORDS = {"timeout", "expires", "counter", "packets", "bytes", "limit", "rate", "over",
+                  "burst", "ct", "count", "quota", "until", "used", "comment"}
+
+
 @dataclass
 class Tok:
     text: str
@@ -69,6 +109,7 @@ class NSet:
     name: str
     elements: list[str] | None = None   # None: members unknown (dynamic, or filled at run time)
     line: int = 1
+    raw: list[str] = field(default_factory=list)  # the element tokens, commas kept (concatenations)
 
 
 @dataclass
@@ -179,6 +220,7 @@ class NftParser:
         self.issues: list[ParseIssue] = []
         self.first_line: int | None = None
         self.include_stack: list[str] = [path]
+        self.has_dnat = False
         self.cur_path = path
 
     def issue(self, line: int, msg: str, text: str = "", templated: bool = False) -> None:
@@ -188,6 +230,7 @@ class NftParser:
         return Location(self.cur_path, line)
 
     def run(self, text: str) -> None:
+        self.has_dnat = self.has_dnat or bool(DNAT_WORD.search(text))
         for no, raw in enumerate(text.splitlines(), 1):
             if TEMPLATE_LINE.search(raw) and not raw.lstrip().startswith("#"):
                 self.issue(no, "templated text is not nft syntax; its value is not guessed",
@@ -329,7 +372,9 @@ class NftParser:
                 body, _ = _block(st, 2)
                 for sub in statements(body):
                     if sub[0].text == "elements" and len(sub) > 2 and sub[1].text == "=":
-                        nset.elements = _flat_values(self.expand(sub[2:]))
+                        vals = self.expand(sub[2:])
+                        nset.elements = _flat_values(vals)
+                        nset.raw = [t.text for t in vals if t.text != "\n"]
             table.sets[nset.name] = nset
             return
         if head in ("flowtable", "counter", "quota", "ct", "limit", "secmark", "synproxy",
@@ -348,6 +393,10 @@ class NftParser:
         if head == "type":
             if len(words) < 6 or words[2] != "hook" or words[4] != "priority":
                 raise NftError("a base chain needs 'type T hook H priority P;'", st[0].line)
+            if words[1] not in CHAIN_TYPES:
+                raise NftError(f"unknown chain type {words[1]!r}", st[0].line)
+            if words[3] not in HOOKS:
+                raise NftError(f"unknown hook {words[3]!r}", st[0].line)
             chain.ctype, chain.hook = words[1], words[3]
             chain.priority = _priority(self.expand(st[5:]), st[0].line)
             if chain.policy is None:
@@ -430,7 +479,9 @@ class NftParser:
                 if nset is None:
                     raise NftError(f"set {name!r} does not exist", st[0].line)
                 if verb in ("add", "create"):
-                    nset.elements = (nset.elements or []) + _flat_values(self.expand(rest[1:]))
+                    vals = self.expand(rest[1:])
+                    nset.elements = (nset.elements or []) + _flat_values(vals)
+                    nset.raw = [*nset.raw, ",", *(t.text for t in vals if t.text != "\n")]
                 return
         if verb == "flush" and obj == "ruleset":
             self.tables.clear()
@@ -567,6 +618,8 @@ class RuleReader:
         self.conds: list[Cond] = []
         self.verdict = Verdict(V.NONE)
         self.vmap: list[tuple[Cond, Verdict]] | None = None
+        self.terminal = False
+        self.nat: tuple[str, list[str]] | None = None
 
     def peek(self, k: int = 0) -> str:
         j = self.i + k
@@ -602,24 +655,55 @@ class RuleReader:
         w = self.take()
         if w.startswith("@"):
             return neg, [], w[1:]
+        if w in ("{", "}", ";"):
+            raise NftError(f"a value is missing before {w!r}", self.loc.line)
         vals = [w]
         while self.peek() == ",":  # "ct state established,related"
             self.take()
             vals.append(self.take())
         return neg, vals, None
 
+    def skip_value(self) -> None:
+        """An unmodelled selector's comparison: [op] [bitwise op and operand] [op] value-or-set."""
+        if self.peek() in RELOPS:
+            self.take()
+        while self.peek() in BITOPS:
+            self.take()
+            self.take()
+            if self.peek() in RELOPS:
+                self.take()
+        if self.peek() == "vmap" or self.peek() == "map":
+            raise NftError("a map on this selector is not read", self.loc.line)
+        if self.peek() == "set":
+            # ``meta mark set 1``, ``ct helper set "ftp"``: a statement that changes packet metadata
+            # and decides nothing; a later match on that metadata is itself unmodelled.
+            self.take()
+            self.skip_args()
+            return
+        if self.i < len(self.toks):
+            self.value()
+
     def read(self) -> list[Rule]:
         while self.i < len(self.toks):
             w = self.take()
+            if self.terminal and w != "comment":
+                raise NftError("statement after terminal statement has no effect", self.loc.line)
             self.expr(w)
         if self.vmap is not None:
             return [Rule((*self.conds, c), v, self.loc, self.text) for c, v in self.vmap]
         return [Rule(tuple(self.conds), self.verdict, self.loc, self.text)]
 
-    def set_verdict(self, v: Verdict) -> None:
+    def set_verdict(self, v: Verdict, terminal: bool = True) -> None:
         if self.verdict.kind is not V.NONE:
-            raise NftError("a rule has at most one verdict", self.loc.line)
+            raise NftError("statement after terminal statement has no effect", self.loc.line)
         self.verdict = v
+        self.terminal = terminal
+
+    def field(self, head: str) -> str:
+        f = self.take()
+        if f not in FIELDS[head]:
+            raise NftError(f"unknown {head} field {f!r}", self.loc.line)
+        return f
 
     def expr(self, w: str) -> None:
         if w in ("accept",):
@@ -632,11 +716,17 @@ class RuleReader:
                 self.take()
                 kind = self.take()  # tcp reset | icmp[v6|x] [type] CODE
                 if kind == "tcp":
-                    self.take()
-                else:
+                    if self.take() != "reset":
+                        raise NftError("reject with tcp needs 'reset'", self.loc.line)
+                elif kind in ("icmp", "icmpv6", "icmp6", "icmpx"):
                     if self.peek() == "type":
                         self.take()
-                    self.take()
+                    code = self.take()
+                    if code not in REJECT_CODES and not code.isdigit():
+                        raise NftError(f"unknown reject code {code!r}", self.loc.line)
+                else:
+                    raise NftError(f"reject with {kind!r}: write tcp reset or icmp(x) CODE",
+                                   self.loc.line)
         elif w == "return":
             self.set_verdict(Verdict(V.RETURN))
         elif w in ("jump", "goto"):
@@ -647,13 +737,18 @@ class RuleReader:
             self.set_verdict(Verdict(V.UNKNOWN))
             self.skip_args()
         elif w in ("dnat", "snat", "redirect", "masquerade", "tproxy"):
-            self.set_verdict(Verdict(V.ACCEPT))
-            self.skip_args()
+            self.set_verdict(Verdict(V.ACCEPT), terminal=False)
+            self.nat_args(w)
         elif w in ("tcp", "udp", "udplite", "sctp", "dccp", "th"):
             self.transport(w)
         elif w in ("ip", "ip6"):
             self.ip(w)
         elif w in ("iif", "iifname"):
+            if self.peek() == ".":
+                self.concat(("meta", w))
+                return
+            if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
+                return
             neg, vals, nset = self.value()
             if nset is not None:
                 self.conds.append(InIface((), unknown=True))
@@ -685,8 +780,18 @@ class RuleReader:
                     self.take()
         elif w == "comment":
             self.take()
+            if self.i < len(self.toks):
+                raise NftError("a comment must end the rule", self.loc.line)
         elif w == "limit":
-            self.limit()
+            self.conds.append(Const(self.limit(), "limit"))
+        elif w == "quota":
+            self.conds.append(Const(self.quota(), "quota"))
+        elif w in ("add", "update", "delete") and self.peek().startswith("@"):
+            self.dynset(w)
+        elif w == "set" and self.peek() in ("add", "update", "delete"):
+            self.old_dynset()
+        elif w == "meter":
+            self.meter()
         elif w == "fib":
             self.fib()
         elif w == "vmap":
@@ -701,6 +806,24 @@ class RuleReader:
             raise NftError(f"templated value {w!r} is not guessed", self.loc.line)
         else:
             raise NftError(f"unknown expression {w!r}", self.loc.line)
+
+    def nat_args(self, w: str) -> None:
+        """``dnat [ip|ip6] to ADDR[:PORT]`` and friends; the destination is kept for the forwarding
+        check (``nat_to``), what follows a map is not read."""
+        words: list[str] = []
+        depth = 0
+        stops = {"accept", "drop", "reject", "return", "jump", "goto", "counter", "log", "comment",
+                 "continue"}
+        while self.i < len(self.toks):
+            t = self.peek()
+            if depth == 0 and t in stops:
+                break
+            if t == "{":
+                depth += 1
+            elif t == "}":
+                depth -= 1
+            words.append(self.take())
+        self.nat = (w, words)
 
     def skip_args(self) -> None:
         stops = {"accept", "drop", "reject", "return", "jump", "goto", "counter", "log", "comment",
@@ -720,52 +843,285 @@ class RuleReader:
         if self.peek() != "vmap":
             return False
         self.take()
-        _neg, vals, nset = self.value()
-        if nset is not None:
+        if self.peek().startswith("@"):
             raise NftError("named verdict maps are not read", self.loc.line)
         entries: list[tuple[Cond, Verdict]] = []
-        k = 0
-        while k < len(vals):
-            key = vals[k]
-            if k + 2 >= len(vals) + 1 or vals[k + 1] != ":":
-                # "143 : accept" may arrive as "143", ":", "accept" or "143:" "accept"
-                if key.endswith(":"):
-                    key = key[:-1]
-                    k -= 1
-                else:
-                    raise NftError("a verdict map needs 'key : verdict'", self.loc.line)
-            verdict_word = vals[k + 2]
-            k += 3
-            if verdict_word in ("jump", "goto"):
-                target = vals[k]
-                k += 1
-                v = Verdict(V.JUMP if verdict_word == "jump" else V.GOTO, target)
-            else:
-                v = {"accept": Verdict(V.ACCEPT), "drop": Verdict(V.DROP),
-                     "reject": Verdict(V.DROP), "return": Verdict(V.RETURN),
-                     "continue": Verdict(V.NONE)}.get(verdict_word, Verdict(V.UNKNOWN))
-            entries.append((make([key]), v))
+        for el in self.braces():
+            keytoks, v = self.vmap_entry(el)
+            if len(keytoks) != 1:
+                raise NftError("a verdict map needs 'key : verdict'", self.loc.line)
+            entries.append((make(keytoks), v))
         self.vmap = entries
         return True
 
+    def vmap_entry(self, el: list[str]) -> tuple[list[str], Verdict]:
+        toks: list[str] = []
+        for t in el:  # "143 : accept" may arrive as "143", ":", "accept" or "143:" "accept"
+            if t.endswith(":") and t != ":" and not t.endswith("::"):
+                toks += [t[:-1], ":"]
+            else:
+                toks.append(t)
+        if ":" not in toks:
+            raise NftError("a verdict map needs 'key : verdict'", self.loc.line)
+        k = len(toks) - 1 - toks[::-1].index(":")
+        key, vt = toks[:k], toks[k + 1:]
+        if not key or not vt:
+            raise NftError("a verdict map needs 'key : verdict'", self.loc.line)
+        word = vt[0]
+        if word in ("jump", "goto"):
+            if len(vt) != 2:
+                raise NftError(f"{word} needs one chain", self.loc.line)
+            return key, Verdict(V.JUMP if word == "jump" else V.GOTO, vt[1])
+        v = {"accept": Verdict(V.ACCEPT), "drop": Verdict(V.DROP), "reject": Verdict(V.DROP),
+             "return": Verdict(V.RETURN), "continue": Verdict(V.NONE)}.get(word)
+        if v is None or len(vt) != 1:
+            raise NftError(f"unknown verdict {' '.join(vt)!r} in a verdict map", self.loc.line)
+        return key, v
+
+    def braces(self) -> list[list[str]]:
+        """``{ a, b . c, ... }``: the elements, each as its tokens (commas split them)."""
+        if self.take() != "{":
+            raise NftError("expected '{'", self.loc.line)
+        out: list[list[str]] = [[]]
+        depth = 1
+        while True:
+            w = self.take()
+            if w == "{":
+                depth += 1
+            elif w == "}":
+                depth -= 1
+                if depth == 0:
+                    break
+            if w == "," and depth == 1:
+                out.append([])
+                continue
+            out[-1].append(w)
+        return [e for e in out if e]
+
+    def block_tokens(self) -> list[str]:
+        if self.peek() != "{":
+            raise NftError("expected '{'", self.loc.line)
+        body = [t for el in self.braces() for t in [*el, ","]]
+        return body[:-1]
+
+    # ------------------------------------------------------------ concatenations and sets
+
+    def selector(self) -> tuple[str, str]:
+        h = self.take()
+        if h in SEL_HEADS:
+            f = self.field(h)
+            if h == "ct" and f in ("original", "reply"):
+                nxt = self.take()
+                f = f"{f} {nxt} {self.take()}" if nxt in ("ip", "ip6") else f"{f} {nxt}"
+            return h, f
+        if h in META_SHORT:
+            return "meta", h
+        raise NftError(f"unknown expression {h!r} in a concatenation", self.loc.line)
+
+    def spec(self, h: str, f: str) -> tuple[str, list[Cond], Callable[[str], Cond] | None, bool]:
+        """(key text, conditions the selector implies, value -> condition, is the source address)."""
+        if h in ("ip", "ip6"):
+            fam = "ipv4" if h == "ip" else "ipv6"
+            pre: list[Cond] = [FamilyIs(fam)]
+            if f == "saddr":
+                return SADDR_KEY, pre, lambda v: self.addrs([v], None, False, fam), True
+            if f == "daddr":
+                return f"{h} daddr", pre, lambda v: _dest(self.addrs([v], None, False, fam)), False
+            if f in ("protocol", "nexthdr"):
+                return f"{h} {f}", pre, lambda v: Proto(frozenset({v.lower()})), False
+            return f"{h} {f}", pre, None, False
+        if h in ("tcp", "udp", "udplite", "sctp", "dccp", "th"):
+            pre = [] if h == "th" else [Proto(frozenset({h}))]
+            if f in ("dport", "sport"):
+                src = f == "sport"
+                return f"{h} {f}", pre, lambda v: self.ports([v], None, False, src), False
+            return f"{h} {f}", pre, None, False
+        if h == "meta":
+            if f in ("iif", "iifname"):
+                return f"meta {f}", [], lambda v: InIface((v.strip('"'),)), False
+            if f == "l4proto":
+                return "meta l4proto", [], lambda v: Proto(frozenset({v.lower()})), False
+            if f == "nfproto":
+                return "meta nfproto", [], lambda v: _family_cond([v], False), False
+            if f in ("oif", "oifname"):
+                return f"meta {f}", [Const(Tri.NO, "no output interface on input")], None, False
+        if h == "ct" and f == "state":
+            return "ct state", [], lambda v: State(frozenset({v})), False
+        return f"{h} {f}", [], None, False
+
+    def element(self, specs: list, toks: list[str]) -> tuple[Cond, ...]:
+        parts: list[list[str]] = [[]]
+        for t in toks:
+            if t == ".":
+                parts.append([])
+            else:
+                parts[-1].append(t)
+        if len(parts) != len(specs) or any(not p for p in parts):
+            raise NftError(f"element {' '.join(toks)!r} does not match the key "
+                           f"{' . '.join(s[0] for s in specs)}", self.loc.line)
+        out: list[Cond] = []
+        for sp, part in zip(specs, parts, strict=True):
+            make = sp[2]
+            out.append(make(part[0]) if make else Const(Tri.MAYBE, f"{sp[0]} in a set"))
+        return tuple(out)
+
+    def concat(self, first: tuple[str, str]) -> None:
+        """``ip saddr . tcp dport @s`` / ``{ a . b, ... }`` / ``vmap { a . b : verdict }``."""
+        sels = [first]
+        while self.peek() == ".":
+            self.take()
+            sels.append(self.selector())
+        specs = [self.spec(h, f) for h, f in sels]
+        key = " . ".join(s[0] for s in specs)
+        for s in specs:
+            self.conds.extend(s[1])
+        if self.peek() == "vmap":
+            self.take()
+            if self.peek().startswith("@"):
+                raise NftError("named verdict maps are not read", self.loc.line)
+            entries = []
+            for el in self.braces():
+                keytoks, v = self.vmap_entry(el)
+                entries.append((AnyOf((self.element(specs, keytoks),)), v))
+            self.vmap = entries
+            return
+        neg = False
+        if self.peek() in ("!=", "==", "eq", "ne"):
+            neg = self.take() in ("!=", "ne")
+        t = self.peek()
+        if t.startswith("@"):
+            self.take()
+            self.conds.append(self.set_lookup(t[1:], specs, key, neg))
+        elif t == "{":
+            self.conds.append(AnyOf(tuple(self.element(specs, el) for el in self.braces()), neg))
+        else:
+            toks = [self.take()]
+            while self.peek() == ".":
+                toks += [self.take(), self.take()]
+            self.conds.append(AnyOf((self.element(specs, toks),), neg))
+
+    def set_lookup(self, name: str, specs: list, key: str, neg: bool) -> Cond:
+        s = self.table.sets.get(name)
+        if s is None:
+            raise NftError(f"set @{name} is not defined", self.loc.line)
+        if s.elements is None:
+            return SetLookup(f"@{name}", key, any(sp[3] for sp in specs), neg)
+        elems = _split_elements(s.raw)
+        return AnyOf(tuple(self.element(specs, el) for el in elems), neg)
+
+    def dynset(self, verb: str) -> None:
+        """``add @s { KEY [timeout T] [stateful statement] }``, ``update``, ``delete``."""
+        name = self.take()[1:]
+        if name not in self.table.sets:
+            raise NftError(f"set @{name} is not defined", self.loc.line)
+        if self.peek() != "{":
+            raise NftError(f"'{verb} @{name}' needs '{{ key }}'", self.loc.line)
+        self.conds.append(self.set_update(f"@{name}", self.block_tokens(), verb == "delete"))
+
+    def old_dynset(self) -> None:
+        """The older spelling ``set add|update KEY @s``."""
+        verb = self.take()
+        body: list[str] = []
+        while not self.peek().startswith("@"):
+            body.append(self.take())
+        name = self.take()[1:]
+        if name not in self.table.sets:
+            raise NftError(f"set @{name} is not defined", self.loc.line)
+        self.conds.append(self.set_update(f"@{name}", body, verb == "delete"))
+
+    def meter(self) -> None:
+        """``meter NAME [size N] { KEY [timeout T] stateful-statement }``: a set of its own."""
+        name = self.take()
+        if self.peek() == "size":
+            self.take()
+            if not self.take().isdigit():
+                raise NftError("meter size needs a number", self.loc.line)
+        self.table.sets.setdefault(name, NSet(name, None, self.loc.line))
+        self.conds.append(self.set_update(f"@{name}", self.block_tokens(), False))
+
+    def set_update(self, label: str, body: list[str], delete: bool) -> Cond:
+        comps: list[str] = []
+        i = 0
+        while i < len(body):
+            h = body[i]
+            if h in SEL_HEADS and i + 1 < len(body):
+                f = body[i + 1]
+                if f not in FIELDS[h]:
+                    raise NftError(f"unknown {h} field {f!r}", self.loc.line)
+                i += 2
+                if h == "ct" and f in ("original", "reply") and i < len(body):
+                    f = f"{f} {body[i]}"
+                    i += 1
+                comps.append(self.spec(h, f)[0])
+            elif h in META_SHORT:
+                comps.append(self.spec("meta", h)[0])
+                i += 1
+            elif h in SET_STMT_WORDS or h == ",":
+                break
+            else:
+                comps.append(f"={h}")  # a constant in the key
+                i += 1
+            if i < len(body) and body[i] == ".":
+                i += 1
+                continue
+            break
+        if not comps:
+            raise NftError(f"a set update of {label} needs a key", self.loc.line)
+        inner = _stateful(body[i:], self.loc.line)
+        # A deletion takes the packet's key out of the set; an arbitrary internet source is taken
+        # to be in no dynamic set in the first place, so it changes nothing for the verdict.
+        key = "" if delete else (MAYBE_KEY if any(c.startswith("=") for c in comps)
+                                 else " . ".join(comps))
+        return SetAdd(label, key, inner)
+
+    # ------------------------------------------------------------ selectors
+
     def transport(self, proto: str) -> None:
-        field = self.take()
+        field = self.field(proto)
+        if self.peek() == ".":
+            self.concat((proto, field))
+            return
         if field in ("dport", "sport"):
             src = field == "sport"
             if proto != "th":
                 self.conds.append(Proto(frozenset({proto})))
             if self.maybe_vmap(lambda vals: self.ports(vals, None, False, src)):
                 return
+            if self.peek() in ("<", ">", "<=", ">=", "lt", "gt", "le", "ge"):
+                op = {"lt": "<", "gt": ">", "le": "<=", "ge": ">="}.get(self.peek(), self.peek())
+                self.take()
+                n = port_of(self.peek())
+                if n is None:
+                    raise NftError(f"{self.peek()!r} is not a port", self.loc.line)
+                self.take()
+                lo, hi = {"<": (0, n - 1), "<=": (0, n), ">": (n + 1, 65535), ">=": (n, 65535)}[op]
+                self.conds.append(Ports(((lo, hi),) if lo <= hi else (), False, src))
+                return
             neg, vals, nset = self.value()
             self.conds.append(self.ports(vals, nset, neg, src))
         elif field == "flags" and proto == "tcp":
             self.conds.append(Proto(frozenset({"tcp"})))
             self.conds.append(self.tcp_flags())
+        elif field == "option" and proto == "tcp":
+            self.conds.append(Proto(frozenset({"tcp"})))
+            self.take()  # the option's name
+            if self.peek() in ("size", "kind", "length", "value", "count", "left", "right", "tsval",
+                               "tsecr"):
+                self.take()
+            if self.peek() == "set":
+                # ``tcp option maxseg size set rt mtu``: rewrites the SYN's MSS, decides nothing.
+                self.take()
+                self.skip_args()
+                return
+            self.conds.append(Const(Tri.MAYBE, "tcp option"))
+            if self.peek() not in ("", "accept", "drop", "reject", "counter", "log", "jump",
+                                   "goto", "return", "comment"):
+                self.skip_value()
         else:
             if proto != "th":
                 self.conds.append(Proto(frozenset({proto})))
             self.conds.append(Const(Tri.MAYBE, f"{proto} {field}"))
-            self.value()
+            self.skip_value()
 
     def ports(self, vals: list[str], nset: str | None, neg: bool, src: bool) -> Ports:
         if nset is not None:
@@ -791,8 +1147,11 @@ class RuleReader:
 
     def ip(self, w: str) -> None:
         fam = "ipv4" if w == "ip" else "ipv6"
-        field = self.take()
+        field = self.field(w)
         self.conds.append(FamilyIs(fam))
+        if self.peek() == ".":
+            self.concat((w, field))
+            return
         if field in ("saddr", "daddr"):
             if self.maybe_vmap(lambda vals: self.addrs(vals, None, False, fam)):
                 return
@@ -804,15 +1163,43 @@ class RuleReader:
                 if dst.nets:
                     self.conds.append(Dest(dst.nets, neg))
         elif field in ("protocol", "nexthdr"):
+            if self.maybe_vmap(lambda vals: Proto(frozenset({vals[0].lower()}))):
+                return
             neg, vals, nset = self.value()
             self.conds.append(Proto(frozenset(v.lower() for v in vals), neg) if nset is None
                               else Const(Tri.MAYBE, "protocol set"))
         elif field == "version":
             neg, vals, _ = self.value()
             self.conds.append(Const(Tri.of((("4" if fam == "ipv4" else "6") in vals) != neg)))
+        elif field == "frag-off":
+            self.conds.append(self.frag_off())
         else:
             self.conds.append(Const(Tri.MAYBE, f"{w} {field}"))
-            self.value()
+            self.skip_value()
+
+    def frag_off(self) -> Cond:
+        """``ip frag-off [& MASK] [OP] VALUE``. A SYN is never a fragment (offset 0, no
+        more-fragments bit) and an ordinary client sets don't-fragment on it (path MTU discovery,
+        RFC 1191, the default of every mainstream system): the field reads 0x4000."""
+        got = 0x4000
+        if self.peek() == "&":
+            self.take()
+            try:
+                got &= int(self.take(), 0)
+            except ValueError:
+                raise NftError("ip frag-off & MASK needs a number", self.loc.line) from None
+        op = self.take() if self.peek() in RELOPS else "=="
+        neg, vals, nset = self.value()
+        if nset is not None or len(vals) != 1:
+            return Const(Tri.MAYBE, "ip frag-off")
+        try:
+            val = int(vals[0], 0)
+        except ValueError:
+            raise NftError(f"ip frag-off {vals[0]!r} is not a number", self.loc.line) from None
+        res = {"==": got == val, "eq": got == val, "!=": got != val, "ne": got != val,
+               "<": got < val, "lt": got < val, ">": got > val, "gt": got > val,
+               "<=": got <= val, "le": got <= val, ">=": got >= val, "ge": got >= val}[op]
+        return Const(Tri.of(res != neg), "ip frag-off")
 
     def addrs(self, vals: list[str], nset: str | None, neg: bool, fam: str) -> Source:
         if nset is not None:
@@ -842,15 +1229,24 @@ class RuleReader:
         return Source(tuple(nets), tuple(sets), neg)
 
     def meta(self) -> None:
-        field = self.take()
-        if field in ("l4proto", "protocol") and field == "l4proto":
+        field = self.field("meta")
+        if self.peek() == ".":
+            self.concat(("meta", field))
+            return
+        if field == "l4proto":
+            if self.maybe_vmap(lambda vals: Proto(frozenset({vals[0].lower()}))):
+                return
             neg, vals, nset = self.value()
             self.conds.append(Proto(frozenset(v.lower() for v in vals), neg) if nset is None
                               else Const(Tri.MAYBE, "l4proto set"))
         elif field == "nfproto":
+            if self.maybe_vmap(lambda vals: _family_cond(vals, False)):
+                return
             neg, vals, _ = self.value()
             self.conds.append(_family_cond(vals, neg))
         elif field in ("iif", "iifname"):
+            if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
+                return
             neg, vals, nset = self.value()
             self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg, unknown=nset is not None))
         elif field in ("oif", "oifname"):
@@ -859,51 +1255,109 @@ class RuleReader:
         elif field == "pkttype":
             neg, vals, _ = self.value()
             self.conds.append(Const(Tri.of(("host" in vals or "unicast" in vals) != neg)))
-        elif field in ("mark", "nftrace", "priority") and self.peek() == "set":
+        elif self.peek() == "set":
+            # ``meta mark set 0x1``, ``meta priority set``, ``meta nftrace set 1``: metadata for
+            # later rules or routing, no verdict; a later match on it is itself unmodelled.
             self.take()
-            self.take()
+            self.skip_args()
         else:
             self.conds.append(Const(Tri.MAYBE, f"meta {field}"))
-            self.value()
+            self.skip_value()
 
     def ct(self) -> None:
-        field = self.take()
+        field = self.field("ct")
+        if field in ("original", "reply"):
+            nxt = self.take()
+            if nxt in ("ip", "ip6"):
+                nxt = self.take()
+            self.conds.append(Const(Tri.MAYBE, f"ct {field} {nxt}"))
+            self.skip_value()
+            return
+        if self.peek() == ".":
+            self.concat(("ct", field))
+            return
         if field == "state":
             if self.peek() == "vmap":
-                self.maybe_vmap(lambda vals: State(frozenset(vals)))
+                self.maybe_vmap(lambda vals: State(frozenset(_ct_states(vals, self.loc.line))))
                 return
             neg, vals, _ = self.value()
-            states = frozenset(s for v in vals for s in v.split(","))
+            states = frozenset(_ct_states([s for v in vals for s in v.split(",")], self.loc.line))
             self.conds.append(State(states, neg))
-        elif field in ("mark", "label") and self.peek() == "set":
+        elif field == "count":
+            # ``ct count [over] N``: connections of this key so far; a first connection is under
+            # any limit, as for ``limit`` (a quiet host is assumed).
+            over = self.peek() == "over"
+            if over:
+                self.take()
+            if not self.take().isdigit():
+                raise NftError("ct count needs a number", self.loc.line)
+            self.conds.append(Const(Tri.of(not over), "ct count"))
+        elif field == "status" and self.peek() not in RELOPS | BITOPS:
+            # A new connection straight to the host: not expected (no helper session), not
+            # confirmed, seen-reply or assured yet, not source-NATed before input; destination-
+            # NATed only if a dnat or redirect in these files rewrote it.
+            neg, vals, nset = self.value()
+            flags = {f for v in vals for f in v.split("|")}
+            if nset is not None or (flags & {"dnat"} and self.p.has_dnat):
+                self.conds.append(Const(Tri.MAYBE, "ct status"))
+            else:
+                self.conds.append(Const(Tri.NO.negate(neg), "ct status"))
+        elif self.peek() == "set":
+            # ``ct mark set``, ``ct helper set "ftp"``, ``ct zone set``: conntrack metadata, no
+            # verdict (a helper admits only RELATED connections of its own protocol).
             self.take()
-            self.take()
-        elif field == "original" or field == "reply":
-            self.conds.append(Const(Tri.MAYBE, f"ct {field}"))
-            self.take()
-            self.value()
+            self.skip_args()
         else:
             self.conds.append(Const(Tri.MAYBE, f"ct {field}"))
-            self.value()
+            self.skip_value()
 
-    def limit(self) -> None:
-        if self.take() != "rate":
+    def limit(self) -> Tri:
+        """``limit rate [over] N[/unit] | N bytes-unit/unit [burst N [unit]]``, ``limit name X``.
+
+        The first connection of a quiet host is under any rate: ``limit rate`` matches it and
+        ``limit rate over`` does not (the same reading as iptables' ``-m limit``)."""
+        w = self.take()
+        if w == "name":
+            self.take()
+            return Tri.MAYBE
+        if w != "rate":
             raise NftError("limit needs 'rate'", self.loc.line)
         over = False
-        if self.peek() == "over":
-            self.take()
-            over = True
-        self.take()  # N/unit or N
-        if self.peek() in ("second", "minute", "hour", "day", "week", "bytes", "kbytes", "mbytes"):
-            self.take()
-        if self.peek().startswith("/"):
+        if self.peek() in ("over", "until"):
+            over = self.take() == "over"
+        n = self.take()
+        num, _, unit = n.partition("/")
+        if not num.isdigit() or (unit and unit not in ("second", "minute", "hour", "day", "week")):
+            raise NftError(f"bad rate {n!r}", self.loc.line)
+        if not unit and self.peek() and RATE_UNIT.match(self.peek()):
             self.take()
         if self.peek() == "burst":
             self.take()
-            self.take()
+            if not self.take().isdigit():
+                raise NftError("burst needs a number", self.loc.line)
             if self.peek() in ("packets", "bytes", "kbytes", "mbytes"):
                 self.take()
-        self.conds.append(Const(Tri.of(not over), "limit"))
+        return Tri.of(not over)
+
+    def quota(self) -> Tri:
+        """``quota [over|until] N unit [used N unit]``: a quiet host has used none of it."""
+        over = False
+        if self.peek() in ("over", "until"):
+            over = self.take() == "over"
+        if self.peek() == "name":
+            self.take()
+            self.take()
+            return Tri.MAYBE
+        if not self.take().isdigit():
+            raise NftError("quota needs a number", self.loc.line)
+        if self.peek() in ("bytes", "kbytes", "mbytes", "gbytes"):
+            self.take()
+        if self.peek() == "used":
+            self.take()
+            self.take()
+            if self.peek() in ("bytes", "kbytes", "mbytes", "gbytes"):
+                self.take()
+        return Tri.of(not over)
 
     def fib(self) -> None:
         words = []
@@ -939,14 +1393,90 @@ class RuleReader:
         neg = neg or neg2
         if not vals:
             return Const(Tri.MAYBE, "tcp flags")
-        v = vals[0]
-        if "/" in v or (self.peek().startswith("/")):
-            return Const(Tri.MAYBE, "tcp flags mask")
+        if self.peek() == "/" or self.peek().startswith("/") or "/" in vals[-1]:
+            # ``tcp flags syn / fin,syn,rst,ack``: the flags under the mask equal the value.
+            mask_words: list[str] = []
+            if "/" in vals[-1]:
+                last, _, m = vals[-1].partition("/")
+                vals[-1] = last
+                if m:
+                    mask_words.append(m)
+            else:
+                t = self.take()
+                if t != "/":
+                    mask_words.append(t[1:])
+            if not mask_words or self.peek() == ",":
+                if not mask_words:
+                    mask_words.append(self.take())
+                while self.peek() == ",":
+                    self.take()
+                    mask_words.append(self.take())
+            mask = 0
+            for m in mask_words:
+                mask |= _flagset(m, self.loc.line)
+            val = 0
+            for x in vals:
+                if x:
+                    val |= _flagset(x, self.loc.line)
+            return Const(Tri.of(((syn & mask) == (val & mask)) != neg), "tcp flags / mask")
         flags = [_flagset(x, self.loc.line) for x in vals]
         if len(vals) == 1:
             # "tcp flags syn" tests the bit; a set tests equality of the whole field.
             return Const(Tri.of(bool(syn & flags[0]) != neg))
         return Const(Tri.of((syn in flags) != neg))
+
+
+DNAT_WORD = re.compile(r"\bdnat\s+(?:to\b|ip6?\s+to\b|\d|\$)|\bredirect\b")
+RELOPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne", "lt", "gt", "le", "ge"}
+BITOPS = {"&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift"}
+MAYBE_KEY = "?"   # a set key with a constant in it: what a later lookup finds is not guessed
+
+
+def _ct_states(vals: list[str], line: int) -> list[str]:
+    for v in vals:
+        if v not in CT_STATES:
+            raise NftError(f"unknown conntrack state {v!r}", line)
+    return vals
+
+
+def _dest(src: Source) -> Cond:
+    return Dest(src.nets) if src.nets else Const(Tri.MAYBE, "daddr")
+
+
+def _split_elements(raw: list[str]) -> list[list[str]]:
+    """A set's element tokens, split at the commas of its outer braces."""
+    out: list[list[str]] = [[]]
+    depth = 0
+    for t in raw:
+        if t == "{":
+            depth += 1
+            if depth == 1:
+                continue
+        elif t == "}":
+            depth -= 1
+            if depth == 0:
+                continue
+        if t == "," and depth <= 1:
+            out.append([])
+            continue
+        out[-1].append(t)
+    return [e for e in out if e]
+
+
+def _stateful(words: list[str], line: int) -> Tri:
+    """What a set update's own statements make of a first connection (see ``RuleReader.limit``)."""
+    res = Tri.YES
+    for k, w in enumerate(words):
+        prev = words[k - 1] if k else ""
+        if w == "over" and prev in ("rate", "count", "quota"):
+            res = Tri.NO
+        elif w in SET_STMT_WORDS or w == "," or RATE_UNIT.match(w) or re.fullmatch(
+                r"\d+(?:[smhd]|ms)?(?:\d+[smhd])*|\d+/(?:second|minute|hour|day|week)", w) or \
+                prev == "comment" or w in ("packets",) or (prev in ("packets", "bytes")):
+            continue
+        else:
+            raise NftError(f"unknown statement {w!r} in a set update", line)
+    return res
 
 
 def _flagset(text: str, line: int) -> int:
