@@ -43,6 +43,10 @@ class FirewallFile:
     path: str                     # relative to root
     format: str | None = None
     line: int = 1                 # where the manifest names it
+    # Which interfaces face the internet, where the manifest says (the file entry, else defaults);
+    # None: not declared, so a rule bound to an interface is judged as if it faced the internet.
+    internal_interfaces: tuple[str, ...] | None = None
+    public_interfaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ class Defaults:
     concurrency: int = 32
     source_address: str | None = None
     cert_expiry_days: int = 30
+    internal_interfaces: tuple[str, ...] | None = None
+    public_interfaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +258,8 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         concurrency=int(d.get("concurrency", 32)),
         source_address=d.get("source_address"),
         cert_expiry_days=int(d.get("cert_expiry_days", 30)),
+        internal_interfaces=_names(d.get("internal_interfaces")),
+        public_interfaces=_names(d.get("public_interfaces")),
     )
 
     if d.get("source_address"):
@@ -306,7 +314,7 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         dov = _files(root, t.get("dovecot") or [], tp + ("dovecot",), where, attempt,
                      f"targets[{i}].dovecot")
         fw = _firewall_files(root, t.get("firewall") or [], tp + ("firewall",), where, attempt,
-                             f"targets[{i}].firewall")
+                             f"targets[{i}].firewall", defaults)
         hl, hc = pos.at(tp + ("host",))
         targets.append(Target(
             name=name, host=host, endpoints=tuple(endpoints), sni=t.get("sni", host),
@@ -320,7 +328,7 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
     dovecot_files = _files(root, cfg.get("dovecot") or [], ("configs", "dovecot"), where, attempt,
                            "configs.dovecot")
     firewall_files = _firewall_files(root, cfg.get("firewall") or [], ("configs", "firewall"),
-                                     where, attempt, "configs.firewall")
+                                     where, attempt, "configs.firewall", defaults)
 
     pol = data.get("policy") or {}
     waivers: list[Waiver] = []
@@ -373,16 +381,26 @@ def _files(root: Path, patterns: list[str], base: tuple[Any, ...], where: Any, a
     return out
 
 
+def _names(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(x) for x in value)
+
+
 def _firewall_files(root: Path, items: list[Any], base: tuple[Any, ...], where: Any, attempt: Any,
-                    what: str) -> list[FirewallFile]:
+                    what: str, defaults: Defaults | None = None) -> list[FirewallFile]:
     out: list[FirewallFile] = []
+    d = defaults or Defaults()
     for n, item in enumerate(items):
         pattern = item if isinstance(item, str) else item["path"]
         fmt = None if isinstance(item, str) else item.get("format")
+        entry = {} if isinstance(item, str) else item
+        internal = _names(entry.get("internal_interfaces"))
+        public = _names(entry.get("public_interfaces"))
         w = where(base + (n,))
         found = attempt(expand_glob, root, pattern, w, f"{what}[{n}]") or []
         for f in found:
-            ff = FirewallFile(rel(root, f), fmt, w[1])
+            ff = FirewallFile(rel(root, f), fmt, w[1],
+                              internal if internal is not None else d.internal_interfaces,
+                              public if public is not None else d.public_interfaces)
             if all(x.path != ff.path for x in out):
                 out.append(ff)
     return out

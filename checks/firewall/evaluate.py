@@ -51,6 +51,7 @@ class Exposure:
     reason: str = ""                        # why unknown, or a caveat worth saying
     templated: bool = False                 # a templated value took part in the decision
     port_explicit: bool = False             # the deciding accept names the port (not a catch-all)
+    assumed_ifaces: tuple[str, ...] = ()    # taken to face the internet, undeclared
 
     def admits(self, address: str) -> bool | None:
         """Would a new connection from ``address`` get in? None when the files cannot say
@@ -88,6 +89,7 @@ class Walk:
     entered: set[str] = field(default_factory=set)
     reason: str = ""
     rule: Rule | None = None          # the accepting rule, when a rule (not a policy) accepted
+    assumed: tuple[str, ...] = ()     # interfaces taken to face the internet on the way
 
 
 @dataclass
@@ -130,7 +132,13 @@ class _Walker:
         return got
 
     def walk(self, origin: Origin, maybe_yes: bool) -> Walk:
-        pkt = Packet(origin, self.port)
+        pkt = Packet(origin, self.port, ifaces=self.rs.ifaces)
+        w = self._walk(pkt, maybe_yes)
+        if pkt.assumed:
+            w.assumed = tuple(sorted(pkt.assumed))
+        return w
+
+    def _walk(self, pkt: Packet, maybe_yes: bool) -> Walk:
         w = Walk("unknown")
         accepted: Walk | None = None
         accepted_rule: Walk | None = None
@@ -253,8 +261,9 @@ def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[O
                 cands += [Origin(rs.family, set_name=s) for s in c.sets]
             elif isinstance(c, InIface) and not c.unknown and (c.negate or
                                                                rule.verdict.kind is not V.DROP):
+                internal = rs.ifaces.is_internal if rs.ifaces else is_internal_iface
                 cands = [Origin(rs.family, iface=n.rstrip("+*") + ("0" if n[-1:] in "+*" else ""))
-                         for n in c.names if is_internal_iface(n) and n != "lo"]
+                         for n in c.names if internal(n) and n != "lo"]
             for o in cands:
                 if o not in seen:
                     seen.add(o)
@@ -269,12 +278,26 @@ def _family_of(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 
 
 def evaluate(rs: Ruleset, port: int) -> PortReport:
+    """With ``public_interfaces`` declared the internet arrives on each of them: the most exposed
+    of those walks decides (open, else unknown, else the first)."""
+    if rs.ifaces is None or not rs.ifaces.public:
+        return _evaluate(rs, port, Origin(rs.family))
+    reps = [_evaluate(rs, port, Origin(rs.family, iface=p.rstrip("+*") + ("0" if p[-1:] in "+*" else "")))
+            for p in rs.ifaces.public]
+    for state in (OPEN, UNKNOWN):
+        for r in reps:
+            if r.exposure.state == state:
+                return r
+    return reps[0]
+
+
+def _evaluate(rs: Ruleset, port: int, world_origin: Origin) -> PortReport:
     walker = _Walker(rs, port)
-    world = walker.walk(Origin(rs.family), maybe_yes=False)
+    world = walker.walk(world_origin, maybe_yes=False)
     reached, entered = set(world.reached), set(world.entered)
     templated = world.maybe is not None
     if world.maybe is not None:
-        alt = walker.walk(Origin(rs.family), maybe_yes=True)
+        alt = walker.walk(world_origin, maybe_yes=True)
         reached |= alt.reached
         if alt.verdict != world.verdict:
             m = world.maybe
@@ -286,7 +309,7 @@ def evaluate(rs: Ruleset, port: int) -> PortReport:
     if world.verdict == "accept":
         explicit = world.rule is not None and world.rule.mentions_port(port)
         exp = Exposure(OPEN, world.loc, by_policy=world.by_policy, evidence=world.text,
-                       templated=templated, port_explicit=explicit)
+                       templated=templated, port_explicit=explicit, assumed_ifaces=world.assumed)
     elif world.verdict == "unknown":
         exp = Exposure(UNKNOWN, world.loc, evidence=world.text, reason=world.reason,
                        by_policy=world.by_policy)
@@ -294,6 +317,8 @@ def evaluate(rs: Ruleset, port: int) -> PortReport:
         sources: list[str] = []
         first: Walk | None = None
         for origin in origins_for(rs, port, walker)[1:]:
+            if origin == world_origin:
+                continue
             ow = walker.walk(origin, maybe_yes=False)
             by_origin[origin] = ow
             reached |= ow.reached

@@ -39,7 +39,6 @@ from .model import (
     Tri,
     V,
     Verdict,
-    is_internal_iface,
 )
 
 
@@ -226,9 +225,13 @@ def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed
             sets = tuple(x for s in srcs for x in s.sets)
             gate.append(Rule((Source(nets, sets, negate=True),), Verdict(V.DROP), zloc,
                              "zone bound to <source> addresses: other sources use another zone"))
-        elif ifaces and all(is_internal_iface(i) for i in ifaces):
+        elif ifaces:
+            # Packets arriving on other interfaces use another zone. Whether these interfaces
+            # face the internet is the manifest's word (internal_interfaces / public_interfaces);
+            # undeclared ones are taken to, and the finding says so.
             gate.append(Rule((InIface(tuple(ifaces), negate=True),), Verdict(V.DROP), zloc,
-                             "zone bound to internal interfaces only"))
+                             "zone bound to interfaces " + ", ".join(ifaces) +
+                             ": other interfaces use another zone"))
         chain.rules = gate + [r for _, r in sorted(early, key=lambda x: x[0])] + deny + allow + \
             [r for _, r in sorted(late, key=lambda x: x[0])]
         rs = Ruleset(fam, stages=[chain.name], chains={chain.name: chain}, first_loc=zloc)

@@ -53,9 +53,16 @@ def _where(exp: Exposure, v: FirewallVerdict, rs: Ruleset | None) -> Location:
     return Location(v.path, 1)
 
 
-def _templated_note(exp: Exposure) -> str:
-    return (" Some rules on the way hold templated or unmodelled values; they were not guessed, "
+def _templated_note(exp: Exposure, path: str = "") -> str:
+    note = (" Some rules on the way hold templated or unmodelled values; they were not guessed, "
             "and the verdict holds whichever way they match.") if exp.templated else ""
+    if exp.assumed_ifaces:
+        names = ", ".join(exp.assumed_ifaces)
+        note += (f" The verdict assumes interface {names} faces the internet (the file cannot say); "
+                 f"if it does not, declare it in the manifest: `firewall: [{{path: {path}, "
+                 f"internal_interfaces: [{names}]}}]` (or `public_interfaces: [...]`, per file or "
+                 "under `defaults`).")
+    return note
 
 
 def judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
@@ -133,7 +140,7 @@ def _exposure_findings(v: FirewallVerdict, rs: Ruleset, family: str, port: int, 
     loc = _where(exp, v, rs)
     fam = NAMES[family]
     fix = _fix(v.format, family, port)
-    note = _templated_note(exp)
+    note = _templated_note(exp, v.path)
     if port == 993:
         how = "the policy lets everything in" if exp.by_policy else f"line {loc.line} accepts it"
         return [Finding("FW005", f"TCP 993 (IMAPS) is reachable from any {fam} address in {v.path}: "

@@ -75,6 +75,9 @@ class Packet:
     # (set, key) pairs this packet's own key was put into on its way (nft ``add @s { ip saddr }``):
     # a later lookup of the same set by the same key finds it. Filled by the walker only.
     members: set[tuple[str, str]] = field(default_factory=set, compare=False, hash=False)
+    ifaces: IfaceView | None = None   # what the manifest declares about interfaces
+    # Interfaces the walk took to face the internet without a declaration saying so.
+    assumed: set[str] = field(default_factory=set, compare=False, hash=False)
 
 
 @contextlib.contextmanager
@@ -94,6 +97,41 @@ def no_cyclic_gc() -> Iterator[None]:
         if was:
             gc.freeze()
             gc.enable()
+
+
+@dataclass(frozen=True)
+class IfaceView:
+    """The manifest's word on interfaces: ``internal_interfaces`` no internet source arrives on;
+    with ``public_interfaces`` the internet arrives on those only. ``lo`` never faces it."""
+
+    internal: tuple[str, ...] = ()
+    public: tuple[str, ...] = ()
+
+    def is_internal(self, name: str) -> bool:
+        if name.rstrip("+*") == "lo":
+            return True
+        if self.public:
+            return not any(iface_overlap(name, p) for p in self.public)
+        if any(iface_overlap(name, i) for i in self.internal):
+            return True
+        return is_internal_iface(name)
+
+    def declared(self, name: str) -> bool:
+        return bool(self.public) or name.rstrip("+*") == "lo" or \
+            any(iface_overlap(name, i) for i in self.internal)
+
+
+def iface_overlap(a: str, b: str) -> bool:
+    """Can one interface match both names (either may be a wildcard such as ``eth+``)?"""
+    pa, pb = a.endswith(("+", "*")), b.endswith(("+", "*"))
+    ra, rb = a.rstrip("+*"), b.rstrip("+*")
+    if pa and pb:
+        return ra.startswith(rb) or rb.startswith(ra)
+    if pa:
+        return rb.startswith(ra)
+    if pb:
+        return ra.startswith(rb)
+    return a == b
 
 
 def is_internal_iface(name: str) -> bool:
@@ -297,7 +335,14 @@ class InIface(Cond):
             return Tri.MAYBE
         want = pkt.origin.iface
         if want is None:
-            hit = any(not is_internal_iface(n) for n in self.names)
+            view = pkt.ifaces
+            if view is None:
+                hit = any(not is_internal_iface(n) for n in self.names)
+            else:
+                hit = any(not view.is_internal(n) for n in self.names)
+            for n in self.names:
+                if not (is_internal_iface(n) or (view is not None and view.declared(n))):
+                    pkt.assumed.add(n)  # faces the internet only because nothing says otherwise
         else:
             hit = any(_iface_match(n, want) for n in self.names)
         return Tri.of(hit).negate(self.negate)
@@ -427,6 +472,7 @@ class Ruleset:
     first_loc: Location | None = None
     notes: list[str] = field(default_factory=list)
     disabled_loc: Location | None = None  # ufw disabled/reset: nothing filters
+    ifaces: IfaceView | None = None       # the manifest's interface declarations, if any
 
 
 @dataclass(frozen=True)
