@@ -119,9 +119,11 @@ def relevant(rule: Rule, port: int) -> bool:
 
 
 class _Walker:
-    def __init__(self, rs: Ruleset, port: int) -> None:
+    def __init__(self, rs: Ruleset, port: int, dst: ipaddress.IPv4Address | ipaddress.IPv6Address |
+                 None = None) -> None:
         self.rs = rs
         self.port = port
+        self.dst = dst
         self.filtered: dict[str, list[tuple[int, Rule]]] = {}
 
     def rules(self, chain: Chain) -> list[tuple[int, Rule]]:
@@ -132,7 +134,7 @@ class _Walker:
         return got
 
     def walk(self, origin: Origin, maybe_yes: bool) -> Walk:
-        pkt = Packet(origin, self.port, ifaces=self.rs.ifaces)
+        pkt = Packet(origin, self.port, ifaces=self.rs.ifaces, dst=self.dst)
         w = self._walk(pkt, maybe_yes)
         if pkt.assumed:
             w.assumed = tuple(sorted(pkt.assumed))
@@ -291,8 +293,9 @@ def evaluate(rs: Ruleset, port: int) -> PortReport:
     return reps[0]
 
 
-def _evaluate(rs: Ruleset, port: int, world_origin: Origin) -> PortReport:
-    walker = _Walker(rs, port)
+def _evaluate(rs: Ruleset, port: int, world_origin: Origin,
+              dst: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None) -> PortReport:
+    walker = _Walker(rs, port, dst)
     world = walker.walk(world_origin, maybe_yes=False)
     reached, entered = set(world.reached), set(world.entered)
     templated = world.maybe is not None

@@ -76,6 +76,7 @@ class Packet:
     # a later lookup of the same set by the same key finds it. Filled by the walker only.
     members: set[tuple[str, str]] = field(default_factory=set, compare=False, hash=False)
     ifaces: IfaceView | None = None   # what the manifest declares about interfaces
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None  # forwarded: the inner host
     # Interfaces the walk took to face the internet without a declaration saying so.
     assumed: set[str] = field(default_factory=set, compare=False, hash=False)
 
@@ -321,6 +322,9 @@ class Dest(Cond):
     negate: bool = False
 
     def test(self, pkt: Packet) -> Tri:
+        if pkt.dst is not None:  # a forwarded connection: its destination is one known host
+            return Tri.of(any(n.version == pkt.dst.version and pkt.dst in n  # type: ignore[operator]
+                              for n in self.nets)).negate(self.negate)
         return Tri.of(any(not _special(n) for n in self.nets)).negate(self.negate)
 
 
@@ -473,6 +477,10 @@ class Ruleset:
     notes: list[str] = field(default_factory=list)
     disabled_loc: Location | None = None  # ufw disabled/reset: nothing filters
     ifaces: IfaceView | None = None       # the manifest's interface declarations, if any
+    # The forwarding path, where the format names it (nft: nat prerouting and filter forward
+    # base chains in hook and priority order; iptables derives it from its table names).
+    dnat_stages: list[str] = field(default_factory=list)
+    forward_stages: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -520,6 +520,8 @@ class NftParser:
                 continue
             rs = Ruleset(fam, first_loc=first)
             bases: list[tuple[int, int, int, str]] = []
+            fwd: list[tuple[int, int, int, str]] = []
+            nat: list[tuple[int, int, str]] = []
             for ti, t in enumerate(tables):
                 for ci, c in enumerate(t.chains.values()):
                     key = f"{t.family} {t.name}/{c.name}"
@@ -532,8 +534,21 @@ class NftParser:
                         ch.policy_text = c.policy_text or (
                             f"chain {c.name}: no policy, so nftables accepts by default")
                         bases.append((HOOK_ORDER[c.hook], c.priority, ti * 10000 + ci, key))
+                    if c.ctype == "filter" and c.hook in ("prerouting", "forward"):
+                        if c.hook == "forward":
+                            ch.policy = c.policy or V.ACCEPT
+                            ch.policy_implicit = c.policy is None
+                            ch.policy_text = c.policy_text or (
+                                f"chain {c.name}: no policy, so nftables accepts by default")
+                        fwd.append((0 if c.hook == "prerouting" else 1, c.priority,
+                                    ti * 10000 + ci, key))
+                    elif c.ctype == "nat" and c.hook == "prerouting":
+                        ch.policy = V.ACCEPT  # a nat chain never filters
+                        nat.append((c.priority, ti * 10000 + ci, key))
                     rs.chains[key] = ch
             rs.stages = [k for *_, k in sorted(bases)]
+            rs.forward_stages = [k for *_, k in sorted(fwd)]
+            rs.dnat_stages = [k for *_, k in sorted(nat)]
             if not rs.stages:
                 # A fragment (e.g. a chain meant to be included in another ruleset): read its
                 # chains named input as the input path, with what follows them unknown.
