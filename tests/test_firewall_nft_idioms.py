@@ -23,6 +23,7 @@ HEAD = """table inet t {
   set dyn { type ipv4_addr . inet_service; flags dynamic; }
   set banned { type ipv4_addr; flags dynamic,timeout; timeout 1h; }
   set known { type ipv4_addr . inet_service; elements = { 192.0.2.10 . 143, 198.51.100.1 . 22 } }
+  map vm { type inet_service : verdict; elements = { 22 : accept, 143 : drop } }
   chain input {
     type filter hook input priority 0; policy drop;
     iif "lo" accept
@@ -75,6 +76,9 @@ JUDGED = {
                         "open-world"),
     "quota-over": ("tcp dport 143 quota over 10 mbytes drop\n    tcp dport 143 accept", "open-world"),
     "comment-last": ('tcp dport 143 accept comment "imap"', "open-world"),
+    "named-vmap": ("tcp dport vmap @vm", "closed"),
+    "ct-direction": ("ct direction original tcp dport 143 accept", "open-world"),
+    "meta-hour-range": ('meta hour "17:00"-"19:00" drop\n    tcp dport 22 accept', "closed"),
 }
 
 # Spellings nft refuses: FW006 on the line, never a skipped statement.
@@ -89,6 +93,7 @@ REFUSED = {
     "misspelt-meter-stmt": "tcp dport 143 meter m { ip saddr limt rate over 3/second } drop",
     "reject-code": "tcp dport 143 reject with icmp type port-unreachabel",
     "misspelt-hook": None,
+    "unterminated-rule": None,
 }
 
 
@@ -113,13 +118,16 @@ def _refused_text(name: str) -> str:
     if name == "misspelt-hook":
         return "table inet t {\n  chain input {\n    type filter hook inptu priority 0; policy drop;\n" \
                "  }\n}\n"
+    if name == "unterminated-rule":  # a block's last item needs its newline or ';'
+        return "table inet t {\n  chain input {\n    type filter hook input priority 0; policy drop;\n" \
+               "    tcp dport 143 accept }\n}\n"
     return _ruleset(REFUSED[name])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_what_nft_refuses_is_fw006_on_its_line(name: str) -> None:
     text = _refused_text(name)
-    line = 3 if name == "misspelt-hook" else 9
+    line = {"misspelt-hook": 3, "unterminated-rule": 4}.get(name, 10)
     _, findings = _lint(text)
     assert any(f.rule_id == "FW006" and f.location.line == line for f in findings), \
         [(f.rule_id, f.location.line, f.message) for f in findings]
@@ -158,3 +166,4 @@ def test_nft_loads_every_judged_idiom(netns: str, tmp_path: Path) -> None:
 def test_nft_refuses_every_refused_spelling(netns: str, tmp_path: Path) -> None:
     loaded = [n for n in REFUSED if _nft_loads(netns, _refused_text(n), tmp_path)[0]]
     assert loaded == []
+

@@ -196,8 +196,13 @@ def statements(toks: list[Tok]) -> list[list[Tok]]:
     return out
 
 
-def _block(stmt: list[Tok], start: int) -> tuple[list[Tok], int]:
-    """The tokens between the '{' at ``start`` and its '}', and the index after it."""
+def _block(stmt: list[Tok], start: int, elements_end: bool = False) -> tuple[list[Tok], int]:
+    """The tokens between the '{' at ``start`` and its '}', and the index after it.
+
+    A table, chain, set or map block is a list of items each ended by a newline or ';': nft
+    refuses ``chain c { accept }`` and ``{ ...; policy drop }`` ("expecting newline or
+    semicolon"), so this reader does too. A set or map may end with its element list's own
+    brace (``elements = { 1, 2 } }``): ``elements_end``."""
     depth = 0
     for i in range(start, len(stmt)):
         if stmt[i].text == "{":
@@ -205,7 +210,12 @@ def _block(stmt: list[Tok], start: int) -> tuple[list[Tok], int]:
         elif stmt[i].text == "}":
             depth -= 1
             if depth == 0:
-                return stmt[start + 1:i], i + 1
+                body = stmt[start + 1:i]
+                if body and body[-1].text not in ("\n", ";") and \
+                        not (elements_end and body[-1].text == "}"):
+                    raise NftError("syntax error: unexpected '}', expecting newline or semicolon",
+                                   stmt[i].line)
+                return body, i + 1
     raise NftError("unbalanced '{'", stmt[start].line)
 
 
@@ -369,7 +379,7 @@ class NftParser:
                 raise NftError(f"a {head} needs a name", st[0].line)
             nset = NSet(st[1].text, None, st[0].line)
             if len(st) > 2 and st[2].text == "{":
-                body, _ = _block(st, 2)
+                body, _ = _block(st, 2, elements_end=True)
                 for sub in statements(body):
                     if sub[0].text == "elements" and len(sub) > 2 and sub[1].text == "=":
                         vals = self.expand(sub[2:])
@@ -672,6 +682,9 @@ class RuleReader:
             return neg, [], w[1:]
         if w in ("{", "}", ";"):
             raise NftError(f"a value is missing before {w!r}", self.loc.line)
+        if self.peek() == "-" and self.i + 1 < len(self.toks):  # '"17:00"-"19:00"' is one range
+            self.take()
+            w = f"{w}-{self.take()}"
         vals = [w]
         while self.peek() == ",":  # "ct state established,related"
             self.take()
@@ -858,10 +871,21 @@ class RuleReader:
         if self.peek() != "vmap":
             return False
         self.take()
-        if self.peek().startswith("@"):
-            raise NftError("named verdict maps are not read", self.loc.line)
         entries: list[tuple[Cond, Verdict]] = []
-        for el in self.braces():
+        if self.peek().startswith("@"):
+            name = self.take()[1:]
+            m = self.table.sets.get(name)
+            if m is None:
+                raise NftError(f"map @{name} is not defined", self.loc.line)
+            if m.elements is None:
+                # Filled at run time: which verdict a key gets is not in the file.
+                self.vmap = [(Const(Tri.MAYBE, f"verdict map @{name} (members unknown)"),
+                              Verdict(V.UNKNOWN))]
+                return True
+            elems = _split_elements(m.raw)
+        else:
+            elems = self.braces()
+        for el in elems:
             keytoks, v = self.vmap_entry(el)
             if len(keytoks) != 1:
                 raise NftError("a verdict map needs 'key : verdict'", self.loc.line)
@@ -1307,6 +1331,9 @@ class RuleReader:
             if not self.take().isdigit():
                 raise NftError("ct count needs a number", self.loc.line)
             self.conds.append(Const(Tri.of(not over), "ct count"))
+        elif field == "direction" and self.peek() not in BITOPS:
+            neg, vals, _ = self.value()  # a client's SYN travels in the original direction
+            self.conds.append(Const(Tri.of(("original" in vals) != neg), "ct direction"))
         elif field == "status" and self.peek() not in RELOPS | BITOPS:
             # A new connection straight to the host: not expected (no helper session), not
             # confirmed, seen-reply or assured yet, not source-NATed before input; destination-
