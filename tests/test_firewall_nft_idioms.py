@@ -94,6 +94,8 @@ REFUSED = {
     "reject-code": "tcp dport 143 reject with icmp type port-unreachabel",
     "misspelt-hook": None,
     "unterminated-rule": None,
+    "misspelt-protocol": "ip6 nexthdr icmp6v accept",
+    "misspelt-l4proto": "meta l4proto tpc accept",
 }
 
 

@@ -86,6 +86,17 @@ FIELDS = {
            "protocol", "bytes", "packets", "avgpkt", "zone", "count", "original", "reply", "saddr",
            "daddr", "proto-src", "proto-dst", "id", "event", "ip", "ip6", "timeout", "secmark"},
 }
+# Protocol names nft resolves (its own keywords and netbase's /etc/protocols, built in so that
+# every machine gives the same answer); a name outside them nft refuses ("Could not resolve
+# protocol name").
+PROTOCOLS = frozenset({
+    "ip", "hopopt", "icmp", "igmp", "ggp", "ipencap", "st", "tcp", "egp", "igp", "pup", "udp", "hmp",
+    "xns-idp", "rdp", "iso-tp4", "dccp", "xtp", "ddp", "idpr-cmtp", "ipv6", "ipv6-route", "ipv6-frag",
+    "idrp", "rsvp", "gre", "esp", "ah", "skip", "ipv6-icmp", "ipv6-nonxt", "ipv6-opts", "rspf", "vmtp",
+    "eigrp", "ospf", "ax.25", "ipip", "etherip", "encap", "pim", "ipcomp", "vrrp", "l2tp", "isis",
+    "sctp", "fc", "mobility-header", "udplite", "mpls-in-ip", "manet", "hip", "shim6", "wesp", "rohc",
+    "ethernet", "mptcp", "icmpv6", "comp", "th",
+})
 CT_STATES = {"new", "established", "related", "invalid", "untracked"}
 REJECT_CODES = {"net-unreachable", "host-unreachable", "prot-unreachable", "port-unreachable",
                 "net-prohibited", "host-prohibited", "admin-prohibited", "no-route",
@@ -967,7 +978,7 @@ class RuleReader:
             if f == "daddr":
                 return f"{h} daddr", pre, lambda v: _dest(self.addrs([v], None, False, fam)), False
             if f in ("protocol", "nexthdr"):
-                return f"{h} {f}", pre, lambda v: Proto(frozenset({v.lower()})), False
+                return f"{h} {f}", pre, lambda v: Proto(_protos([v], self.loc.line)), False
             return f"{h} {f}", pre, None, False
         if h in ("tcp", "udp", "udplite", "sctp", "dccp", "th"):
             pre = [] if h == "th" else [Proto(frozenset({h}))]
@@ -979,7 +990,7 @@ class RuleReader:
             if f in ("iif", "iifname"):
                 return f"meta {f}", [], lambda v: InIface((v.strip('"'),)), False
             if f == "l4proto":
-                return "meta l4proto", [], lambda v: Proto(frozenset({v.lower()})), False
+                return "meta l4proto", [], lambda v: Proto(_protos([v], self.loc.line)), False
             if f == "nfproto":
                 return "meta nfproto", [], lambda v: _family_cond([v], False), False
             if f in ("oif", "oifname"):
@@ -1202,10 +1213,10 @@ class RuleReader:
                 if dst.nets:
                     self.conds.append(Dest(dst.nets, neg))
         elif field in ("protocol", "nexthdr"):
-            if self.maybe_vmap(lambda vals: Proto(frozenset({vals[0].lower()}))):
+            if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
                 return
             neg, vals, nset = self.value()
-            self.conds.append(Proto(frozenset(v.lower() for v in vals), neg) if nset is None
+            self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
                               else Const(Tri.MAYBE, "protocol set"))
         elif field == "version":
             neg, vals, _ = self.value()
@@ -1273,10 +1284,10 @@ class RuleReader:
             self.concat(("meta", field))
             return
         if field == "l4proto":
-            if self.maybe_vmap(lambda vals: Proto(frozenset({vals[0].lower()}))):
+            if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
                 return
             neg, vals, nset = self.value()
-            self.conds.append(Proto(frozenset(v.lower() for v in vals), neg) if nset is None
+            self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
                               else Const(Tri.MAYBE, "l4proto set"))
         elif field == "nfproto":
             if self.maybe_vmap(lambda vals: _family_cond(vals, False)):
@@ -1472,6 +1483,16 @@ DNAT_WORD = re.compile(r"\bdnat\s+(?:to\b|ip6?\s+to\b|\d|\$)|\bredirect\b")
 RELOPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne", "lt", "gt", "le", "ge"}
 BITOPS = {"&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift"}
 MAYBE_KEY = "?"   # a set key with a constant in it: what a later lookup finds is not guessed
+
+
+def _protos(vals: list[str], line: int) -> frozenset[str]:
+    out = set()
+    for v in vals:
+        low = v.lower()
+        if not (low in PROTOCOLS or low.isdigit() or is_templated(v)):
+            raise NftError(f"could not resolve protocol name {v!r}", line)
+        out.add(low)
+    return frozenset(out)
 
 
 def _ct_states(vals: list[str], line: int) -> list[str]:
