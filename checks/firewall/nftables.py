@@ -97,6 +97,9 @@ PROTOCOLS = frozenset({
     "sctp", "fc", "mobility-header", "udplite", "mpls-in-ip", "manet", "hip", "shim6", "wesp", "rohc",
     "ethernet", "mptcp", "icmpv6", "comp", "th",
 })
+SET_ITEMS = {"type", "typeof", "flags", "timeout", "gc-interval", "elements", "size", "policy",
+             "auto-merge", "counter", "comment", "quota", "limit", "ct"}
+SET_FLAGS = {"constant", "interval", "timeout", "dynamic"}
 CT_STATES = {"new", "established", "related", "invalid", "untracked"}
 REJECT_CODES = {"net-unreachable", "host-unreachable", "prot-unreachable", "port-unreachable",
                 "net-prohibited", "host-prohibited", "admin-prohibited", "no-route",
@@ -392,6 +395,12 @@ class NftParser:
             if len(st) > 2 and st[2].text == "{":
                 body, _ = _block(st, 2, elements_end=True)
                 for sub in statements(body):
+                    if sub[0].text not in SET_ITEMS:
+                        raise NftError(f"unknown {head} item {sub[0].text!r}", sub[0].line)
+                    if sub[0].text == "flags":
+                        bad = [t.text for t in sub[1:] if t.text != "," and t.text not in SET_FLAGS]
+                        if bad:
+                            raise NftError(f"unknown {head} flag {bad[0]!r}", sub[0].line)
                     if sub[0].text == "elements" and len(sub) > 2 and sub[1].text == "=":
                         vals = self.expand(sub[2:])
                         nset.elements = _flat_values(vals)
@@ -896,10 +905,14 @@ class RuleReader:
             elems = _split_elements(m.raw)
         else:
             elems = self.braces()
+        keys: dict[str, Verdict] = {}
         for el in elems:
             keytoks, v = self.vmap_entry(el)
             if len(keytoks) != 1:
                 raise NftError("a verdict map needs 'key : verdict'", self.loc.line)
+            if keys.setdefault(keytoks[0], v) != v:
+                # nft: "Could not process rule: File exists"
+                raise NftError(f"verdict map key {keytoks[0]!r} is given twice", self.loc.line)
             entries.append((make(keytoks), v))
         self.vmap = entries
         return True
