@@ -97,6 +97,7 @@ REFUSED = {
     "misspelt-protocol": "ip6 nexthdr icmp6v accept",
     "vmap-duplicate-key": "tcp dport vmap { 22 : drop, 22 : accept }",
     "misspelt-set-item": None,
+    "keyword-chain-name": None,
     "misspelt-l4proto": "meta l4proto tpc accept",
 }
 
@@ -122,6 +123,9 @@ def _refused_text(name: str) -> str:
     if name == "misspelt-hook":
         return "table inet t {\n  chain input {\n    type filter hook inptu priority 0; policy drop;\n" \
                "  }\n}\n"
+    if name == "keyword-chain-name":
+        return "table inet t {\n  chain input {\n    type filter hook input priority 0; policy drop;\n" \
+               "  }\n  chain fwd {\n  }\n}\n"
     if name == "misspelt-set-item":
         return "table inet t {\n  set s {\n    type ipv4_addr; flgas interval;\n  }\n}\n"
     if name == "unterminated-rule":  # a block's last item needs its newline or ';'
@@ -133,7 +137,8 @@ def _refused_text(name: str) -> str:
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_what_nft_refuses_is_fw006_on_its_line(name: str) -> None:
     text = _refused_text(name)
-    line = {"misspelt-hook": 3, "unterminated-rule": 4, "misspelt-set-item": 3}.get(name, 10)
+    line = {"misspelt-hook": 3, "unterminated-rule": 4, "misspelt-set-item": 3,
+            "keyword-chain-name": 5}.get(name, 10)
     _, findings = _lint(text)
     assert any(f.rule_id == "FW006" and f.location.line == line for f in findings), \
         [(f.rule_id, f.location.line, f.message) for f in findings]

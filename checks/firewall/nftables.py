@@ -97,6 +97,20 @@ PROTOCOLS = frozenset({
     "sctp", "fc", "mobility-header", "udplite", "mpls-in-ip", "manet", "hip", "shim6", "wesp", "rohc",
     "ethernet", "mptcp", "icmpv6", "comp", "th",
 })
+# Words nft's scanner takes as keywords: unquoted, they cannot name a chain (``chain fwd`` is
+# "unexpected fwd, expecting string"); measured with nft -c, one word at a time.
+NFT_KEYWORDS = frozenset({
+    "accept", "add", "ah", "arp", "bridge", "cgroup", "chain", "comment", "comp", "continue",
+    "counter", "cpu", "ct", "day", "dccp", "define", "delete", "dnat", "drop", "dst", "dup",
+    "elements", "esp", "ether", "exthdr", "fib", "flags", "flow", "frag", "fwd", "goto", "hbh", "hook",
+    "hour", "icmp", "icmpv6", "igmp", "iif", "iifgroup", "iifname", "iiftype", "include", "inet", "ip",
+    "ip6", "ipsec", "jhash", "jump", "limit", "log", "mark", "masquerade", "meta", "meter", "mh",
+    "netdev", "nftrace", "notrack", "numgen", "oif", "oifgroup", "oifname", "oiftype", "osf",
+    "pkttype", "policy", "priority", "queue", "quota", "random", "redirect", "reject", "reset",
+    "return", "rt", "sctp", "secmark", "set", "skgid", "skuid", "snat", "socket", "srh", "symhash",
+    "synproxy", "table", "tcp", "th", "time", "tproxy", "type", "udp", "udplite", "update", "vlan",
+    "vmap",
+})
 SET_ITEMS = {"type", "typeof", "flags", "timeout", "gc-interval", "elements", "size", "policy",
              "auto-merge", "counter", "comment", "quota", "limit", "ct"}
 SET_FLAGS = {"constant", "interval", "timeout", "dynamic"}
@@ -413,6 +427,9 @@ class NftParser:
         raise NftError(f"unknown table item {head!r}", st[0].line)
 
     def chain(self, table: NTable, name: str, line: int) -> NChain:
+        if name in NFT_KEYWORDS:
+            raise NftError(f"{name!r} is an nft keyword and cannot name a chain unquoted", line)
+        name = name.strip('"')
         if name not in table.chains:
             table.chains[name] = NChain(name, line, path=self.cur_path)
         return table.chains[name]
@@ -778,7 +795,7 @@ class RuleReader:
         elif w == "return":
             self.set_verdict(Verdict(V.RETURN))
         elif w in ("jump", "goto"):
-            self.set_verdict(Verdict(V.JUMP if w == "jump" else V.GOTO, self.take()))
+            self.set_verdict(Verdict(V.JUMP if w == "jump" else V.GOTO, self.take().strip('"')))
         elif w == "continue":
             pass
         elif w == "queue":
