@@ -96,6 +96,8 @@ REFUSED = {
     "unterminated-rule": None,
     "misspelt-protocol": "ip6 nexthdr icmp6v accept",
     "vmap-duplicate-key": "tcp dport vmap { 22 : drop, 22 : accept }",
+    "misspelt-icmp-field": "icmpv6 tyep echo-request accept",
+    "misspelt-icmp-type": "icmp type echo-requets accept",
     "misspelt-set-item": None,
     "keyword-chain-name": None,
     "misspelt-l4proto": "meta l4proto tpc accept",

@@ -111,6 +111,20 @@ NFT_KEYWORDS = frozenset({
     "synproxy", "table", "tcp", "th", "time", "tproxy", "type", "udp", "udplite", "update", "vlan",
     "vmap",
 })
+ICMP_FIELDS = {"icmp": {"type", "code", "checksum", "id", "sequence", "gateway", "mtu"},
+               "icmpv6": {"type", "code", "checksum", "id", "sequence", "mtu", "max-delay", "taddr",
+                          "daddr"}}
+ICMP_TYPES = {
+    "icmp": {"echo-reply", "destination-unreachable", "source-quench", "redirect", "echo-request",
+             "router-advertisement", "router-solicitation", "time-exceeded", "parameter-problem",
+             "timestamp-request", "timestamp-reply", "info-request", "info-reply",
+             "address-mask-request", "address-mask-reply"},
+    "icmpv6": {"destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem",
+               "echo-request", "echo-reply", "mld-listener-query", "mld-listener-report",
+               "mld-listener-done", "mld-listener-reduction", "nd-router-solicit", "nd-router-advert",
+               "nd-neighbor-solicit", "nd-neighbor-advert", "nd-redirect", "router-renumbering",
+               "ind-neighbor-solicit", "ind-neighbor-advert", "mld2-listener-report"},
+}
 SET_ITEMS = {"type", "typeof", "flags", "timeout", "gc-interval", "elements", "size", "policy",
              "auto-merge", "counter", "comment", "quota", "limit", "ct"}
 SET_FLAGS = {"constant", "interval", "timeout", "dynamic"}
@@ -830,8 +844,16 @@ class RuleReader:
             self.i -= 1
             self.meta()
         elif w in ("icmp", "icmpv6"):
-            self.take()
-            self.value()
+            f = self.take()
+            if f not in ICMP_FIELDS[w]:
+                raise NftError(f"unknown {w} field {f!r}", self.loc.line)
+            if f == "type" and self.peek() != "vmap":
+                _neg, vals, _ = self.value()
+                bad = [v for v in vals if v not in ICMP_TYPES[w] and not v.isdigit()]
+                if bad:
+                    raise NftError(f"unknown {w} type {bad[0]!r}", self.loc.line)
+            else:
+                self.skip_value()
             self.conds.append(Proto(frozenset({w})))
         elif w == "counter":
             while self.peek() in ("packets", "bytes", "name"):
