@@ -102,3 +102,25 @@ def test_a_dnat_to_a_map_cannot_be_judged() -> None:
         "dnat to 192.168.0.10", "dnat to $inner")
     got = _ids(text.replace("table ip nat", "define inner = host.lan\ntable ip nat"), "rules.nft")
     assert any(g[0] == "FW006" for g in got)
+
+
+ZONE = '<?xml version="1.0" encoding="utf-8"?>\n<zone>\n  <service name="ssh"/>\n  {extra}\n</zone>\n'
+
+
+def test_firewalld_forward_port_to_another_host_is_fw007() -> None:
+    got = _ids(ZONE.format(extra='<forward-port port="143" protocol="tcp" to-addr="192.168.0.10"/>'),
+               "zones/public.xml")
+    fw7 = [g for g in got if g[0] == "FW007"]
+    assert len(fw7) == 1 and fw7[0][1] == 4 and "192.168.0.10" in fw7[0][2]
+
+
+def test_firewalld_forward_port_in_a_source_bound_zone_is_restricted() -> None:
+    extra = ('<source address="192.0.2.0/24"/>\n  '
+             '<forward-port port="143" protocol="tcp" to-addr="192.168.0.10"/>')
+    assert [g for g in _ids(ZONE.format(extra=extra), "zones/trusted.xml") if g[0] == "FW007"] == []
+
+
+def test_firewalld_forward_port_to_993_names_the_host() -> None:
+    extra = '<forward-port port="10993" protocol="tcp" to-port="993" to-addr="192.168.0.10"/>'
+    got = _ids(ZONE.format(extra=extra), "zones/public.xml")
+    assert any(g[0] == "FW005" and "192.168.0.10" in g[2] and "10993" in g[2] for g in got)

@@ -173,6 +173,7 @@ def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed
     early: list[tuple[int, Rule]] = []
     late: list[tuple[int, Rule]] = []
     bind_sources: list[Cond] = []
+    forwards: list[Rule] = []
     ifaces: list[str] = []
 
     def text_of(n: Node) -> str:
@@ -196,6 +197,17 @@ def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed
                 bind_sources.append(_source(node))
             elif node.tag == "interface":
                 ifaces.append(node.attrs.get("name", ""))
+            elif node.tag == "forward-port" and node.attrs.get("to-addr"):
+                # A port forward to another host: firewalld also lets the forwarded connection
+                # through its forward path (see checks/firewall/forward.py). Without to-addr it
+                # is a local redirect, which the input path already sees as the target port.
+                proto = node.attrs.get("protocol", "tcp").lower()
+                to = node.attrs["to-addr"]
+                to_port = node.attrs.get("to-port")
+                target = f"[{to}]:{to_port}" if to_port and ":" in to else \
+                    (f"{to}:{to_port}" if to_port else to)
+                forwards.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
+                                     Verdict(V.ACCEPT), loc, text_of(node), nat_to=target))
             elif node.tag == "rule":
                 rule, prio = _rich(node, loc, text_of(node), custom)
                 if rule is None:
@@ -235,6 +247,13 @@ def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed
         chain.rules = gate + [r for _, r in sorted(early, key=lambda x: x[0])] + deny + allow + \
             [r for _, r in sorted(late, key=lambda x: x[0])]
         rs = Ruleset(fam, stages=[chain.name], chains={chain.name: chain}, first_loc=zloc)
+        if forwards:
+            fam_fwd = [r for r in forwards if _target_family(r.nat_to or "") == fam]
+            if fam_fwd:
+                nat = Chain(f"zone/{fam}/forward-ports", gate + fam_fwd, policy=V.ACCEPT,
+                            policy_loc=zloc)
+                rs.chains[nat.name] = nat
+                rs.dnat_stages = [nat.name]
         parsed.rulesets[fam] = rs
     return parsed
 
@@ -275,6 +294,10 @@ def _rich(node: Node, loc: Location, text: str,
     if verdict is None:
         return None, prio
     return Rule(tuple(conds), verdict, loc, text), prio
+
+
+def _target_family(target: str) -> str:
+    return "ipv6" if target.startswith("[") or target.count(":") > 1 else "ipv4"
 
 
 def repo_services(read: Callable[[str], str | None], zone_path: str) -> services.Lookup:

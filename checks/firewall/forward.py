@@ -103,7 +103,7 @@ def forwards(rs: Ruleset) -> list[Forwarded]:
     if not dnat:
         return []
     dnat_rules = [r for name in rs.chains for r in rs.chains[name].rules
-                  if r.text and _target(r.text) is not None]
+                  if r.nat_to is not None or (r.text and _target(r.text) is not None)]
     if not dnat_rules:
         return []
     nat_rs = Ruleset(rs.family, stages=dnat, chains=rs.chains, first_loc=rs.first_loc,
@@ -112,7 +112,7 @@ def forwards(rs: Ruleset) -> list[Forwarded]:
     out: list[Forwarded] = []
     seen: set[tuple[int, str, int]] = set()
     for rule in dnat_rules:
-        target = _target(rule.text) or ""
+        target = rule.nat_to or _target(rule.text) or ""
         host, port_spec = _split(target)
         dports = rule.ports()
         for ext, internal in _port_pairs(dports, port_spec):

@@ -418,6 +418,7 @@ class Rule:
     verdict: Verdict
     loc: Location
     text: str = ""
+    nat_to: str | None = None   # a destination NAT's target, where the reader knows it
 
     # (can it match TCP at all, its definite destination-port conditions): computed once, as
     # the evaluator's cheap pre-filter runs per rule per port.
