@@ -180,3 +180,28 @@ def test_nft_refuses_every_refused_spelling(netns: str, tmp_path: Path) -> None:
     loaded = [n for n in REFUSED if _nft_loads(netns, _refused_text(n), tmp_path)[0]]
     assert loaded == []
 
+
+
+NETDEV = """table netdev edge {
+  chain ingress {
+    type filter hook ingress device "eth0" priority -500; policy accept;
+  }
+}
+table inet f {
+  chain input {
+    type filter hook input priority filter - 1; policy drop;
+    tcp dport 993 accept
+  }
+}
+"""
+
+
+def test_a_netdev_base_chain_with_a_device_is_read() -> None:
+    v, findings = _lint(NETDEV)
+    assert [f.rule_id for f in findings if f.rule_id == "FW006"] == []
+    assert v.exposure(993, "ipv4").state == "open-world"
+    assert v.exposure(143, "ipv4").state == "closed"
+
+
+def test_nft_loads_the_netdev_ruleset(netns: str, tmp_path: Path) -> None:
+    assert _nft_loads(netns, NETDEV, tmp_path)[0]

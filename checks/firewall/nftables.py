@@ -452,14 +452,19 @@ class NftParser:
         head = st[0].text
         words = [t.text for t in st]
         if head == "type":
-            if len(words) < 6 or words[2] != "hook" or words[4] != "priority":
+            pr = 4
+            if len(words) > 5 and words[4] == "device":   # netdev: hook ingress device eth0 priority 0
+                pr = 6
+            elif len(words) > 5 and words[4] == "devices":  # devices = { eth0, eth1 }
+                pr = words.index("}") + 1 if "}" in words else len(words)
+            if len(words) < pr + 2 or words[2] != "hook" or words[pr] != "priority":
                 raise NftError("a base chain needs 'type T hook H priority P;'", st[0].line)
             if words[1] not in CHAIN_TYPES:
                 raise NftError(f"unknown chain type {words[1]!r}", st[0].line)
             if words[3] not in HOOKS:
                 raise NftError(f"unknown hook {words[3]!r}", st[0].line)
             chain.ctype, chain.hook = words[1], words[3]
-            chain.priority = _priority(self.expand(st[5:]), st[0].line)
+            chain.priority = _priority(self.expand(st[pr + 1:]), st[0].line)
             if chain.policy is None:
                 chain.policy_line = st[0].line
                 chain.path = self.cur_path
