@@ -77,6 +77,11 @@ JUDGED = {
     "quota-over": ("tcp dport 143 quota over 10 mbytes drop\n    tcp dport 143 accept", "open-world"),
     "comment-last": ('tcp dport 143 accept comment "imap"', "open-world"),
     "named-vmap": ("tcp dport vmap @vm", "closed"),
+    "oifname-vmap": ('oifname vmap { "eth1" : drop, "eth2" : drop, }\n    tcp dport 143 accept',
+                     "open-world"),
+    "meta-protocol-vmap": ("meta protocol vmap { ip : accept, ip6 : drop }", "open-world"),
+    "tcp-flags-spaced": ("tcp flags & (fin | syn | rst | ack) != syn drop\n    tcp dport 143 accept",
+                         "open-world"),
     "ct-direction": ("ct direction original tcp dport 143 accept", "open-world"),
     "meta-hour-range": ('meta hour "17:00"-"19:00" drop\n    tcp dport 22 accept', "closed"),
 }

@@ -839,8 +839,11 @@ class RuleReader:
             else:
                 self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg))
         elif w in ("oif", "oifname"):
+            why = "an incoming packet has no output interface yet"
+            if self.maybe_vmap(lambda vals: Const(Tri.NO, why)):
+                return
             self.value()
-            self.conds.append(Const(Tri.NO, "an incoming packet has no output interface yet"))
+            self.conds.append(Const(Tri.NO, why))
         elif w == "meta":
             self.meta()
         elif w == "ct":
@@ -1359,6 +1362,24 @@ class RuleReader:
         elif field in ("oif", "oifname"):
             self.value()
             self.conds.append(Const(Tri.NO, "no output interface on input"))
+        elif field == "protocol":
+            # The ethertype: ip for IPv4 packets, ip6 for IPv6 (vlan, arp: never a test packet).
+            def fam(vals: list[str]) -> Cond:
+                known = {"ip": "ipv4", "ip6": "ipv6"}
+                return FamilyIs(known[vals[0]]) if vals[0] in known else Const(Tri.NO, "ethertype")
+            if self.maybe_vmap(fam):
+                return
+            neg, vals, nset = self.value()
+            if nset is not None:
+                self.conds.append(Const(Tri.MAYBE, "meta protocol set"))
+            elif len(vals) == 1:
+                c = fam(vals)
+                self.conds.append(FamilyIs(c.family, neg) if isinstance(c, FamilyIs) else
+                                  Const(Tri.of(neg), "ethertype"))
+            else:
+                fams = {v for v in vals if v in ("ip", "ip6")}
+                self.conds.append(_family_cond(["ipv4" if f == "ip" else "ipv6" for f in fams], neg)
+                                  if len(fams) == 1 else Const(Tri.of((len(fams) == 2) != neg)))
         elif field == "pkttype":
             neg, vals, _ = self.value()
             self.conds.append(Const(Tri.of(("host" in vals or "unicast" in vals) != neg)))
@@ -1482,6 +1503,14 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"fib {joined}"))
 
+    def flag_expr(self) -> str:
+        """``syn``, ``(fin|syn)`` or ``( fin | syn | rst )``: one flag expression as one word."""
+        t = self.take()
+        if t.startswith("(") and not t.endswith(")"):
+            while not t.endswith(")"):
+                t += self.take()
+        return t
+
     def tcp_flags(self) -> Cond:
         syn = FLAG_BITS["syn"]
         neg = False
@@ -1489,9 +1518,9 @@ class RuleReader:
             neg = self.take() == "!="
         if self.peek() == "&":
             self.take()
-            mask = _flagset(self.take(), self.loc.line)
+            mask = _flagset(self.flag_expr(), self.loc.line)
             op = self.take()
-            val = self.take()
+            val = self.flag_expr()
             cmp = 0 if val == "0" else _flagset(val, self.loc.line)
             got = syn & mask
             res = {"==": got == cmp, "!=": got != cmp, "<": got < cmp, ">": got > cmp,
@@ -1536,7 +1565,7 @@ class RuleReader:
         return Const(Tri.of((syn in flags) != neg))
 
 
-DNAT_WORD = re.compile(r"\bdnat\s+(?:to\b|ip6?\s+to\b|\d|\$)|\bredirect\b")
+DNAT_WORD = re.compile(r"\bdnat\s+(?!accept\b|drop\b|counter\b|continue\b|return\b)\S|\bredirect\b")
 RELOPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne", "lt", "gt", "le", "ge"}
 BITOPS = {"&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift"}
 MAYBE_KEY = "?"   # a set key with a constant in it: what a later lookup finds is not guessed
