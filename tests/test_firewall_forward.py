@@ -124,3 +124,33 @@ def test_firewalld_forward_port_to_993_names_the_host() -> None:
     extra = '<forward-port port="10993" protocol="tcp" to-port="993" to-addr="192.168.0.10"/>'
     got = _ids(ZONE.format(extra=extra), "zones/public.xml")
     assert any(g[0] == "FW005" and "192.168.0.10" in g[2] and "10993" in g[2] for g in got)
+
+
+MAP = """table ip nat {
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+    iifname "wan" dnat ip addr . port to tcp dport map {
+      80  : 10.240.2.100 . 80,
+      10143 : 10.240.2.100 . 143,
+    }
+  }
+}
+"""
+
+
+def test_nft_dnat_map_entries_are_followed() -> None:
+    got = _ids(MAP, "rules.nft")
+    fw7 = [g for g in got if g[0] == "FW007"]
+    assert len(fw7) == 1 and "10.240.2.100" in fw7[0][2] and "10143" in fw7[0][2]
+
+
+def test_nft_dnat_map_without_imap_is_no_finding() -> None:
+    assert [g for g in _ids(MAP.replace("10.240.2.100 . 143", "10.240.2.100 . 8143"), "rules.nft")
+            if g[0] in ("FW007", "FW006")] == []
+
+
+def test_a_dnat_this_reader_cannot_follow_is_fw006_not_silence() -> None:
+    text = MAP.replace("dnat ip addr . port to tcp dport map {", "dnat to ip saddr map {") \
+              .replace("80  : 10.240.2.100 . 80,", "192.0.2.1 : 10.240.2.100,") \
+              .replace("      10143 : 10.240.2.100 . 143,\n", "")
+    assert any(g[0] == "FW006" and "port forward" in g[2] for g in _ids(text, "rules.nft"))

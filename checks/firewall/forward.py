@@ -27,6 +27,11 @@ from .evaluate import CLOSED, OPEN, UNKNOWN, _evaluate, _Walker
 from .model import Chain, Const, Origin, Ports, Rule, Ruleset, Tri
 
 IMAP_PORTS = (143, 993)
+ANY_DNAT = re.compile(r"-j\s+DNAT\b|\bdnat\s+(?!accept\b|drop\b|counter\b)\S")
+# nft ``dnat [ip] [addr . port] to tcp dport map { 143 : 192.168.0.10 [. 143], ... }``
+NFT_DNAT_MAP = re.compile(r"\bdnat\s+(?:ip6?\s+)?(?:addr\s*\.\s*port\s+)?to\s+(?:tcp|th)\s+dport\s+"
+                          r"map\s*\{([^}]*)\}")
+MAP_ENTRY = re.compile(r"^\s*(\d+)\s*:\s*([0-9A-Fa-f.:\[\]]+?)(?:\s*\.\s*(\d+))?\s*$")
 IPT_DNAT = re.compile(r"-j\s+DNAT\b.*?--to(?:-destination)?[\s=]+(\S+)")
 NFT_DNAT = re.compile(r"\bdnat\s+(?:ip6?\s+)?to\s+(\S+)")
 OUT_IFACE_WHY = ("-o never matches incoming packets", "an incoming packet has no output interface yet",
@@ -103,7 +108,7 @@ def forwards(rs: Ruleset) -> list[Forwarded]:
     if not dnat:
         return []
     dnat_rules = [r for name in rs.chains for r in rs.chains[name].rules
-                  if r.nat_to is not None or (r.text and _target(r.text) is not None)]
+                  if r.nat_to is not None or (r.text and ANY_DNAT.search(r.text))]
     if not dnat_rules:
         return []
     nat_rs = Ruleset(rs.family, stages=dnat, chains=rs.chains, first_loc=rs.first_loc,
@@ -112,10 +117,30 @@ def forwards(rs: Ruleset) -> list[Forwarded]:
     out: list[Forwarded] = []
     seen: set[tuple[int, str, int]] = set()
     for rule in dnat_rules:
-        target = rule.nat_to or _target(rule.text) or ""
-        host, port_spec = _split(target)
-        dports = rule.ports()
-        for ext, internal in _port_pairs(dports, port_spec):
+        spec = rule.nat_to if rule.nat_to is not None else rule.text
+        statement = ANY_DNAT.search(spec) is not None   # else a plain target (firewalld)
+        target = _target(spec) if statement else spec
+        candidates: list[tuple[int, int, str]] = []
+        mapped = NFT_DNAT_MAP.search(spec) if target is None else None
+        if mapped is not None:
+            for entry in mapped.group(1).split(","):
+                m = MAP_ENTRY.match(entry.split("#")[0])
+                if m is None:
+                    if entry.strip():
+                        candidates = [(p, p, "a host from the DNAT map") for p in IMAP_PORTS]
+                        break
+                    continue
+                ext, host, to_port = int(m.group(1)), m.group(2), int(m.group(3) or m.group(1))
+                if to_port in IMAP_PORTS:
+                    candidates.append((ext, to_port, host.strip("[]")))
+        elif target is None:
+            # A DNAT whose target this reader cannot follow (a map of another shape, a variable):
+            # if the world reaches it for 143/993, whether that IMAP is exposed is not guessed.
+            candidates = [(p, p, "") for p in IMAP_PORTS]
+        else:
+            host, port_spec = _split(target)
+            candidates = [(e, i, host) for e, i in _port_pairs(rule.ports(), port_spec)]
+        for ext, internal, host in candidates:
             walk = _Walker(nat_rs, ext).walk(Origin(rs.family), maybe_yes=False)
             if walk.maybe is not None:
                 alt = _Walker(nat_rs, ext).walk(Origin(rs.family), maybe_yes=True)
@@ -130,6 +155,11 @@ def forwards(rs: Ruleset) -> list[Forwarded]:
             if key in seen:
                 continue
             seen.add(key)
+            if not host:
+                out.append(Forwarded(rs.family, internal, ext, "an internal host", UNKNOWN, rule.loc,
+                                     rule.text, reason="the DNAT target is not an address this "
+                                                       "reader can follow"))
+                continue
             out.append(_judge_forward(fwd_rs, rs.family, rule, host, ext, internal))
     return out
 

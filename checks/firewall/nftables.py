@@ -775,7 +775,9 @@ class RuleReader:
             self.expr(w)
         if self.vmap is not None:
             return [Rule((*self.conds, c), v, self.loc, self.text) for c, v in self.vmap]
-        return [Rule(tuple(self.conds), self.verdict, self.loc, self.text)]
+        # The whole dnat statement (a map may span lines the rule's text does not show).
+        nat_to = "dnat " + " ".join(self.nat[1]) if self.nat and self.nat[0] == "dnat" else None
+        return [Rule(tuple(self.conds), self.verdict, self.loc, self.text, nat_to=nat_to)]
 
     def set_verdict(self, v: Verdict, terminal: bool = True) -> None:
         if self.verdict.kind is not V.NONE:
