@@ -62,8 +62,9 @@ def test_one_of_several_public_interfaces_is_enough() -> None:
 
 def test_lo_is_never_internet_facing_even_if_declared_public() -> None:
     text = "*filter\n:INPUT DROP [0:0]\n-A INPUT -i lo -j ACCEPT\nCOMMIT\n"
-    v = lint_text(text, "rules.v4", "iptables-save", ifaces=IfaceView(public=("eth0",)))
-    assert v.exposure(143, "ipv4").state == "closed"
+    for public in (("eth0",), ("lo", "eth0"), ("lo",)):
+        v = lint_text(text, "rules.v4", "iptables-save", ifaces=IfaceView(public=public))
+        assert v.exposure(143, "ipv4").state == "closed", public
 
 
 def _repo(tmp_path: Path, manifest: str) -> Path:

@@ -282,10 +282,11 @@ def _family_of(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 def evaluate(rs: Ruleset, port: int) -> PortReport:
     """With ``public_interfaces`` declared the internet arrives on each of them: the most exposed
     of those walks decides (open, else unknown, else the first)."""
-    if rs.ifaces is None or not rs.ifaces.public:
+    public = [p for p in (rs.ifaces.public if rs.ifaces else ()) if p.rstrip("+*") != "lo"]
+    if not public:
         return _evaluate(rs, port, Origin(rs.family))
     reps = [_evaluate(rs, port, Origin(rs.family, iface=p.rstrip("+*") + ("0" if p[-1:] in "+*" else "")))
-            for p in rs.ifaces.public]
+            for p in public]
     for state in (OPEN, UNKNOWN):
         for r in reps:
             if r.exposure.state == state:
