@@ -94,6 +94,20 @@ RULES: tuple[Rule, ...] = (
         references=(RFC8314, IPTABLES_MAN, NFT_MAN),
         kind="lint", precision="high"),
     Rule(
+        id="FW006", name="firewall-parse-error", severity=Severity.MEDIUM,
+        short="A firewall line or file cannot be understood, so the IMAP exposure cannot be judged.",
+        full=("The gate fails closed: a line the real tool would reject, a format that is not "
+              "recognised, or a templated value (`{{ }}`, `$VAR` set outside the script, "
+              "`!!name!!`) that decides whether 143/993 is reachable is reported rather than "
+              "guessed."),
+        remediation=("Fix the line so that `iptables-restore --test`, `ip6tables-restore --test` or "
+                     "`nft -c -f` accepts it; lint the rendered file rather than its template; or "
+                     "name the format in the manifest: `firewall: [{path: rules.v4, format: "
+                     "iptables-save}]`."),
+        references=("https://man7.org/linux/man-pages/man8/iptables-restore.8.html", NFT_MAN,
+                    FIREWALLD_ZONE),
+        kind="lint", precision="high"),
+    Rule(
         id="FW007", name="imap-forwarded-to-internal-host", severity=Severity.MEDIUM,
         short="A port forward (DNAT) hands TCP 143 (IMAP) of an internal host to any source.",
         full=("A destination NAT in the prerouting path with a forward path that accepts it exposes "
@@ -108,19 +122,5 @@ RULES: tuple[Rule, ...] = (
                      "nat prerouting chain\n\n"
                      "Better still, forward 993 (implicit TLS, RFC 8314) instead of 143."),
         references=(RFC8314, IPTABLES_EXT, NFT_MAN),
-        kind="lint", precision="high"),
-    Rule(
-        id="FW006", name="firewall-parse-error", severity=Severity.MEDIUM,
-        short="A firewall line or file cannot be understood, so the IMAP exposure cannot be judged.",
-        full=("The gate fails closed: a line the real tool would reject, a format that is not "
-              "recognised, or a templated value (`{{ }}`, `$VAR` set outside the script, "
-              "`!!name!!`) that decides whether 143/993 is reachable is reported rather than "
-              "guessed."),
-        remediation=("Fix the line so that `iptables-restore --test`, `ip6tables-restore --test` or "
-                     "`nft -c -f` accepts it; lint the rendered file rather than its template; or "
-                     "name the format in the manifest: `firewall: [{path: rules.v4, format: "
-                     "iptables-save}]`."),
-        references=("https://man7.org/linux/man-pages/man8/iptables-restore.8.html", NFT_MAN,
-                    FIREWALLD_ZONE),
         kind="lint", precision="high"),
 )
