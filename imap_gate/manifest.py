@@ -45,6 +45,10 @@ class FirewallFile:
     path: str                     # relative to root
     format: str | None = None
     line: int = 1                 # where the manifest names it
+    # Which interfaces face the internet, where the manifest says (the file entry, else defaults);
+    # None: not declared, so a rule bound to an interface is judged as if it faced the internet.
+    internal_interfaces: tuple[str, ...] | None = None
+    public_interfaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,8 @@ class Defaults:
     source_address: str | None = None
     cert_expiry_days: int = 30
     per_host: int = 4             # connections open at once to one address (the probe's legs)
+    internal_interfaces: tuple[str, ...] | None = None
+    public_interfaces: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -340,6 +346,8 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         source_address=d.get("source_address"),
         cert_expiry_days=int(d.get("cert_expiry_days", 30)),
         per_host=int(d.get("per_host", 4)),
+        internal_interfaces=_names(d.get("internal_interfaces")),
+        public_interfaces=_names(d.get("public_interfaces")),
     )
 
     if d.get("source_address"):
@@ -397,7 +405,7 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
         dov = _files(root, t.get("dovecot") or [], tp + ("dovecot",), where, attempt,
                      f"targets[{i}].dovecot")
         fw = _firewall_files(root, t.get("firewall") or [], tp + ("firewall",), where, attempt,
-                             f"targets[{i}].firewall")
+                             f"targets[{i}].firewall", defaults)
         hl, hc = pos.at(tp + ("host",))
         _, sl, sc = where(tp + ("source_address",)) if t.get("source_address") is not None \
             else where(("defaults", "source_address")) if src else (None, None, None)
@@ -413,7 +421,7 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
     dovecot_files = _files(root, cfg.get("dovecot") or [], ("configs", "dovecot"), where, attempt,
                            "configs.dovecot")
     firewall_files = _firewall_files(root, cfg.get("firewall") or [], ("configs", "firewall"),
-                                     where, attempt, "configs.firewall")
+                                     where, attempt, "configs.firewall", defaults)
 
     rehearse_files = _files(root, data.get("rehearse") or [], ("rehearse",), where, attempt,
                             "rehearse")
@@ -488,16 +496,26 @@ def _files(root: Path, patterns: list[str], base: tuple[Any, ...], where: Any, a
     return out
 
 
+def _names(value: Any) -> tuple[str, ...] | None:
+    return None if value is None else tuple(str(x) for x in value)
+
+
 def _firewall_files(root: Path, items: list[Any], base: tuple[Any, ...], where: Any, attempt: Any,
-                    what: str) -> list[FirewallFile]:
+                    what: str, defaults: Defaults | None = None) -> list[FirewallFile]:
     out: list[FirewallFile] = []
+    d = defaults or Defaults()
     for n, item in enumerate(items):
         pattern = item if isinstance(item, str) else item["path"]
         fmt = None if isinstance(item, str) else item.get("format")
+        entry = {} if isinstance(item, str) else item
+        internal = _names(entry.get("internal_interfaces"))
+        public = _names(entry.get("public_interfaces"))
         w = where(base + (n,))
         found = attempt(expand_glob, root, pattern, w, f"{what}[{n}]") or []
         for f in found:
-            ff = FirewallFile(rel(root, f), fmt, w[1])
+            ff = FirewallFile(rel(root, f), fmt, w[1],
+                              internal if internal is not None else d.internal_interfaces,
+                              public if public is not None else d.public_interfaces)
             if all(x.path != ff.path for x in out):
                 out.append(ff)
     return out

@@ -19,7 +19,7 @@ from imap_gate.paths import is_inside, rel
 
 from . import detect, firewalld, iptables_save, iptables_script, nftables, ufw
 from .judge import judge
-from .model import Parsed, ParseIssue, no_cyclic_gc
+from .model import IfaceView, Parsed, ParseIssue, no_cyclic_gc
 from .verdict import FirewallVerdict
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -29,7 +29,8 @@ def _files(ctx: Context) -> list[FirewallFile]:
     out: dict[str, FirewallFile] = {}
     for ff in [*ctx.manifest.firewall_files, *(f for t in ctx.manifest.targets for f in t.firewall)]:
         prev = out.get(ff.path)
-        if prev is None or (prev.format is None and ff.format is not None):
+        if prev is None or (prev.format is None and ff.format is not None) or \
+                (iface_view(prev) is None and iface_view(ff) is not None):
             out[ff.path] = ff
     return list(out.values())
 
@@ -98,10 +99,24 @@ def _ufw_settings(reader: RootReader, path: str, extra: list[tuple[str, str]]) -
 
 
 def lint_text(text: str, path: str, fmt: str | None, reader: RootReader | None = None,
-              ufw_extra: list[tuple[str, str]] | None = None) -> FirewallVerdict:
-    """Parse one file's text; pure apart from the reader for includes and ufw settings."""
+              ufw_extra: list[tuple[str, str]] | None = None,
+              ifaces: IfaceView | None = None) -> FirewallVerdict:
+    """Parse one file's text; pure apart from the reader for includes and ufw settings.
+
+    ``ifaces``: the manifest's interface declarations, which the evaluator applies to every
+    format alike (a rule bound to an undeclared interface is taken to face the internet)."""
     with no_cyclic_gc():
-        return _lint_text(text, path, fmt, reader, ufw_extra)
+        v = _lint_text(text, path, fmt, reader, ufw_extra)
+    if ifaces is not None and v.parsed is not None:
+        for rs in v.parsed.rulesets.values():
+            rs.ifaces = ifaces
+    return v
+
+
+def iface_view(ff: FirewallFile) -> IfaceView | None:
+    if ff.internal_interfaces is None and ff.public_interfaces is None:
+        return None
+    return IfaceView(ff.internal_interfaces or (), ff.public_interfaces or ())
 
 
 def _lint_text(text: str, path: str, fmt: str | None, reader: RootReader | None,
@@ -131,7 +146,8 @@ def _lint_text(text: str, path: str, fmt: str | None, reader: RootReader | None,
     elif fmt == "ufw-conf":
         parsed = ufw.parse_conf(text, path)
     else:
-        parsed = firewalld.parse(text, path)
+        parsed = firewalld.parse(text, path, firewalld.repo_services(reader.read, path)
+                                 if reader is not None else None)
     return FirewallVerdict(path, fmt, parsed)
 
 
@@ -151,7 +167,8 @@ def run(ctx: Context) -> list[Finding]:
                                     Location(ff.path, 1), key=f"file={ff.path};unreadable"))
             continue
         try:
-            verdicts[ff.path] = lint_text(text, ff.path, ff.format, reader, ufw_extra)
+            verdicts[ff.path] = lint_text(text, ff.path, ff.format, reader, ufw_extra,
+                                          iface_view(ff))
         except Exception as exc:
             verdicts[ff.path] = FirewallVerdict(ff.path, ff.format or "unknown", Parsed(
                 ff.format or "unknown", path=ff.path, issues=[ParseIssue(

@@ -11,7 +11,8 @@ ALIASES = {"ip6tables-save": "iptables-save", "ip6tables-script": "iptables-scri
 
 _TABLE_LINE = re.compile(r"^\s*\*(filter|nat|mangle|raw|security)\s*$", re.M)
 _NFT = re.compile(r"^\s*(table\s+(?:(?:ip|ip6|inet|arp|bridge|netdev)\s+)?[\w.-]+\s*\{|"
-                  r"(?:add|insert)\s+(?:table|chain|rule)\b|flush\s+ruleset\b)", re.M)
+                  r"(?:add|insert)\s+(?:table|chain|rule)\b|flush\s+ruleset\b|"
+                  r"chain\s+[\w.-]+\s*\{\s*(?:#.*)?$)", re.M)
 _UFW_CMD = re.compile(r"^\s*(?:sudo\s+)?(?:/usr/sbin/)?ufw\s+(?:--force\s+)?"
                       r"(?:allow|deny|reject|limit|insert|prepend|delete|default|enable|disable|"
                       r"reset)\b", re.M)

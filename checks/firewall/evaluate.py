@@ -16,12 +16,14 @@ from dataclasses import dataclass, field
 from imap_gate.findings import Location
 
 from .model import (
+    AnyOf,
     Chain,
     InIface,
     Origin,
     Packet,
     Rule,
     Ruleset,
+    SetLookup,
     Source,
     Tri,
     V,
@@ -49,6 +51,7 @@ class Exposure:
     reason: str = ""                        # why unknown, or a caveat worth saying
     templated: bool = False                 # a templated value took part in the decision
     port_explicit: bool = False             # the deciding accept names the port (not a catch-all)
+    assumed_ifaces: tuple[str, ...] = ()    # taken to face the internet, undeclared
 
     def admits(self, address: str) -> bool | None:
         """Would a new connection from ``address`` get in? None when the files cannot say
@@ -86,6 +89,7 @@ class Walk:
     entered: set[str] = field(default_factory=set)
     reason: str = ""
     rule: Rule | None = None          # the accepting rule, when a rule (not a policy) accepted
+    assumed: tuple[str, ...] = ()     # interfaces taken to face the internet on the way
 
 
 @dataclass
@@ -115,9 +119,11 @@ def relevant(rule: Rule, port: int) -> bool:
 
 
 class _Walker:
-    def __init__(self, rs: Ruleset, port: int) -> None:
+    def __init__(self, rs: Ruleset, port: int, dst: ipaddress.IPv4Address | ipaddress.IPv6Address |
+                 None = None) -> None:
         self.rs = rs
         self.port = port
+        self.dst = dst
         self.filtered: dict[str, list[tuple[int, Rule]]] = {}
 
     def rules(self, chain: Chain) -> list[tuple[int, Rule]]:
@@ -128,7 +134,13 @@ class _Walker:
         return got
 
     def walk(self, origin: Origin, maybe_yes: bool) -> Walk:
-        pkt = Packet(origin, self.port)
+        pkt = Packet(origin, self.port, ifaces=self.rs.ifaces, dst=self.dst)
+        w = self._walk(pkt, maybe_yes)
+        if pkt.assumed:
+            w.assumed = tuple(sorted(pkt.assumed))
+        return w
+
+    def _walk(self, pkt: Packet, maybe_yes: bool) -> Walk:
         w = Walk("unknown")
         accepted: Walk | None = None
         accepted_rule: Walk | None = None
@@ -180,7 +192,10 @@ class _Walker:
         for idx, rule in self.rules(chain):
             w.reached.add((chain.name, idx))
             hit = Tri.YES
+            effects = rule.effects
             for c in rule.conds:
+                if effects and c.effect and (hit is Tri.YES or maybe_yes):
+                    c.apply(pkt)  # the kernel updates the set before the statement's own check
                 t = c.test(pkt)
                 if t is Tri.NO:
                     hit = Tri.NO
@@ -235,14 +250,22 @@ def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[O
     for rule in rules:
         for c in rule.conds:
             cands: list[Origin] = []
-            if isinstance(c, Source) and (c.negate or rule.verdict.kind is not V.DROP):
+            if isinstance(c, AnyOf) and not c.negate and rule.verdict.kind is not V.DROP:
+                cands = [Origin(rs.family, net=n) for alt in c.alts for s in alt
+                         if isinstance(s, Source) and not s.negate
+                         for n in s.nets if n.prefixlen and _family_of(n) == rs.family]
+            elif isinstance(c, SetLookup) and c.by_source and (c.negate or
+                                                                rule.verdict.kind is not V.DROP):
+                cands = [Origin(rs.family, set_name=c.label)]
+            elif isinstance(c, Source) and (c.negate or rule.verdict.kind is not V.DROP):
                 cands = [Origin(rs.family, net=n) for n in c.nets
                          if n.prefixlen and _family_of(n) == rs.family]
                 cands += [Origin(rs.family, set_name=s) for s in c.sets]
             elif isinstance(c, InIface) and not c.unknown and (c.negate or
                                                                rule.verdict.kind is not V.DROP):
+                internal = rs.ifaces.is_internal if rs.ifaces else is_internal_iface
                 cands = [Origin(rs.family, iface=n.rstrip("+*") + ("0" if n[-1:] in "+*" else ""))
-                         for n in c.names if is_internal_iface(n) and n != "lo"]
+                         for n in c.names if internal(n) and n != "lo"]
             for o in cands:
                 if o not in seen:
                     seen.add(o)
@@ -257,12 +280,28 @@ def _family_of(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
 
 
 def evaluate(rs: Ruleset, port: int) -> PortReport:
-    walker = _Walker(rs, port)
-    world = walker.walk(Origin(rs.family), maybe_yes=False)
+    """With ``public_interfaces`` declared the internet arrives on each of them: the most exposed
+    of those walks decides (open, else unknown, else the first)."""
+    public = [p for p in (rs.ifaces.public if rs.ifaces else ()) if p.rstrip("+*") != "lo"]
+    if not public:
+        return _evaluate(rs, port, Origin(rs.family))
+    reps = [_evaluate(rs, port, Origin(rs.family, iface=p.rstrip("+*") + ("0" if p[-1:] in "+*" else "")))
+            for p in public]
+    for state in (OPEN, UNKNOWN):
+        for r in reps:
+            if r.exposure.state == state:
+                return r
+    return reps[0]
+
+
+def _evaluate(rs: Ruleset, port: int, world_origin: Origin,
+              dst: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None) -> PortReport:
+    walker = _Walker(rs, port, dst)
+    world = walker.walk(world_origin, maybe_yes=False)
     reached, entered = set(world.reached), set(world.entered)
     templated = world.maybe is not None
     if world.maybe is not None:
-        alt = walker.walk(Origin(rs.family), maybe_yes=True)
+        alt = walker.walk(world_origin, maybe_yes=True)
         reached |= alt.reached
         if alt.verdict != world.verdict:
             m = world.maybe
@@ -274,7 +313,7 @@ def evaluate(rs: Ruleset, port: int) -> PortReport:
     if world.verdict == "accept":
         explicit = world.rule is not None and world.rule.mentions_port(port)
         exp = Exposure(OPEN, world.loc, by_policy=world.by_policy, evidence=world.text,
-                       templated=templated, port_explicit=explicit)
+                       templated=templated, port_explicit=explicit, assumed_ifaces=world.assumed)
     elif world.verdict == "unknown":
         exp = Exposure(UNKNOWN, world.loc, evidence=world.text, reason=world.reason,
                        by_policy=world.by_policy)
@@ -282,6 +321,8 @@ def evaluate(rs: Ruleset, port: int) -> PortReport:
         sources: list[str] = []
         first: Walk | None = None
         for origin in origins_for(rs, port, walker)[1:]:
+            if origin == world_origin:
+                continue
             ow = walker.walk(origin, maybe_yes=False)
             by_origin[origin] = ow
             reached |= ow.reached

@@ -10,7 +10,9 @@ internal interfaces (wg0, docker0...) does not see the internet.
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import xml.sax
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from xml.sax.handler import ContentHandler
 
@@ -19,6 +21,7 @@ from defusedxml import DefusedXmlException
 
 from imap_gate.findings import Location
 
+from . import firewalld_services as services
 from .iptables_args import is_templated
 from .model import (
     Chain,
@@ -36,25 +39,7 @@ from .model import (
     Tri,
     V,
     Verdict,
-    is_internal_iface,
 )
-
-# firewalld's shipped services that open tcp ports; only imap (143) and imaps (993) touch
-# the IMAP ports. A service not listed here is unknown (a custom one could open 143).
-SERVICES_TCP: dict[str, tuple[int, ...]] = {
-    "imap": (143,), "imaps": (993,), "ssh": (22,), "http": (80,), "https": (443,),
-    "http3": (), "smtp": (25,), "smtps": (465,), "smtp-submission": (587,), "pop3": (110,),
-    "pop3s": (995,), "dns": (53,), "dns-over-tls": (853,), "mdns": (), "dhcpv6-client": (),
-    "dhcp": (), "samba-client": (), "samba": (139, 445), "cockpit": (9090,), "ntp": (),
-    "ldap": (389,), "ldaps": (636,), "mysql": (3306,), "postgresql": (5432,), "syslog": (),
-    "syslog-tls": (6514,), "wireguard": (), "openvpn": (1194,), "nfs": (2049,), "ftp": (21,),
-    "kerberos": (88,), "ipp": (631,), "ipp-client": (), "redis": (6379,),
-    "managesieve": (4190,), "git": (9418,), "rsyncd": (873,), "ntske": (4460,),
-    "prometheus": (9090,), "xmpp-client": (5222,), "xmpp-server": (5269,), "dhcpv6": (),
-    "snmp": (161,), "vnc-server": (5900, 5901, 5902, 5903), "rdp": (3389,), "tftp": (),
-    "squid": (3128,), "kdeconnect": (1714,), "spotify-sync": (57621,), "minidlna": (8200,),
-    "docker-registry": (5000,), "http-alt": (8080,), "plex": (32400,), "jenkins": (8080,),
-}
 
 
 @dataclass
@@ -123,13 +108,16 @@ def _ports(text: str, loc: Location) -> Ports:
     return Ports(tuple(ranges))
 
 
-def _service(name: str) -> list[Cond]:
+def _service(name: str, custom: services.Lookup | None) -> list[Cond]:
     if is_templated(name):
         return [Ports((), unknown=name)]
-    ports = SERVICES_TCP.get(name)
-    if ports is None:
-        return [Ports((), unknown=f"service {name!r} (its ports are defined elsewhere)")]
-    return [Proto(frozenset({"tcp"})), Ports(tuple((p, p) for p in ports))]
+    try:
+        ranges = services.tcp_ranges(name, custom)
+    except services.UnknownService as exc:
+        raise ValueError(f"service {exc} is neither a stock firewalld service (firewalld "
+                         f"{', '.join(services.catalogue()['packages'])}) nor defined in a "
+                         "services/NAME.xml beside this zone, so its ports are not known") from None
+    return [Proto(frozenset({"tcp"})), Ports(ranges)]
 
 
 def _source(node: Node) -> Cond:
@@ -149,7 +137,8 @@ def _source(node: Node) -> Cond:
     raise ValueError("a source needs address, ipset or mac")
 
 
-def parse(text: str, path: str) -> Parsed:
+def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed:
+    """``custom`` finds services defined in the repository (see ``firewalld_services``)."""
     parsed = Parsed("firewalld-zone", path=path)
     try:
         root = read_xml(text)
@@ -184,6 +173,7 @@ def parse(text: str, path: str) -> Parsed:
     early: list[tuple[int, Rule]] = []
     late: list[tuple[int, Rule]] = []
     bind_sources: list[Cond] = []
+    forwards: list[Rule] = []
     ifaces: list[str] = []
 
     def text_of(n: Node) -> str:
@@ -194,7 +184,7 @@ def parse(text: str, path: str) -> Parsed:
         loc = Location(path, node.line)
         try:
             if node.tag == "service":
-                allow.append(Rule(tuple(_service(node.attrs.get("name", ""))), Verdict(V.ACCEPT),
+                allow.append(Rule(tuple(_service(node.attrs.get("name", ""), custom)), Verdict(V.ACCEPT),
                                   loc, text_of(node)))
             elif node.tag == "port":
                 proto = node.attrs.get("protocol", "tcp").lower()
@@ -207,8 +197,19 @@ def parse(text: str, path: str) -> Parsed:
                 bind_sources.append(_source(node))
             elif node.tag == "interface":
                 ifaces.append(node.attrs.get("name", ""))
+            elif node.tag == "forward-port" and node.attrs.get("to-addr"):
+                # A port forward to another host: firewalld also lets the forwarded connection
+                # through its forward path (see checks/firewall/forward.py). Without to-addr it
+                # is a local redirect, which the input path already sees as the target port.
+                proto = node.attrs.get("protocol", "tcp").lower()
+                to = node.attrs["to-addr"]
+                to_port = node.attrs.get("to-port")
+                target = f"[{to}]:{to_port}" if to_port and ":" in to else \
+                    (f"{to}:{to_port}" if to_port else to)
+                forwards.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
+                                     Verdict(V.ACCEPT), loc, text_of(node), nat_to=target))
             elif node.tag == "rule":
-                rule, prio = _rich(node, loc, text_of(node))
+                rule, prio = _rich(node, loc, text_of(node), custom)
                 if rule is None:
                     continue
                 if prio < 0:
@@ -236,17 +237,29 @@ def parse(text: str, path: str) -> Parsed:
             sets = tuple(x for s in srcs for x in s.sets)
             gate.append(Rule((Source(nets, sets, negate=True),), Verdict(V.DROP), zloc,
                              "zone bound to <source> addresses: other sources use another zone"))
-        elif ifaces and all(is_internal_iface(i) for i in ifaces):
+        elif ifaces:
+            # Packets arriving on other interfaces use another zone. Whether these interfaces
+            # face the internet is the manifest's word (internal_interfaces / public_interfaces);
+            # undeclared ones are taken to, and the finding says so.
             gate.append(Rule((InIface(tuple(ifaces), negate=True),), Verdict(V.DROP), zloc,
-                             "zone bound to internal interfaces only"))
+                             "zone bound to interfaces " + ", ".join(ifaces) +
+                             ": other interfaces use another zone"))
         chain.rules = gate + [r for _, r in sorted(early, key=lambda x: x[0])] + deny + allow + \
             [r for _, r in sorted(late, key=lambda x: x[0])]
         rs = Ruleset(fam, stages=[chain.name], chains={chain.name: chain}, first_loc=zloc)
+        if forwards:
+            fam_fwd = [r for r in forwards if _target_family(r.nat_to or "") == fam]
+            if fam_fwd:
+                nat = Chain(f"zone/{fam}/forward-ports", gate + fam_fwd, policy=V.ACCEPT,
+                            policy_loc=zloc)
+                rs.chains[nat.name] = nat
+                rs.dnat_stages = [nat.name]
         parsed.rulesets[fam] = rs
     return parsed
 
 
-def _rich(node: Node, loc: Location, text: str) -> tuple[Rule | None, int]:
+def _rich(node: Node, loc: Location, text: str,
+          custom: services.Lookup | None) -> tuple[Rule | None, int]:
     conds: list[Cond] = []
     fam = node.attrs.get("family")
     if fam in ("ipv4", "ipv6"):
@@ -260,7 +273,7 @@ def _rich(node: Node, loc: Location, text: str) -> tuple[Rule | None, int]:
         if c.tag == "source":
             conds.append(_source(c))
         elif c.tag == "service":
-            conds += _service(c.attrs.get("name", ""))
+            conds += _service(c.attrs.get("name", ""), custom)
         elif c.tag == "port":
             conds += [Proto(frozenset({c.attrs.get("protocol", "tcp").lower()})),
                       _ports(c.attrs.get("port", ""), loc)]
@@ -281,3 +294,33 @@ def _rich(node: Node, loc: Location, text: str) -> tuple[Rule | None, int]:
     if verdict is None:
         return None, prio
     return Rule(tuple(conds), verdict, loc, text), prio
+
+
+def _target_family(target: str) -> str:
+    return "ipv6" if target.startswith("[") or target.count(":") > 1 else "ipv4"
+
+
+def repo_services(read: Callable[[str], str | None], zone_path: str) -> services.Lookup:
+    """Services defined beside the zone (``zones/../services/NAME.xml``, as under /etc/firewalld).
+
+    A file there that is not a well-formed ``<service>`` is reported through the zone as an
+    unknown service, never read as if it opened nothing.
+    """
+    base = posixpath.dirname(posixpath.dirname(zone_path))
+
+    def lookup(name: str) -> services.ServiceDef | None:
+        if not name or "/" in name or name.startswith("."):
+            return None
+        text = read(posixpath.join(base, "services", f"{name}.xml") if base else f"services/{name}.xml")
+        if text is None:
+            return None
+        try:
+            root = read_xml(text)
+        except (DefusedXmlException, xml.sax.SAXException, ValueError, UnicodeError):
+            raise services.UnknownService(f"{name} (its services/{name}.xml is not readable "
+                                          "XML)") from None
+        if root.tag != "service":
+            raise services.UnknownService(f"{name} (services/{name}.xml is not a <service>)")
+        return services.read_service_xml(root)
+
+    return lookup

@@ -9,6 +9,7 @@ from dataclasses import replace
 from imap_gate.findings import Finding, Location
 
 from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, relevant
+from .forward import Forwarded, forwards
 from .model import Ruleset, V, no_cyclic_gc
 from .verdict import FirewallVerdict
 
@@ -53,9 +54,16 @@ def _where(exp: Exposure, v: FirewallVerdict, rs: Ruleset | None) -> Location:
     return Location(v.path, 1)
 
 
-def _templated_note(exp: Exposure) -> str:
-    return (" Some rules on the way hold templated or unmodelled values; they were not guessed, "
+def _templated_note(exp: Exposure, path: str = "") -> str:
+    note = (" Some rules on the way hold templated or unmodelled values; they were not guessed, "
             "and the verdict holds whichever way they match.") if exp.templated else ""
+    if exp.assumed_ifaces:
+        names = ", ".join(exp.assumed_ifaces)
+        note += (f" The verdict assumes interface {names} faces the internet (the file cannot say); "
+                 f"if it does not, declare it in the manifest: `firewall: [{{path: {path}, "
+                 f"internal_interfaces: [{names}]}}]` (or `public_interfaces: [...]`, per file or "
+                 "under `defaults`).")
+    return note
 
 
 def judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
@@ -109,6 +117,10 @@ def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
             key=f"file={v.path};unknown={','.join(what)}",
             evidence=""))
     out += _missing_v6(v, peers)
+    for family in ("ipv4", "ipv6"):
+        rs = v.parsed.rulesets.get(family)
+        if rs is not None:
+            out += _forward_findings(v, family, forwards(rs))
     if runtime_vars:
         lines = ", ".join(str(n) for n in sorted(set(runtime_vars))[:10])
         note = (f" Line(s) {lines} use shell variables set at run time; their values were not "
@@ -133,7 +145,7 @@ def _exposure_findings(v: FirewallVerdict, rs: Ruleset, family: str, port: int, 
     loc = _where(exp, v, rs)
     fam = NAMES[family]
     fix = _fix(v.format, family, port)
-    note = _templated_note(exp)
+    note = _templated_note(exp, v.path)
     if port == 993:
         how = "the policy lets everything in" if exp.by_policy else f"line {loc.line} accepts it"
         return [Finding("FW005", f"TCP 993 (IMAPS) is reachable from any {fam} address in {v.path}: "
@@ -194,6 +206,36 @@ def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
                          "accepts every source. Move the restriction above it.",
                 rule.loc, evidence=rule.text, related=(decider.loc,) if decider.loc else (),
                 key=f"file={v.path};family={family};port={port};shadowed={_norm(rule.text)}"))
+    return out
+
+
+def _forward_findings(v: FirewallVerdict, family: str, fwds: list[Forwarded]) -> list[Finding]:
+    out: list[Finding] = []
+    fam = NAMES[family]
+    for f in fwds:
+        key = f"file={v.path};family={family};port={f.port};forward={f.host}:{f.ext_port}"
+        via = "" if f.ext_port == f.port else f" (external port {f.ext_port})"
+        if f.state == UNKNOWN:
+            out.append(Finding(
+                "FW006", f"Whether the port forward at line {f.loc.line} of {v.path} exposes TCP "
+                         f"{f.port} of {f.host} to the internet over {fam} cannot be judged: "
+                         f"{f.reason or 'the forward path depends on rules not in this file'}.",
+                f.loc, evidence=f.evidence, key=key))
+        elif f.state == OPEN:
+            fwd = (f" the forward path accepts it (line {f.forward_loc.line})"
+                   if f.forward_loc is not None else " nothing on the forward path stops it")
+            if f.port == 993:
+                out.append(Finding(
+                    "FW005", f"TCP 993 (IMAPS) of the internal host {f.host} is reachable from any "
+                             f"{fam} address through this host{via}: line {f.loc.line} of {v.path} "
+                             f"forwards it and{fwd}. Expected for a public mail server behind NAT.",
+                    f.loc, evidence=f.evidence, key=key))
+            else:
+                out.append(Finding(
+                    "FW007", f"TCP 143 (IMAP) of the internal host {f.host} is forwarded to any "
+                             f"{fam} address{via}: line {f.loc.line} of {v.path} DNATs it and{fwd}. "
+                             "Restrict the forward to the sources that need it, or forward 993.",
+                    f.loc, evidence=f.evidence, key=key))
     return out
 
 

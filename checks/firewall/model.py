@@ -72,6 +72,13 @@ class Packet:
     port: int
     proto: str = "tcp"
     sport: int = 45000  # an ordinary ephemeral client port
+    # (set, key) pairs this packet's own key was put into on its way (nft ``add @s { ip saddr }``):
+    # a later lookup of the same set by the same key finds it. Filled by the walker only.
+    members: set[tuple[str, str]] = field(default_factory=set, compare=False, hash=False)
+    ifaces: IfaceView | None = None   # what the manifest declares about interfaces
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address | None = None  # forwarded: the inner host
+    # Interfaces the walk took to face the internet without a declaration saying so.
+    assumed: set[str] = field(default_factory=set, compare=False, hash=False)
 
 
 @contextlib.contextmanager
@@ -93,6 +100,41 @@ def no_cyclic_gc() -> Iterator[None]:
             gc.enable()
 
 
+@dataclass(frozen=True)
+class IfaceView:
+    """The manifest's word on interfaces: ``internal_interfaces`` no internet source arrives on;
+    with ``public_interfaces`` the internet arrives on those only. ``lo`` never faces it."""
+
+    internal: tuple[str, ...] = ()
+    public: tuple[str, ...] = ()
+
+    def is_internal(self, name: str) -> bool:
+        if name.rstrip("+*") == "lo":
+            return True
+        if self.public:
+            return not any(iface_overlap(name, p) for p in self.public)
+        if any(iface_overlap(name, i) for i in self.internal):
+            return True
+        return is_internal_iface(name)
+
+    def declared(self, name: str) -> bool:
+        return bool(self.public) or name.rstrip("+*") == "lo" or \
+            any(iface_overlap(name, i) for i in self.internal)
+
+
+def iface_overlap(a: str, b: str) -> bool:
+    """Can one interface match both names (either may be a wildcard such as ``eth+``)?"""
+    pa, pb = a.endswith(("+", "*")), b.endswith(("+", "*"))
+    ra, rb = a.rstrip("+*"), b.rstrip("+*")
+    if pa and pb:
+        return ra.startswith(rb) or rb.startswith(ra)
+    if pa:
+        return rb.startswith(ra)
+    if pb:
+        return ra.startswith(rb)
+    return a == b
+
+
 def is_internal_iface(name: str) -> bool:
     n = name.rstrip("+*")
     return n == "lo" or any(n.startswith(p) for p in INTERNAL_IFACE_PREFIXES if p != "lo")
@@ -104,6 +146,10 @@ class Cond:
     """A match condition: ``test`` answers whether the packet matches."""
 
     templated: bool = False
+    effect: bool = False   # ``apply`` changes what later conditions see (a set update)
+
+    def apply(self, pkt: Packet) -> None:  # pragma: no cover - only effects implement it
+        pass
 
     def test(self, pkt: Packet) -> Tri:  # pragma: no cover - interface
         raise NotImplementedError
@@ -170,6 +216,8 @@ class Source(Cond):
 
     def test(self, pkt: Packet) -> Tri:
         o = pkt.origin
+        if pkt.members and any((s, SADDR_KEY) in pkt.members for s in self.sets):
+            return Tri.YES.negate(self.negate)
         if o.net is None and o.set_name is None:
             hit = self.is_any
         elif o.set_name is not None:
@@ -179,6 +227,83 @@ class Source(Cond):
             hit = any(n.version == o.net.version and o.net.subnet_of(n)  # type: ignore[arg-type]
                       for n in self.nets)
         return Tri.of(hit).negate(self.negate)
+
+
+SADDR_KEY = "saddr"   # the key of a plain ``ip saddr @set`` / ``ip6 saddr @set`` lookup
+
+
+@dataclass(frozen=True)
+class AnyOf(Cond):
+    """A lookup in a set whose elements are known: one selector or a concatenation
+    (``ip saddr . tcp dport { 192.0.2.1 . 143, ... }``); it matches when every component of
+    one element matches."""
+
+    alts: tuple[tuple[Cond, ...], ...]
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        res = Tri.NO
+        for alt in self.alts:
+            r = Tri.YES
+            for c in alt:
+                t = c.test(pkt)
+                if t is Tri.NO:
+                    r = Tri.NO
+                    break
+                if t is Tri.MAYBE:
+                    r = Tri.MAYBE
+            if r is Tri.YES:
+                res = Tri.YES
+                break
+            if r is Tri.MAYBE:
+                res = Tri.MAYBE
+        return res.negate(self.negate)
+
+
+@dataclass(frozen=True)
+class SetLookup(Cond):
+    """A lookup in a set whose members are unknown (dynamic, filled at run time) by a key that
+    is not a plain source address (a concatenation such as ``ip saddr . tcp dport``).
+
+    With the source address in the key it is a restriction, as a named set of sources is: an
+    arbitrary internet address is taken to be in no such set, the set's own members are.
+    Without it, whether the packet is a member is not guessed.
+    """
+
+    label: str
+    key: str
+    by_source: bool
+    negate: bool = False
+
+    def test(self, pkt: Packet) -> Tri:
+        if (self.label, self.key) in pkt.members:
+            return Tri.YES.negate(self.negate)
+        if not self.by_source:
+            return Tri.MAYBE
+        o = pkt.origin
+        if o.set_name is not None:
+            return Tri.of(o.set_name == self.label).negate(self.negate)
+        return Tri.NO.negate(self.negate)
+
+
+@dataclass(frozen=True)
+class SetAdd(Cond):
+    """nft ``add @s { KEY ... }`` / ``update @s { ... }`` / ``meter``: puts the packet's key into a
+    set, then matches as the stateful statement inside does (``limit rate over``: not for the
+    first connection). A lookup of the same set by the same key later on the packet's way finds
+    it; that is the only way the statement bears on whether the connection gets in."""
+
+    label: str
+    key: str
+    inner: Tri = Tri.YES
+    effect: bool = True
+
+    def test(self, pkt: Packet) -> Tri:
+        return self.inner
+
+    def apply(self, pkt: Packet) -> None:
+        if self.key:
+            pkt.members.add((self.label, self.key))
 
 
 def _special(net: Net) -> bool:
@@ -197,6 +322,9 @@ class Dest(Cond):
     negate: bool = False
 
     def test(self, pkt: Packet) -> Tri:
+        if pkt.dst is not None:  # a forwarded connection: its destination is one known host
+            return Tri.of(any(n.version == pkt.dst.version and pkt.dst in n  # type: ignore[operator]
+                              for n in self.nets)).negate(self.negate)
         return Tri.of(any(not _special(n) for n in self.nets)).negate(self.negate)
 
 
@@ -211,7 +339,14 @@ class InIface(Cond):
             return Tri.MAYBE
         want = pkt.origin.iface
         if want is None:
-            hit = any(not is_internal_iface(n) for n in self.names)
+            view = pkt.ifaces
+            if view is None:
+                hit = any(not is_internal_iface(n) for n in self.names)
+            else:
+                hit = any(not view.is_internal(n) for n in self.names)
+            for n in self.names:
+                if not (is_internal_iface(n) or (view is not None and view.declared(n))):
+                    pkt.assumed.add(n)  # faces the internet only because nothing says otherwise
         else:
             hit = any(_iface_match(n, want) for n in self.names)
         return Tri.of(hit).negate(self.negate)
@@ -283,11 +418,13 @@ class Rule:
     verdict: Verdict
     loc: Location
     text: str = ""
+    nat_to: str | None = None   # a destination NAT's target, where the reader knows it
 
     # (can it match TCP at all, its definite destination-port conditions): computed once, as
     # the evaluator's cheap pre-filter runs per rule per port.
     port_filter: tuple[bool, tuple[Ports, ...]] = field(default=(True, ()), init=False,
                                                          compare=False, repr=False)
+    effects: bool = field(default=False, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         tcp = True
@@ -298,6 +435,7 @@ class Rule:
             elif isinstance(c, Proto) and not c.negate and not (c.protos & {"all", "0", "tcp", "6"}):
                 tcp = False
         object.__setattr__(self, "port_filter", (tcp, tuple(ports)))
+        object.__setattr__(self, "effects", any(c.effect for c in self.conds))
 
     def ports(self) -> Ports | None:
         for c in self.conds:
@@ -339,6 +477,11 @@ class Ruleset:
     first_loc: Location | None = None
     notes: list[str] = field(default_factory=list)
     disabled_loc: Location | None = None  # ufw disabled/reset: nothing filters
+    ifaces: IfaceView | None = None       # the manifest's interface declarations, if any
+    # The forwarding path, where the format names it (nft: nat prerouting and filter forward
+    # base chains in hook and priority order; iptables derives it from its table names).
+    dnat_stages: list[str] = field(default_factory=list)
+    forward_stages: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

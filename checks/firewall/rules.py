@@ -107,4 +107,20 @@ RULES: tuple[Rule, ...] = (
         references=("https://man7.org/linux/man-pages/man8/iptables-restore.8.html", NFT_MAN,
                     FIREWALLD_ZONE),
         kind="lint", precision="high"),
+    Rule(
+        id="FW007", name="imap-forwarded-to-internal-host", severity=Severity.MEDIUM,
+        short="A port forward (DNAT) hands TCP 143 (IMAP) of an internal host to any source.",
+        full=("A destination NAT in the prerouting path with a forward path that accepts it exposes "
+              "the internal host's IMAP to the internet exactly as an open INPUT port would: "
+              "cleartext IMAP until STARTTLS, password guessing, and a server nobody thinks of as "
+              "public. Forwarded 993 is recorded as FW005."),
+        remediation=("Remove the forward, or restrict it to the sources that need it:\n\n"
+                     "- iptables: `-t nat -A PREROUTING -p tcp --dport 143 -s 192.0.2.0/24 -j DNAT "
+                     "--to-destination 192.168.0.10` and `-A FORWARD -p tcp -d 192.168.0.10 --dport "
+                     "143 -s 192.0.2.0/24 -j ACCEPT`\n"
+                     "- nftables: `tcp dport 143 ip saddr 192.0.2.0/24 dnat to 192.168.0.10` in the "
+                     "nat prerouting chain\n\n"
+                     "Better still, forward 993 (implicit TLS, RFC 8314) instead of 143."),
+        references=(RFC8314, IPTABLES_EXT, NFT_MAN),
+        kind="lint", precision="high"),
 )
