@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from imap_gate.findings import Finding, Location
-from imap_gate.github import annotations as ann
+from imap_gate.github import annotate as ann
 from imap_gate.severity import Severity
 from tests.support import fuzz
 

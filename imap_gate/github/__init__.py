@@ -4,8 +4,6 @@ Everything here is a view over one ``RunResult``; none of it decides the gate.
 The CLI calls ``action.run`` only when it runs inside Actions.
 """
 
-# No "from __future__ import annotations" here: it would bind the name ``annotations`` in
-# this package and hide the ``annotations`` submodule from ``from imap_gate.github import``.
 import os
 from collections.abc import Mapping
 

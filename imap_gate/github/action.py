@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from imap_gate.errors import InputError
-from imap_gate.github import annotations, outputs, summary
+from imap_gate.github import annotate, outputs, summary
 
 # Action input -> CLI flag. working-directory is handled apart (relative to the workspace).
 FLAG_INPUTS = {"manifest": "--manifest", "fail-on": "--fail-on", "only": "--only",
@@ -202,7 +202,7 @@ def run(scan: Scan, parser: argparse.ArgumentParser, argv: list[str],
         try:
             publish(result, args, env)
         except Exception as exc:  # a reporting bug must never change the gate's exit code
-            emit(annotations.command("warning", f"imap-gate could not report: "
+            emit(annotate.command("warning", f"imap-gate could not report: "
                                                 f"{type(exc).__name__}: {exc}"))
         finally:
             commands.off()
@@ -264,7 +264,7 @@ def _error_sarif(env: Mapping[str, str], errors: list[str]) -> None:
 
 def _mask(token: str) -> None:
     if token:
-        emit(f"::add-mask::{annotations.escape_data(token)}")
+        emit(f"::add-mask::{annotate.escape_data(token)}")
 
 
 _WHERE = re.compile(r"^(?P<file>[^\s:][^:]*?):(?P<line>\d+)(?::(?P<col>\d+))?: (?P<msg>.+)$")
@@ -274,17 +274,17 @@ def error_annotation(text: str, opts: Options | None = None) -> str:
     m = _WHERE.match(text)
     if m:
         path = opts.repo_path(m["file"]) if opts else m["file"]
-        return annotations.command("error", m["msg"], file=path, line=int(m["line"]),
+        return annotate.command("error", m["msg"], file=path, line=int(m["line"]),
                                    col=int(m["col"]) if m["col"] else None,
                                    title="imap-gate: tool error")
-    return annotations.command("error", text, title="imap-gate: tool error")
+    return annotate.command("error", text, title="imap-gate: tool error")
 
 
 def _safe(step: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except Exception as exc:  # reporting never changes the gate
-        emit(annotations.command("warning", f"imap-gate could not {step}: "
+        emit(annotate.command("warning", f"imap-gate could not {step}: "
                                             f"{type(exc).__name__}: {exc}"))
         return None
 
@@ -294,20 +294,22 @@ def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> No
     _safe("write the log groups", lambda: _groups(result))
     outcome = _safe("upload the SARIF", lambda: _upload(opts, env, result, args)) \
         if opts.upload else None
-    reserved = {"error": len(result.errors[:annotations.PER_LEVEL])}
+    reserved = {"error": len(result.errors[:annotate.PER_LEVEL])}
     if outcome is not None and outcome.status in ("notice", "warning"):
         reserved[outcome.status] = reserved.get(outcome.status, 0) + 1
     if outcome is not None:
         level = {"ok": "notice", "notice": "notice", "warning": "warning"}[outcome.status]
         if outcome.status != "ok":
-            emit(annotations.command(level, outcome.message, title="imap-gate: SARIF upload"))
+            emit(annotate.command(level, outcome.message, title="imap-gate: SARIF upload"))
         else:
             emit(outcome.message)
-    for e in result.errors[:annotations.PER_LEVEL]:
+    for e in result.errors[:annotate.PER_LEVEL]:
         emit(error_annotation(e, opts))
     if opts.annotations:
-        _safe("write annotations", lambda: [
-            emit(a.render()) for a in annotations.plan(result.findings, opts.repo_path, reserved)])
+        def write_annotations() -> None:
+            for a in annotate.plan(result.findings, opts.repo_path, reserved):
+                emit(a.render())
+        _safe("write annotations", write_annotations)
     if opts.summary and env.get("GITHUB_STEP_SUMMARY"):
         extra = _upload_section(outcome)
         _safe("write the job summary", lambda: _append(
@@ -327,7 +329,7 @@ def publish_error(errors: list[str], env: Mapping[str, str], sarif: Path | None 
     """No result to show (bad manifest, bad input, crash): still tell GitHub, gate=error.
     ``sarif`` is the report that carries the error, named in the sarif-file output."""
     try:
-        for e in errors[:annotations.PER_LEVEL]:
+        for e in errors[:annotate.PER_LEVEL]:
             emit(error_annotation(e))
         try:
             want_summary = get_bool(env, "summary")
@@ -336,7 +338,7 @@ def publish_error(errors: list[str], env: Mapping[str, str], sarif: Path | None 
         if want_summary and env.get("GITHUB_STEP_SUMMARY"):
             _append(env["GITHUB_STEP_SUMMARY"], summary.render_error(errors))
     except Exception as exc:
-        emit(annotations.command("warning", f"imap-gate could not report the error: {exc}"))
+        emit(annotate.command("warning", f"imap-gate could not report the error: {exc}"))
     shown = ""
     if sarif is not None and sarif.is_file():
         try:

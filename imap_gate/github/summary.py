@@ -188,8 +188,8 @@ def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
     known = {f"{n}:{p}" for n, _, p in keys}
     for k in sorted(facts):
         if k not in known and ":" in k:
-            name, _, port = k.rpartition(":")
-            keys.append((name, "", int(port) if port.isdigit() else 0))
+            name, _, digits = k.rpartition(":")
+            keys.append((name, "", int(digits) if digits.isdigit() else 0))
     warn_days = getattr(getattr(manifest, "defaults", None), "cert_expiry_days", 30)
     rows: list[str] = []
     for name, host, port in keys:
