@@ -220,8 +220,8 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpo
     inst = err.instance
     if v == "additionalProperties" and isinstance(inst, dict):
         allowed = _subschema_props(err)
-        extra = sorted(k for k in inst if k not in allowed)
-        key = extra[0] if extra else "?"
+        unknown = sorted(k for k in inst if k not in allowed)
+        key = unknown[0] if unknown else "?"
         line, col = pos.at(path + (f"<key>{key}",))
         hint = _close_matches(str(key), allowed, n=1, cutoff=0.5)
         msg = f"unknown key {key!r}"
@@ -265,9 +265,9 @@ def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpo
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         return InputError(f"{where}: {inst!r} is not one of: {choices}{extra}", display, line, col)
     if v == "type" and err.validator_value in ("number", "integer") and isinstance(inst, str):
-        hint = _yaml11_number(inst, err.validator_value)
-        if hint:
-            return InputError(f"{where}: {hint}", display, line, col)
+        number_hint = _yaml11_number(inst, err.validator_value)
+        if number_hint:
+            return InputError(f"{where}: {number_hint}", display, line, col)
     if v == "type":
         want = err.validator_value
         want = " or ".join(want) if isinstance(want, list) else want

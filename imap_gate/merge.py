@@ -76,8 +76,9 @@ def merge(paths: list[Path], category: str | None = None) -> dict[str, Any]:
     doc = sarif.build([], category)
     run = doc["runs"][0]
     run["results"] = ordered[: sarif.MAX_RESULTS]
-    inv: dict[str, Any] = {"executionSuccessful": ok}
+    invocation: dict[str, Any] = {"executionSuccessful": ok}
     if notifications:
-        inv["toolExecutionNotifications"] = sorted(notifications, key=lambda n: json.dumps(n, sort_keys=True))
-    run["invocations"] = [inv]
+        invocation["toolExecutionNotifications"] = sorted(notifications,
+                                                          key=lambda n: json.dumps(n, sort_keys=True))
+    run["invocations"] = [invocation]
     return doc

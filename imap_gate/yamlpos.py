@@ -35,6 +35,7 @@ from yaml.nodes import ScalarNode
 
 from imap_gate.errors import InputError
 
+_Parser: type[Any]
 try:  # libyaml's parser, which the pinned PyYAML wheel ships; the pure-Python one otherwise
     from yaml._yaml import CParser as _Parser
 except ImportError:  # pragma: no cover - only where PyYAML was built without libyaml
@@ -74,11 +75,11 @@ def load(text: str, filename: str) -> tuple[Any, Positions]:
     if len(text) > MAX_MANIFEST_BYTES:
         raise InputError("the manifest is larger than 4 MiB; split it", filename, 1)
     if "\t" in text:
-        for n, line in enumerate(text.splitlines(), 1):
-            stripped = line.lstrip(" ")
+        for n, raw in enumerate(text.splitlines(), 1):
+            stripped = raw.lstrip(" ")
             if stripped.startswith("\t"):
                 raise InputError("a tab indents this line; YAML indents with spaces only",
-                                 filename, n, len(line) - len(stripped) + 1)
+                                 filename, n, len(raw) - len(stripped) + 1)
     parser = _Parser(text)
     try:
         return _Composer(parser, filename).document()
@@ -89,8 +90,10 @@ def load(text: str, filename: str) -> tuple[Any, Positions]:
         raise InputError(f"not valid YAML: {problem}", filename, line, col) from None
     except yaml.reader.ReaderError as exc:
         # libyaml counts the position in UTF-8 bytes, PyYAML's reader in characters
-        source: str | bytes = text.encode("utf-8") if _Parser is not yaml.SafeLoader else text
-        line = source.count("\n" if isinstance(source, str) else b"\n", 0, exc.position) + 1
+        if _Parser is not yaml.SafeLoader:
+            line = text.encode("utf-8").count(b"\n", 0, exc.position) + 1
+        else:
+            line = text.count("\n", 0, exc.position) + 1
         code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
         raise InputError(f"not valid YAML: character U+{code:04X} is not allowed "
                          "(control characters are not YAML)", filename, line) from None
@@ -126,7 +129,7 @@ class _Composer:
         self.anchors: dict[str, tuple[Any, int]] = {}
         self.open_anchors: set[str] = set()
         self.aliased = 0
-        self.scalars: dict[tuple[str, str], Any] = {}   # resolved plain scalars (143, true...)
+        self.scalars: dict[str, Any] = {}   # resolved plain scalars (143, true...)
 
     def error(self, message: str, event: Any) -> InputError:
         return InputError(message, self.filename, *_mark(event))
@@ -209,12 +212,13 @@ class _Composer:
 
     def _define(self, event: Any, scalar: Any) -> None:
         """A scalar's anchor is defined at once; a collection's is open until its end event."""
-        if event.anchor in self.anchors or event.anchor in self.open_anchors:
-            raise self.error(f"not valid YAML: the anchor &{event.anchor} is defined twice", event)
+        anchor: str = event.anchor              # callers pass only events that name one
+        if anchor in self.anchors or anchor in self.open_anchors:
+            raise self.error(f"not valid YAML: the anchor &{anchor} is defined twice", event)
         if type(event) is ScalarEvent:
-            self.anchors[event.anchor] = (scalar, 1)
+            self.anchors[anchor] = (scalar, 1)
         else:
-            self.open_anchors.add(event.anchor)
+            self.open_anchors.add(anchor)
 
     def _alias(self, event: Any, path: Path_) -> tuple[Any, int]:
         name = event.anchor
