@@ -14,6 +14,7 @@ import ipaddress
 import ssl
 import threading
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,7 +25,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.utils import CryptographyDeprecationWarning
-from cryptography.x509.oid import ExtensionOID, NameOID, SignatureAlgorithmOID
+from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 from imap_gate import pem
 
@@ -129,7 +130,7 @@ def weak_key_severity(kind: str, bits: int) -> str | None:
 
 def _sans(cert: x509.Certificate) -> x509.SubjectAlternativeName | None:
     try:
-        return cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return None
     except ValueError:  # a malformed extension: treat as absent, the name check then fails
@@ -267,7 +268,8 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-_LEGACY_VERIFY = {"sha1": hashes.SHA1, "md5": hashes.MD5, "sha224": hashes.SHA224}
+_LEGACY_VERIFY: dict[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha1": hashes.SHA1, "md5": hashes.MD5, "sha224": hashes.SHA224}
 
 
 def _signed_by(child: x509.Certificate, issuer: x509.Certificate) -> bool:

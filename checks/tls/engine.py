@@ -34,6 +34,7 @@ import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from checks.net import Closed, Deadline, ProbeError, Timeout, send_all
@@ -99,9 +100,8 @@ class _State:
         """Send these hellos at once (as legs) and keep their replies for ``hello``."""
         if self.target.legs is None or len(hellos) < 2:
             return
-        fns: list[Callable[[], Any]] = [
-            (lambda label=label, data=data, want=want: self._exchange(label, data, want))
-            for label, data, want in hellos]
+        fns: list[Callable[[], Any]] = [partial(self._exchange, label, data, want)
+                                        for label, data, want in hellos]
         for (label, _, _), got in zip(hellos, self.target.legs.map(fns, name="tls-handshake"),
                                       strict=True):
             if isinstance(got, ProbeError) and not isinstance(got, Incomplete):

@@ -118,9 +118,9 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
     worst: tuple[str, str] | None = None
     for cert in signed:
         algo = certificate.signature_hash(cert)
-        sev = certificate.WEAK_HASHES.get(algo)
-        if sev and (worst is None or Severity.parse(sev) > Severity.parse(worst[1])):
-            worst = (f"{algo} signature on {certificate._rfc4514(cert.subject)}", sev)
+        hash_sev = certificate.WEAK_HASHES.get(algo)
+        if hash_sev and (worst is None or Severity.parse(hash_sev) > Severity.parse(worst[1])):
+            worst = (f"{algo} signature on {certificate._rfc4514(cert.subject)}", hash_sev)
     if worst:
         issues.append(TlsIssue("CERT006", f"The server certificate chain uses a weak signature: "
                                f"{worst[0]}.", worst[0], Severity.parse(worst[1]), ""))

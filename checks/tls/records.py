@@ -233,9 +233,9 @@ def read_reply(sock: socket.socket, deadline: Deadline, *, want_certificates: bo
                     if mtype != HS_SERVER_HELLO:
                         raise MalformedReply(f"handshake message {mtype} before the ServerHello",
                                              msg[:64])
-                    reply = Reply("server_hello", hello=parse_server_hello(msg))
-                    if not want_certificates or reply.hello.version >= versions.TLS13 \
-                            or reply.hello.retry:
+                    hello = parse_server_hello(msg)
+                    reply = Reply("server_hello", hello=hello)
+                    if not want_certificates or hello.version >= versions.TLS13 or hello.retry:
                         return _finish(reply, reader)
                 elif mtype == HS_CERTIFICATE:
                     reply.certificates = parse_certificate_list(msg)
