@@ -109,12 +109,12 @@ def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
                 continue
             out += _exposure_findings(v, rs, family, port, exp, peers)
             out += _shadowed(v, rs, family, port, rep)
-    for (loc, reason), what in unknowns.items():
+    for (loc, reason), endpoints in unknowns.items():
         out.append(Finding(
-            "FW006", f"Whether TCP {', '.join(what)} is reachable from the internet cannot be "
+            "FW006", f"Whether TCP {', '.join(endpoints)} is reachable from the internet cannot be "
                      f"judged from {v.path}: {reason or 'the outcome depends on rules not in it'}.",
             loc or Location(v.path, 1),
-            key=f"file={v.path};unknown={','.join(what)}",
+            key=f"file={v.path};unknown={','.join(endpoints)}",
             evidence=""))
     out += _missing_v6(v, peers)
     for family in ("ipv4", "ipv6"):

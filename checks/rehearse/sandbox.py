@@ -379,8 +379,8 @@ def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],
         words = _words(s.value)
         missing = [w for w in words if sb.lacks_plugin(w)]
         if missing:
-            kept = " ".join(w for w in words if w not in missing)
-            ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {kept}",
+            shown = " ".join(w for w in words if w not in missing)
+            ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {shown}",
                        f"mail_plugins: {' '.join(missing)} removed: the local Dovecot "
                        f"{sb.version} lacks the plugin")
         return
