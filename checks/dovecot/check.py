@@ -9,6 +9,7 @@ its entry in the results is the parent's EffectiveConfig.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from checks import Check
@@ -55,7 +56,28 @@ def lint_file(root: Path, top: str) -> tuple[list[Finding], EffectiveConfig, loa
     findings = judge(eff, read_pointed)
     findings += _structure(loaded, eff)
     findings = _apply_suppressions(findings, loaded)
-    return findings, eff, loaded
+    return [_printable(f) for f in findings], eff, loaded
+
+
+def _printable(f: Finding) -> Finding:
+    """Findings are UTF-8 text (SARIF, fingerprints): a byte that was not UTF-8 in the file
+    (kept as a lone surrogate, see ``loader.decode``) is shown as ``\\xNN``."""
+    texts = (f.message, f.evidence, f.key or "")
+    if not any(_has_surrogate(t) for t in texts) and \
+            not any(r.message and _has_surrogate(r.message) for r in f.related):
+        return f
+    related = tuple(replace(r, message=_escape(r.message)) if r.message else r
+                    for r in f.related)
+    return replace(f, message=_escape(f.message), evidence=_escape(f.evidence),
+                   key=_escape(f.key) if f.key else f.key, related=related)
+
+
+def _has_surrogate(text: str) -> bool:
+    return not text.isascii() and any("\udc80" <= ch <= "\udcff" for ch in text)
+
+
+def _escape(text: str) -> str:
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:

@@ -56,8 +56,20 @@ def _rel(root: Path, p: Path) -> str | None:
         return None
 
 
+def decode(data: bytes) -> str:
+    """Bytes to text the way Dovecot reads them: as bytes, whatever the encoding.
+
+    UTF-8 is decoded; any other byte (a Latin-1 ``\xe9`` in a comment) becomes one lone
+    surrogate (``surrogateescape``), so nothing is an error, every character keeps its
+    column, and ``os.fsencode`` gives the original bytes back for a path.
+    """
+    return data.decode("utf-8", "surrogateescape")
+
+
 def read_text(root: Path, rel_path: str) -> tuple[str | None, str | None]:
-    """(text, None) or (None, why not): binary, non-UTF-8, too big, unreadable."""
+    """(text, None) or (None, why not): binary, too big, unreadable.
+
+    A non-UTF-8 byte is not a reason: ``doveconf`` loads such a file (see ``decode``)."""
     path = root / rel_path
     try:
         size = path.stat().st_size
@@ -68,11 +80,7 @@ def read_text(root: Path, rel_path: str) -> tuple[str | None, str | None]:
         return None, f"cannot read the file: {exc.strerror or exc}"
     if b"\0" in data:
         return None, "the file is binary (it contains NUL bytes), not a Dovecot configuration"
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        return None, f"the file is not UTF-8 text (first bad byte on line {line})"
+    return decode(data), None
 
 
 def inside_path(root: Path, base_dir: str, text: str) -> tuple[str | None, str]:
@@ -133,10 +141,7 @@ def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
             if isinstance(node, Setting) and node.kind == "file" and node.value:
                 _, data = read_pointed_file(root, rel_path, node.value)
                 if data is not None and len(data) <= MAX_POINTED_TEXT:
-                    try:
-                        node.content = data.decode("utf-8")
-                    except UnicodeDecodeError:
-                        node.content = None
+                    node.content = decode(data)
             result.append(node)
     return result
 
