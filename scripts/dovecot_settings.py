@@ -34,16 +34,9 @@ OUT = REPO / "checks" / "dovecot" / "known_settings.json"
 DOCS = REPO / "checks" / "dovecot" / "settings_docs.txt"
 ROOTFS24 = Path(os.environ.get("IMAP_GATE_ROOTFS24") or "/var/cache/imap-gate/trixie-dovecot24")
 
-PLUGINS = {
-    "2.3": ["dovecot-sieve", "dovecot-managesieved", "dovecot-ldap", "dovecot-auth-lua",
-            "dovecot-solr", "dovecot-lucene", "dovecot-fts-xapian", "dovecot-mysql",
-            "dovecot-pgsql", "dovecot-sqlite", "dovecot-gssapi", "dovecot-lmtpd",
-            "dovecot-pop3d", "dovecot-submissiond", "dovecot-antispam"],
-    "2.4": ["dovecot-sieve", "dovecot-managesieved", "dovecot-ldap", "dovecot-auth-lua",
-            "dovecot-solr", "dovecot-flatcurve", "dovecot-fts-xapian", "dovecot-mysql",
-            "dovecot-pgsql", "dovecot-sqlite", "dovecot-gssapi", "dovecot-lmtpd",
-            "dovecot-pop3d", "dovecot-submissiond"],
-}
+# The Debian plugin packages (scripts/test.sh installs the same for the oracles).
+PLUGINS = {v: (REPO / "scripts" / f"dovecot-plugins-{v}.txt").read_text().split()
+           for v in ("2.3", "2.4")}
 # One of each 2.3 section kind, so that ``doveconf -a`` prints the names they take.
 MINIMAL = {"2.3": "namespace inbox {\n  mailbox Sent {\n  }\n}\npassdb {\n  driver = static\n}\n"
                   "userdb {\n  driver = static\n}\n",
@@ -85,6 +78,9 @@ def in_overlay(lower: Path, version: str) -> tuple[str, dict[str, str]]:
                            check=True, capture_output=True, env=env)
             (merged / "tmp/min.conf").write_text(MINIMAL[version])
             out = sh("chroot", str(merged), "doveconf", "-a", "-c", "/tmp/min.conf")
+            top, _inside, _sections = names_from(out)
+            hidden = sorted(probe_hidden(merged, version, top))
+            out += "".join(f"{h} = <hidden>\n" for h in hidden)
             versions = {}
             for line in sh("chroot", str(merged), "dpkg-query", "-W",
                            "-f", "${Package} ${Version}\\n").splitlines():
@@ -95,6 +91,39 @@ def in_overlay(lower: Path, version: str) -> tuple[str, dict[str, str]]:
         finally:
             for m in reversed(mounts):
                 subprocess.run(["umount", "-l", str(m)], check=False)
+
+
+def probe_hidden(merged: Path, version: str, known: set[str]) -> set[str]:
+    """Names doveconf accepts but ``doveconf -a`` does not print (hidden settings such as
+    2.4's ``mailbox_list_utf8``, 2.2 names 2.3 still converts): every identifier in the
+    installed Dovecot binaries that shares a first word with a known setting and is not an
+    exported function is tried, one ``doveconf -n`` each; "Unknown setting" means unknown."""
+    files = [p for d in ("usr/lib/dovecot", "usr/sbin", "usr/bin") for p in (merged / d).rglob("*")
+             if p.is_file() and not p.is_symlink() and ("dove" in p.name or d == "usr/lib/dovecot")]
+    words: set[str] = set()
+    symbols: set[str] = set()
+    for f in files:
+        words |= set(subprocess.run(["strings", "-n", "4", str(f)], capture_output=True,
+                                    text=True, errors="replace").stdout.split())
+        symbols |= {ln.split()[-1] for ln in subprocess.run(
+            ["nm", "-D", "--defined-only", str(f)], capture_output=True, text=True,
+            errors="replace").stdout.splitlines() if ln.strip()}
+    firsts = {k.split("_")[0] for k in known}
+    cands = sorted(w for w in words if re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)+", w)
+                   and w.split("_")[0] in firsts and w not in known and w not in symbols)
+
+    def accepted(i_name: tuple[int, str]) -> str | None:
+        i, name = i_name
+        conf = merged / f"tmp/probe-{i}.conf"
+        conf.write_text(MINIMAL[version] + f"{name} = 0\n")
+        proc = subprocess.run(["chroot", str(merged), "doveconf", "-n", "-c", f"/tmp/probe-{i}.conf"],
+                              capture_output=True, text=True, errors="replace")
+        conf.unlink()
+        return None if "Unknown setting" in proc.stderr else name
+
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        return {n for n in pool.map(accepted, enumerate(cands)) if n}
 
 
 def names_from(dump: str) -> tuple[set[str], dict[str, set[str]], set[str]]:

@@ -13,12 +13,12 @@ from dataclasses import replace
 from pathlib import Path
 
 from checks import Check
-from checks.dovecot import loader
+from checks.dovecot import loader, names
 from checks.dovecot.effective import EffectiveConfig, build
 from checks.dovecot.judge import judge
-from checks.dovecot.parser import Node, ParseError, Section
-from checks.dovecot.template import is_template_line
-from checks.dovecot.version import ONLY_23, detect
+from checks.dovecot.parser import Node, ParseError, Section, Setting
+from checks.dovecot.template import is_template_line, is_templated
+from checks.dovecot.version import ONLY_23, RENAMED_24, detect
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
@@ -115,6 +115,19 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
             old.loc, evidence=old.text, related=(Location(new.loc.path, new.loc.line,
                                                           new.loc.column, f"2.4 name {new.key}"),),
             key=f"file={old.loc.path};setting={old.key};error=mixed-versions"))
+    if info.version == "2.4" and info.declared is None:
+        first = loaded.files[loaded.top].first_setting if loaded.top in loaded.files else None
+        where = first or info.evidence
+        if where is not None:
+            told = info.evidence.key if info.evidence is not None else where.key
+            out.append(Finding(
+                "DOV013", f"{loaded.top} is a Dovecot 2.4 configuration ({told} is a 2.4 name) "
+                "without dovecot_config_version; "
+                "2.4 refuses it (doveconf: The first setting must be dovecot_config_version). "
+                "Put `dovecot_config_version = 2.4.0` first, or, if this file is a fragment "
+                "that a main dovecot.conf includes, list that main file in the manifest.",
+                where.loc, evidence=where.text,
+                key=f"file={loaded.top};setting=dovecot_config_version;error=missing"))
     if info.declared is not None:
         first = next((pf.first_setting for p, pf in loaded.files.items() if p == loaded.top),
                      None)
@@ -133,15 +146,56 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
             allowed = ("yes", "no")
         if a.value not in allowed:
             out.append(Finding(
-                "DOV013", f"{a.key} = {a.value!r} is not a valid value (use one of "
+                "DOV013", f"{a.key} = '{a.value}' is not a valid value (use one of "
                 f"{', '.join(allowed)}); Dovecot refuses to start.", a.loc,
                 evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=value"))
-    for a in eff.all_settings:
-        if info.version == "2.4" and a.key in ONLY_23 and info.mixed is None:
-            out.append(Finding(
-                "DOV013", f"{a.key} is a Dovecot 2.3 name that 2.4 no longer knows.", a.loc,
-                evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=name"))
+    out += _unknown_names(loaded, eff)
     return out
+
+
+def _unknown_names(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
+    """DOV013 for every name doveconf of the file's version does not know (``Unknown
+    setting``): unknown to every release of that major version and to its plugins."""
+    info = eff.info
+    version = info.version
+    already = info.mixed[0] if info.mixed is not None else None
+    out: list[Finding] = []
+    for s, sections in _settings_in(loaded.nodes, ()):
+        if s is already or s.key.startswith("@"):
+            continue
+        if is_templated(s.key):
+            out.append(Finding(
+                "DOV015", f"The setting name {s.key} is a template placeholder; which setting "
+                "it becomes, and its value, could not be judged.", s.loc, evidence=s.text,
+                key=f"file={s.loc.path};setting={s.key};error=templated-name"))
+            continue
+        if names.known(version, s.key, sections) is not False:
+            continue
+        if version == "2.4" and (s.key in ONLY_23 or s.key in names.settings("2.3")):
+            new = RENAMED_24.get(s.key)
+            hint = (f"; {s.key} is a Dovecot 2.3 name that 2.4 no longer knows"
+                    + (f" (2.4 uses {new})" if new else ""))
+        elif version == "2.3" and s.key in names.settings("2.4"):
+            hint = f"; {s.key} is a Dovecot 2.4 name, and this file is read as 2.3"
+        else:
+            hint = ""
+        where = " inside " + " ".join(f"{t} {n}".strip() for t, n in sections[-1:]) \
+            if sections else ""
+        out.append(Finding(
+            "DOV013", f"{s.loc.path}:{s.loc.line}: Unknown setting: {s.key}{where}{hint}; "
+            f"doveconf {version} refuses this configuration.", s.loc, evidence=s.text,
+            key=f"file={s.loc.path};setting={s.key};error=unknown-setting"))
+    return out
+
+
+def _settings_in(nodes: list[Node], sections: tuple[tuple[str, str], ...]):
+    for n in nodes:
+        if isinstance(n, Setting):
+            yield n, sections
+        elif isinstance(n, Section) and n.type != "<error>" and not is_templated(n.type):
+            inner = sections if n.type == "group" and n.name.startswith("@") else \
+                (*sections, (n.type, n.name))
+            yield from _settings_in(n.children, inner)
 
 
 def _inside_listener(eff: EffectiveConfig, a: object) -> bool:

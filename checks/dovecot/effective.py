@@ -296,7 +296,7 @@ def _expand_vars(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting) -> 
 
 
 def _assign(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting, key: str) -> Assign:
-    templated = is_templated(s.value) or is_templated(s.raw)
+    templated = s.conditional or is_templated(s.value) or is_templated(s.raw)
     if templated:
         value: str | None = None
     elif s.kind == "var":

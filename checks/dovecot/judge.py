@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
-from checks.dovecot.template import placeholder
+from checks.dovecot.template import is_templated, placeholder
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
 
@@ -21,9 +21,12 @@ ReadPointed = Callable[[str, str], tuple[str | None, bytes | None]]
 SECURITY_KEYS = frozenset({
     "ssl", "disable_plaintext_auth", "auth_allow_cleartext", "ssl_min_protocol", "ssl_protocols",
     "ssl_cipher_list", "login_trusted_networks", "haproxy_trusted_networks", "auth_mechanisms",
-    "auth_verbose_passwords", "auth_debug_passwords", "ssl_key", "ssl_server_key_file",
-    "protocols", "listen", "port", "ssl_disable",
+    "auth_verbose_passwords", "auth_debug_passwords", "protocols", "listen", "port",
+    "ssl_disable",
 })
+# Not here: key and certificate paths (ssl_key, ssl_server_key_file ...). A templated path
+# decides no TLS or cleartext verdict, and DOV011 reads only files committed under the root,
+# which a placeholder path does not name.
 KEY_SETTINGS = frozenset({"ssl_key", "ssl_alt_key", "ssl_client_key", "ssl_server_key_file",
                           "ssl_server_alt_key_file", "ssl_client_key_file", "ssl_key_file"})
 _PRIVATE = re.compile(rb"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
@@ -478,7 +481,12 @@ def _dov015(eff: EffectiveConfig) -> list[Finding]:
             continue
         if id(a) in in_any_listener and id(a) not in listener_keys:
             continue      # lmtp, stats, sieve ports: not the IMAP attack surface
-        if a.templated:
+        if a.templated and a.setting.conditional and not (
+                is_templated(a.setting.value) or is_templated(a.setting.raw)):
+            out.append(_f("DOV015", f"{a.key} = {a.setting.value} is set inside a template "
+                          "conditional or loop: whether it applies is decided when the template "
+                          "is rendered, so its value could not be judged.", a))
+        elif a.templated:
             out.append(_f("DOV015", f"{a.key} is a template placeholder "
                           f"({placeholder(a.setting.value)}); its value could not be judged.", a))
         elif a.value is None and "$ENV:" in a.setting.value:

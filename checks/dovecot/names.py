@@ -1,0 +1,101 @@
+"""Which setting names Dovecot 2.3 and 2.4 know, and where a name is free-form.
+
+``doveconf`` refuses a file with an unknown setting (``Fatal: Unknown setting: sssl``), so an
+unknown name is a DOV013 on its line. The lists come from ``known_settings.json``, generated
+by ``scripts/dovecot_settings.py`` from the real packages (every Debian plugin package
+installed) and Dovecot's settings documentation: a name of a later release of the same major
+version, or of a plugin, is known even where one local doveconf would refuse it.
+
+Scopes, as doveconf reads them:
+
+- 2.3 is hierarchical: global and filter (``protocol``/``remote``/``local``/``local_name``)
+  scopes take global names; ``service``, ``inet_listener``, ``namespace``, ``passdb`` ... take
+  their own; ``plugin`` and ``dict`` contents are free-form, and so are sections this list
+  does not describe (they are not read for a verdict either).
+- 2.4 is flat: every setting is a global name, and inside a named filter a name is tried with
+  the filter's prefixes (``passdb sql { query }`` is ``passdb_sql_query``, ``inet_listener
+  imap { port }`` is ``inet_listener_port``). A block named after a setting
+  (``imap_id_send { name = Dovecot }``, ``mail_plugins { quota = yes }``) is that setting's
+  list: its keys are free-form.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+_DATA = Path(__file__).with_name("known_settings.json")
+
+FILTERS = frozenset({"protocol", "remote", "local", "local_name"})
+FREE_23 = frozenset({"plugin", "dict"})
+# 2.2-era names that doveconf 2.3 still reads (converting them, with a warning) or ignores;
+# checked against doveconf 2.3 in tests/test_dovecot_names.py.
+OBSOLETE_23 = frozenset({
+    "ssl_protocols", "ssl_parameters_regenerate", "ssl_dh_parameters_length",
+})
+
+
+@cache
+def _data() -> dict:
+    return json.loads(_DATA.read_text(encoding="utf-8"))
+
+
+@cache
+def settings(version: str) -> frozenset[str]:
+    """Every global setting name of ``version`` ("2.3" | "2.4")."""
+    return frozenset(_data()[version]["settings"])
+
+
+@cache
+def _inside_23() -> dict[str, frozenset[str]]:
+    return {k: frozenset(v) for k, v in _data()["2.3"]["inside"].items()}
+
+
+def only_24(key: str) -> bool:
+    """A global name 2.4 knows and 2.3 does not: evidence of a 2.4 file."""
+    return key in settings("2.4") and key not in settings("2.3")
+
+
+def known(version: str, key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
+    """Whether doveconf ``version`` knows ``key`` inside ``sections`` ((type, name), outermost
+    first); None where the scope is free-form or not described (not judged)."""
+    if version == "2.4":
+        return _known_24(key, sections)
+    return _known_23(key, sections)
+
+
+def _known_23(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
+    inner = None
+    for t, _n in sections:
+        if t in FREE_23:
+            return None
+        if t not in FILTERS:
+            inner = t
+    if inner is None:
+        return key in settings("2.3") or key in OBSOLETE_23
+    names = _inside_23().get(inner)
+    if names is None:
+        return None
+    return key in names
+
+
+def _known_24(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
+    names = settings("2.4")
+    if key in names:
+        return True
+    for t, n in sections:
+        base = t.lstrip("@")
+        first = n.split(" ", 1)[0] if n else ""
+        for cand in (f"{base}_{key}", f"{base}_{first}_{key}" if first else "",
+                     f"{first}_{key}" if first else ""):
+            if cand and cand in names:
+                return True
+    outer = ""
+    for t, n in sections:
+        # an unnamed block named after a setting is that setting's list (``fields { uid =
+        # vmail }`` in ``userdb static`` is ``userdb_fields``): its keys are free-form
+        if not n and (t in names or (outer and f"{outer}_{t}" in names)):
+            return None
+        outer = t
+    return False

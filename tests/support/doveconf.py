@@ -1,0 +1,98 @@
+"""The real ``doveconf`` as an oracle: 2.3 on the host, 2.4 in the Debian 13 root filesystem.
+
+A configuration is staged in a directory of its own (for 2.4 under ``ROOT/tmp``, since the
+chrooted doveconf sees only the root filesystem), with its absolute ``!include`` lines
+commented out: the linter never reads outside the repository, and doveconf must not read the
+test machine's ``/etc/dovecot`` either. Nothing here resolves a name or opens a socket.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+INTERNET_CLIENT = "203.0.113.77"
+_ABSOLUTE_INCLUDE = re.compile(rb"^([ \t]*!include(?:_try)?[ \t]+['\"]?/)", re.M)
+
+
+@dataclass
+class Result:
+    ok: bool
+    stdout: str
+    reason: str          # doveconf's Fatal/Error line when it refuses
+
+
+class Doveconf:
+    """One doveconf: ``version`` "2.3" (host) or "2.4" (``chroot rootfs``)."""
+
+    def __init__(self, version: str, rootfs: Path | None = None) -> None:
+        self.version = version
+        self.rootfs = rootfs
+        if version == "2.4" and rootfs is None:
+            raise ValueError("doveconf 2.4 needs the root filesystem")
+
+    def staging(self) -> tempfile.TemporaryDirectory[str]:
+        """A unique directory doveconf can read (inside the rootfs for 2.4)."""
+        base = str(self.rootfs / "tmp") if self.rootfs is not None else None
+        return tempfile.TemporaryDirectory(prefix=f"imap-gate-doveconf-{uuid.uuid4().hex[:8]}-",
+                                           dir=base)
+
+    def _argv(self, conf: Path, *args: str) -> list[str]:
+        if self.rootfs is None:
+            return ["doveconf", "-c", str(conf), *args]
+        inside = "/" + conf.resolve().relative_to(self.rootfs.resolve()).as_posix()
+        return ["chroot", str(self.rootfs), "doveconf", "-c", inside, *args]
+
+    def run(self, conf: Path, *args: str) -> Result:
+        proc = subprocess.run(self._argv(conf, *args), capture_output=True, timeout=60)
+        out = proc.stdout.decode("utf-8", "surrogateescape")
+        err = proc.stderr.decode("utf-8", "surrogateescape")
+        if proc.returncode != 0:
+            fatal = [ln for ln in err.splitlines() if "Fatal" in ln or "Error" in ln]
+            return Result(False, out, fatal[-1] if fatal else err.strip()[-300:])
+        return Result(True, out, "")
+
+    def loads(self, conf: Path) -> Result:
+        return self.run(conf, "-n")
+
+    def values(self, conf: Path, names: tuple[str, ...]) -> dict[str, str] | Result:
+        """Each setting as an internet IMAP client gets it, or the refusal."""
+        out: dict[str, str] = {}
+        for name in names:
+            r = self.run(conf, "-f", "protocol=imap", "-f", f"remote={INTERNET_CLIENT}",
+                         "-h", name)
+            if not r.ok:
+                if "Unknown setting" in r.reason or "not found" in r.reason or \
+                        "Multiple settings" in r.reason:
+                    continue
+                return r
+            out[name] = r.stdout.rstrip("\n")
+        return out
+
+
+def stage(src_root: Path, rel: str, dest: Path, alone: bool = False) -> Path:
+    """Copy ``rel`` (and, unless ``alone``, the files beside it) under ``dest``; absolute
+    includes commented out. Returns the staged file."""
+    src = src_root / rel
+    target = dest / (Path(rel).name if alone else rel)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not alone:
+        for p in src.parent.rglob("*"):
+            if p.is_file():
+                q = dest / p.relative_to(src_root)
+                q.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, q)
+    target.write_bytes(_ABSOLUTE_INCLUDE.sub(rb"# \1", src.read_bytes()))
+    return target
+
+
+def write_staged(dest: Path, name: str, data: bytes) -> Path:
+    target = dest / name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_bytes(_ABSOLUTE_INCLUDE.sub(rb"# \1", data))
+    return target
