@@ -13,7 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from checks import Check
-from checks.dovecot import loader, names
+from checks.dovecot import loader, names, v24
 from checks.dovecot.effective import EffectiveConfig, build
 from checks.dovecot.judge import judge
 from checks.dovecot.parser import Node, ParseError, Section, Setting
@@ -23,11 +23,17 @@ from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
 
-_ENUMS = {
+_ENUMS_23 = {
     "ssl": ("yes", "no", "required"),
     "disable_plaintext_auth": ("yes", "no"),
-    "auth_allow_cleartext": ("yes", "no"),
     "ssl_min_protocol": ("ANY", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3", "LATEST"),
+}
+_ENUMS_24 = {
+    "ssl": ("yes", "no", "required"),
+    "auth_allow_cleartext": ("yes", "no"),
+    # SSLv3 has a finding of its own (v24.refusals)
+    "ssl_min_protocol": (*v24.MIN_PROTOCOLS_24, "SSLv3"),
+    "ssl_server_prefer_ciphers": ("client", "server"),
 }
 
 
@@ -49,6 +55,7 @@ def lint_file(root: Path, top: str) -> tuple[list[Finding], EffectiveConfig, loa
     loaded = loader.load(root, top)
     info = detect(loaded.nodes)
     eff = build(top, loaded.nodes, info)
+    eff.partial = bool(loaded.unread)
 
     def read_pointed(base: str, text: str) -> tuple[str | None, bytes | None]:
         return loader.read_pointed_file(root, base, text)
@@ -111,7 +118,9 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
         old, new = info.mixed
         out.append(Finding(
             "DOV013", f"The configuration mixes Dovecot 2.3 and 2.4 names ({old.key} here, "
-            f"{new.key} at {new.loc.path}:{new.loc.line}); neither version will load it.",
+            f"{new.key} at {new.loc.path}:{new.loc.line}); neither version will load it "
+            f"(doveconf 2.4: {old.key}: Unknown setting: {old.key}"
+            + (f"; 2.4 uses {RENAMED_24[old.key]}" if old.key in RENAMED_24 else "") + ").",
             old.loc, evidence=old.text, related=(Location(new.loc.path, new.loc.line,
                                                           new.loc.column, f"2.4 name {new.key}"),),
             key=f"file={old.loc.path};setting={old.key};error=mixed-versions"))
@@ -139,7 +148,7 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
                 first.loc, evidence=first.text,
                 key=f"file={loaded.top};setting=dovecot_config_version;error=not-first"))
     for a in eff.all_settings:
-        allowed = _ENUMS.get(a.key)
+        allowed = (_ENUMS_24 if info.version == "2.4" else _ENUMS_23).get(a.key)
         if allowed is None or a.value is None or a.templated:
             continue
         if a.key == "ssl" and a.setting.loc and _inside_listener(eff, a):
@@ -150,6 +159,8 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
                 f"{', '.join(allowed)}); Dovecot refuses to start.", a.loc,
                 evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=value"))
     out += _unknown_names(loaded, eff)
+    out += v24.refusals(eff, loaded.files[loaded.top].first_setting
+                        if loaded.top in loaded.files else None)
     return out
 
 

@@ -48,6 +48,9 @@ DEFAULTS_24: dict[str, str] = {
     **{k: v for k, v in DEFAULTS_23.items() if k not in ("disable_plaintext_auth", "verbose_ssl")},
     "auth_allow_cleartext": "no",
     "imap_id_send": "name",
+    "protocols": "",              # 2.4 enables no protocol by default (doveconf 2.4.1 -h)
+    "listen": "* ::",
+    "ssl_server_prefer_ciphers": "client",
 }
 # 2.2 shipped ``ssl_protocols = !SSLv2 !SSLv3`` (TLS 1.0 and 1.1 on); 2.3 before 2.3.15
 # defaulted ``ssl_min_protocol`` to TLSv1; 2.3.15 and later to TLSv1.2.
@@ -109,6 +112,9 @@ class EffectiveConfig:
     filters: list[Filter] = field(default_factory=list)
     listeners: dict[tuple[str, str], Listener] = field(default_factory=dict)
     all_settings: list[Assign] = field(default_factory=list)
+    # Settings may also come from files that were not read (an absolute ``!include`` such as
+    # Debian's /usr/share/dovecot/protocols.d/*.protocol): a default is then not proof.
+    partial: bool = False
 
     # -- generic access -------------------------------------------------------------
     @property
@@ -210,6 +216,8 @@ class EffectiveConfig:
         return out
 
     def imap_enabled(self) -> tuple[bool | None, Location | None]:
+        if self.lookup("protocols") is None and self.partial and self.info.version == "2.4":
+            return None, None     # 2.4 enables nothing by default; an unread include may
         v, loc = self.value("protocols")
         if v is None:
             return None, loc

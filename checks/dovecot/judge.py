@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
+from checks.dovecot.remedy import fix
 from checks.dovecot.template import is_templated, placeholder
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
@@ -132,7 +133,7 @@ def _dov001(eff: EffectiveConfig, mode: str | None) -> list[Finding]:
         if a is None:
             return []
     return [_f("DOV001", f"TLS is disabled for IMAP ({a.setting.text.strip()}): passwords and "
-               "mail cross the network in clear text.", a, _owner(eff, a))]
+               "mail cross the network in clear text." + fix(eff, "DOV001"), a, _owner(eff, a))]
 
 
 def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
@@ -155,7 +156,8 @@ def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
     flt = _owner(eff, a)
     return [_f("DOV002", f"Cleartext authentication is allowed without TLS ({a.setting.text.strip()}"
                f") and ssl is not 'required': an IMAP client on the internet can send its "
-               f"password in clear text on port 143.{extra}", a, flt, sev, related)]
+               f"password in clear text on port 143.{extra}" + fix(eff, "DOV002"), a, flt, sev,
+               related)]
 
 
 def _tls_rank(v: str | None) -> int | None:
@@ -246,17 +248,28 @@ def _dov004(eff: EffectiveConfig) -> list[Finding]:
 
 def _dov005(eff: EffectiveConfig) -> list[Finding]:
     out = []
+    # Dovecot 2.4 still demands TLS from trusted clients under ssl = required (a trusted
+    # client sees LOGINDISABLED); 2.3 lets them log in in clear even then.
+    required_24 = eff.info.version == "2.4" and eff.ssl_mode()[0] == "required"
     for key in ("login_trusted_networks", "haproxy_trusted_networks"):
         for a, flt in scopes(eff, key):
             if a.value is None:
                 continue
             wide = [n for n in _nets(a.value) if n is not None and broad_public(n)]
-            if wide:
-                shown = ", ".join(str(n) for n in wide)
-                out.append(_f("DOV005", f"{key} trusts {shown}: clients from there are treated "
-                              "as secure and may log in with cleartext passwords; "
-                              "that range covers the internet or a large public block.",
-                              a, flt))
+            if not wide:
+                continue
+            shown = ", ".join(str(n) for n in wide)
+            if required_24:
+                out.append(_f("DOV005", f"{key} trusts {shown}: clients from there may claim "
+                              "any client address (and are exempt from auth_allow_cleartext "
+                              "= no); ssl = required still makes Dovecot 2.4 demand TLS from "
+                              "them, so cleartext login stays closed, but the range covers the "
+                              "internet or a large public block.", a, flt, Severity.MEDIUM))
+                continue
+            out.append(_f("DOV005", f"{key} trusts {shown}: clients from there are treated "
+                          "as secure and may log in with cleartext passwords; "
+                          "that range covers the internet or a large public block.",
+                          a, flt))
     return out
 
 
@@ -300,8 +313,8 @@ def _dov006(eff: EffectiveConfig) -> list[Finding]:
                 if effective_ssl == "required":
                     continue
             out.append(_f("DOV006", f"The filter '{what}' {verb} ({a.setting.text.strip()}) for "
-                          "clients on the internet, undoing the global protection for them.",
-                          a, f, sev))
+                          "clients on the internet, undoing the global protection for them."
+                          + fix(eff, "DOV006"), a, f, sev))
         a = f.assigns.get("ssl_min_protocol")
         r = _tls_rank(a.value) if a else None
         if a is not None and r is not None and r < TLS_ORDER.index("TLSv1.2"):
@@ -326,10 +339,11 @@ def _dov007_014(eff: EffectiveConfig) -> list[Finding]:
     for key, bad, rule, msg in checks:
         for a, flt in scopes(eff, key):
             if a.value in bad:
-                out.append(_f(rule, msg.format(v=a.value), a, flt))
+                out.append(_f(rule, msg.format(v=a.value) + fix(eff, rule), a, flt))
     for a, flt in scopes(eff, "log_debug"):
         if a.value:
-            out.append(_f("DOV014", f"log_debug = {a.value} enables debug logging.", a, flt))
+            out.append(_f("DOV014", f"log_debug = {a.value} enables debug logging."
+                          + fix(eff, "DOV014"), a, flt))
     return out
 
 
@@ -424,8 +438,8 @@ def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
     for a in eff.all_settings:
         text = a.setting.value
         if _PRIVATE.search(text.encode("utf-8", "replace")):
-            out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration.",
-                          a))
+            out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration."
+                          + fix(eff, "DOV011"), a))
             continue
         is_key = a.key in KEY_SETTINGS or a.key.endswith("_key_file")
         if not is_key or a.value is None or not text:
@@ -442,7 +456,7 @@ def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
             sev = Severity.HIGH if encrypted else None
             note = " (encrypted; its password must not be committed either)" if encrypted else ""
             out.append(_f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
-                          f"repository{note}.", a, None, sev,
+                          f"repository{note}." + fix(eff, "DOV011"), a, None, sev,
                           (Location(rel, line, 1, "the committed private key"),)))
     return out
 

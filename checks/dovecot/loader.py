@@ -47,6 +47,7 @@ class Loaded:
     files: dict[str, ParsedFile] = field(default_factory=dict)  # every file read, by rel path
     problems: list[Problem] = field(default_factory=list)
     included: set[str] = field(default_factory=set)             # files reached by an include
+    unread: list[Include] = field(default_factory=list)         # absolute includes, not read
 
 
 def _rel(root: Path, p: Path) -> str | None:
@@ -152,6 +153,7 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
     mapped, status = inside_path(root, base, inc.pattern)
     if mapped is None:
         if status == "absolute":
+            out.unread.append(inc)
             if inc.required:
                 out.problems.append(Problem(
                     f"{word} {inc.pattern} names an absolute path outside the repository; its "
