@@ -248,9 +248,21 @@ def test_version_24_names_and_groups(tmp_path: Path) -> None:
     assert eff.version()[0] == "2.4"
     assert eff.cleartext_auth_allowed(143)[0] is True
     assert "DOV002" in ids(findings)
-    assert eff.min_tls()[0] == "TLSv1"          # the @tls group applied after the global line
+    assert eff.min_tls()[0] == "TLSv1"          # the @tls group, included in protocol imap
     assert "DOV003" in ids(findings)
     assert "DOV013" not in ids(findings)
+
+
+def test_24_group_settings_are_defaults_of_their_scope(tmp_path: Path) -> None:
+    """doveconf 2.4.1: a setting written in the scope beats the group it includes, in any order
+    (checked against the real 2.4 in test_dovecot_v24.py)."""
+    head = "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"
+    group = "group @tls relaxed {\n  ssl_min_protocol = TLSv1\n}\n"
+    for body, want in (("@tls = relaxed\n", "TLSv1"),
+                       ("ssl_min_protocol = TLSv1.2\n@tls = relaxed\n", "TLSv1.2"),
+                       ("@tls = relaxed\nssl_min_protocol = TLSv1.3\n", "TLSv1.3")):
+        _findings, eff = lint(tmp_path, head + group + body)
+        assert eff.min_tls()[0] == want, body
 
 
 def test_mixed_versions_and_not_first(tmp_path: Path) -> None:

@@ -126,11 +126,12 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
             key=f"file={old.loc.path};setting={old.key};error=mixed-versions"))
     if info.version == "2.4" and info.declared is None:
         first = loaded.files[loaded.top].first_setting if loaded.top in loaded.files else None
-        where = first or info.evidence
+        cands = [s for s in (first, info.evidence) if s is not None and s.loc.path == loaded.top]
+        where = min(cands, key=lambda s: s.loc.line) if cands else (first or info.evidence)
         if where is not None:
             told = info.evidence.key if info.evidence is not None else where.key
             out.append(Finding(
-                "DOV013", f"{loaded.top} is a Dovecot 2.4 configuration ({told} is a 2.4 name) "
+                "DOV013", f"{loaded.top} is a Dovecot 2.4 configuration ({told} tells 2.4) "
                 "without dovecot_config_version; "
                 "2.4 refuses it (doveconf: The first setting must be dovecot_config_version). "
                 "Put `dovecot_config_version = 2.4.0` first, or, if this file is a fragment "
@@ -144,7 +145,8 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
         if first is not None and d is not None and first is not d:
             out.append(Finding(
                 "DOV013", f"dovecot_config_version must be the first setting in {loaded.top}, "
-                f"but {first.key} comes first (line {first.loc.line}); Dovecot 2.4 refuses this.",
+                f"but {first.key} comes first (line {first.loc.line}); Dovecot 2.4 refuses this "
+                "(doveconf: The first setting must be dovecot_config_version).",
                 first.loc, evidence=first.text,
                 key=f"file={loaded.top};setting=dovecot_config_version;error=not-first"))
     for a in eff.all_settings:
@@ -196,6 +198,44 @@ def _unknown_names(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]
             "DOV013", f"{s.loc.path}:{s.loc.line}: Unknown setting: {s.key}{where}{hint}; "
             f"doveconf {version} refuses this configuration.", s.loc, evidence=s.text,
             key=f"file={s.loc.path};setting={s.key};error=unknown-setting"))
+    if version == "2.3":
+        out += _unknown_sections_23(loaded.nodes, None)
+    return out
+
+
+# 2.3's blocks and the blocks each may hold (a ``service`` inside a ``service`` is refused:
+# doveconf 2.3 "Unknown setting: service").
+_SUBSECTIONS_23 = {"service": {"inet_listener", "unix_listener", "fifo_listener"},
+                   "namespace": {"mailbox"}, "mailbox": set(), "inet_listener": set(),
+                   "unix_listener": set(), "fifo_listener": set(), "passdb": set(),
+                   "userdb": set()}
+
+
+def _unknown_sections_23(nodes: list[Node], parent: str | None) -> list[Finding]:
+    out: list[Finding] = []
+    for n in nodes:
+        if not isinstance(n, Section) or n.type == "<error>" or is_templated(n.type):
+            continue
+        allowed = _SUBSECTIONS_23.get(parent) if parent is not None else None
+        if allowed is not None and n.type not in allowed:
+            out.append(Finding(
+                "DOV013", f"{n.loc.path}:{n.loc.line}: a '{n.type}' block cannot stand inside "
+                f"'{parent}' (doveconf 2.3: Unknown setting: {n.type}); is a '}}' missing "
+                "above?", n.loc, evidence=n.text,
+                key=f"file={n.loc.path};section={parent}/{n.type};error=unknown-section"))
+            continue
+        if parent is None and not n.name and n.type in names.settings("2.3") and \
+                n.type not in _SUBSECTIONS_23:
+            out.append(Finding(
+                "DOV013", f"{n.loc.path}:{n.loc.line}: {n.type} is a setting, not a block, in "
+                f"Dovecot 2.3 (write `{n.type} = ...`; the block form is 2.4 syntax); doveconf "
+                "2.3 refuses this configuration.", n.loc, evidence=n.text,
+                key=f"file={n.loc.path};section={n.type};error=setting-as-block"))
+            continue
+        inner = n.type if n.type in _SUBSECTIONS_23 else (parent if n.type in names.FILTERS
+                                                          else "<free>")
+        if inner != "<free>":
+            out += _unknown_sections_23(n.children, inner)
     return out
 
 

@@ -74,6 +74,7 @@ class Assign:
     loc: Location
     setting: Setting
     templated: bool = False
+    from_group: bool = False  # set by a 2.4 ``@group`` include (a default for its scope)
 
 
 @dataclass
@@ -330,7 +331,14 @@ def _walk(eff: EffectiveConfig, nodes: list[Node], conds: tuple[tuple[str, str],
             if n.key.startswith("@") and not prefix:
                 body = groups.get((n.key, n.value))
                 if body is not None:
-                    _walk(eff, body, conds, service, groups, prefix, scope)
+                    # 2.4.1: a group's settings are defaults for the scope that includes it;
+                    # a setting written in that scope wins whatever the order (doveconf 2.4.1)
+                    included: dict[str, Assign] = {}
+                    _walk(eff, body, conds, service, groups, prefix, included)
+                    for k, a in included.items():
+                        if k not in scope or scope[k].from_group:
+                            a.from_group = True
+                            scope[k] = a
                 continue
             _assign(eff, scope, n, prefix + n.key)
         elif isinstance(n, Section):

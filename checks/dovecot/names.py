@@ -91,6 +91,13 @@ def _known_24(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
                      f"{first}_{key}" if first else ""):
             if cand and cand in names:
                 return True
+    # nested filters chain their types: ``metric x { group_by y { method exponential {
+    # base = 10 }}}`` is metric_group_by_method_exponential_base
+    for i in range(len(sections)):
+        chain = "_".join(t.lstrip("@") for t, _ in sections[i:])
+        last = sections[-1][1].split(" ", 1)[0] if sections[-1][1] else ""
+        if f"{chain}_{key}" in names or (last and f"{chain}_{last}_{key}" in names):
+            return True
     outer = ""
     for t, n in sections:
         # an unnamed block named after a setting is that setting's list (``fields { uid =

@@ -7,6 +7,7 @@ load in either version, which is itself a finding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from checks.dovecot import names
@@ -68,12 +69,23 @@ def _walk(nodes: list[Node], prefix: str = "", scope: bool = True):
             else:
                 yield n, scope
         elif isinstance(n, Section):
+            if scope and not n.name and n.type not in SECTIONS_23 and \
+                    n.type in names.settings("2.4"):
+                # a setting written as a block (``import_environment { X = y }``,
+                # ``mail_plugins { quota = yes }``): 2.4 syntax, 2.3 refuses it
+                yield Setting(n.type, "", "{", n.loc, "block", False, n.text), scope
             # 2.4 named filters such as ``ssl_server { cert_file = ... }``
             sub = n.type + "_" if n.type in ("ssl_server", "ssl_client") and not n.name else ""
             yield from _walk(n.children, prefix + sub, scope and n.type in _FILTERS)
 
 
 _FILTERS = frozenset({"protocol", "remote", "local", "local_name"})
+# 2.4 variable syntax: a filter pipeline inside %{...} (``%{user | lower}``); 2.3 has none.
+_FILTER_24 = re.compile(r"%\{[^}|]*\|")
+# Block types 2.3 itself knows (its filters and sections, besides doveconf -a's list).
+SECTIONS_23 = frozenset({*_FILTERS, "service", "inet_listener", "unix_listener", "fifo_listener",
+                         "namespace", "mailbox", "passdb", "userdb", "plugin", "dict", "metric",
+                         "event_exporter", "auth_policy", "group"})
 
 
 def detect(nodes: list[Node]) -> VersionInfo:
@@ -87,7 +99,8 @@ def detect(nodes: list[Node]) -> VersionInfo:
         k = s.key
         if k == "dovecot_config_version" and declared is None:
             declared = s
-        if first24 is None and (k in ONLY_24 or k.startswith("ssl_server_")
+        if first24 is None and (k in ONLY_24 or k.startswith("ssl_server_") or s.kind == "block"
+                                or ("%{" in s.value and _FILTER_24.search(s.value))
                                 or (scope and k not in ONLY_23 and names.only_24(k))):
             first24 = s
         elif k in ONLY_23 and first23 is None:
