@@ -96,8 +96,8 @@ def in_overlay(lower: Path, version: str) -> tuple[str, dict[str, str]]:
 def probe_hidden(merged: Path, version: str, known: set[str]) -> set[str]:
     """Names doveconf accepts but ``doveconf -a`` does not print (hidden settings such as
     2.4's ``mailbox_list_utf8``, 2.2 names 2.3 still converts): every identifier in the
-    installed Dovecot binaries that shares a first word with a known setting and is not an
-    exported function is tried, one ``doveconf -n`` each; "Unknown setting" means unknown."""
+    installed Dovecot binaries (see below) is tried, one ``doveconf -n`` each; "Unknown
+    setting" means unknown."""
     files = [p for d in ("usr/lib/dovecot", "usr/sbin", "usr/bin") for p in (merged / d).rglob("*")
              if p.is_file() and not p.is_symlink() and ("dove" in p.name or d == "usr/lib/dovecot")]
     words: set[str] = set()
@@ -108,9 +108,12 @@ def probe_hidden(merged: Path, version: str, known: set[str]) -> set[str]:
         symbols |= {ln.split()[-1] for ln in subprocess.run(
             ["nm", "-D", "--defined-only", str(f)], capture_output=True, text=True,
             errors="replace").stdout.splitlines() if ln.strip()}
+    # Tried: every identifier that shares its first word with a known setting and is not an
+    # exported function, and every two-word one (``base_dir`` is a setting and a symbol).
     firsts = {k.split("_")[0] for k in known}
     cands = sorted(w for w in words if re.fullmatch(r"[a-z][a-z0-9]*(_[a-z0-9]+)+", w)
-                   and w.split("_")[0] in firsts and w not in known and w not in symbols)
+                   and w not in known and ((w.split("_")[0] in firsts and w not in symbols)
+                                           or w.count("_") == 1))
 
     def accepted(i_name: tuple[int, str]) -> str | None:
         i, name = i_name

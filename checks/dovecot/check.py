@@ -9,6 +9,7 @@ its entry in the results is the parent's EffectiveConfig.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,6 +96,7 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
         out.append(Finding("DOV013", p.message, p.loc, severity=sev, evidence=p.text,
                            key=f"file={p.loc.path};error={_slug(p.message)}"))
     templ_lines: dict[str, list[int]] = {}
+    output_lines: set[str] = set()   # files with a template line that may print settings
     templated_files = {path for path, pf in loaded.files.items()
                        if any(isinstance(n, ParseError) and (n.template or is_template_line(n.text))
                               for n in _walk_all(pf.nodes))}
@@ -103,16 +105,27 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
             if node.template or is_template_line(node.text) or (node.loc.path in templated_files and \
                     ("section" in node.message or "'}'" in node.message)):
                 templ_lines.setdefault(node.loc.path, []).append(node.loc.line)
+                if node.message == "template code" or _OUTPUT.search(node.text):
+                    output_lines.add(node.loc.path)
                 continue
             out.append(Finding("DOV013", f"{node.loc.path}:{node.loc.line}: {node.message}; "
                                "doveconf refuses this configuration.", node.loc,
                                evidence=node.text,
                                key=f"file={node.loc.path};error={_slug(node.message)}"))
     for path, lines in templ_lines.items():
-        out.append(Finding(
-            "DOV015", f"{len(lines)} template line(s) in {path} (first at line {lines[0]}) could "
-            "not be parsed; settings they produce are not judged.",
-            Location(path, lines[0], 1), key=f"file={path};setting=<template lines>"))
+        if path in output_lines:
+            out.append(Finding(
+                "DOV015", f"{len(lines)} template line(s) in {path} (first at line {lines[0]}) "
+                "could not be parsed; settings they produce are not judged.",
+                Location(path, lines[0], 1), key=f"file={path};setting=<template lines>"))
+        else:
+            # only control flow ({% if %}, {% endif %}, <% end %>) and the lines it joins: the
+            # settings inside are judged as conditional (DOV015 on each that decides a verdict)
+            out.append(Finding(
+                "DOV015", f"{len(lines)} template control line(s) in {path} (first at line "
+                f"{lines[0]}): the settings inside them are judged as conditional.",
+                Location(path, lines[0], 1), severity=Severity.LOW,
+                key=f"file={path};setting=<template lines>"))
     info = eff.info
     if info.mixed is not None:
         old, new = info.mixed
@@ -164,6 +177,10 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
     out += v24.refusals(eff, loaded.files[loaded.top].first_setting
                         if loaded.top in loaded.files else None)
     return out
+
+
+# A template line that prints text (a placeholder), not only control flow.
+_OUTPUT = re.compile(r"\{\{|<%=|<%-?\s*[a-z_@]+\s*-?%>|^\s*%[a-z]|\bPH_[A-Z]|\$\{|@@|__[A-Z]")
 
 
 def _unknown_names(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:

@@ -62,6 +62,12 @@ class Doveconf:
 
     def values(self, conf: Path, names: tuple[str, ...]) -> dict[str, str] | Result:
         """Each setting as an internet IMAP client gets it, or the refusal."""
+        if self.version == "2.3":       # 2.3 prints several -h names, one a line
+            r = self.run(conf, "-f", "protocol=imap", "-f", f"remote={INTERNET_CLIENT}",
+                         *[a for n in names for a in ("-h", n)])
+            if not r.ok:
+                return r
+            return dict(zip(names, r.stdout.split("\n"), strict=False))
         out: dict[str, str] = {}
         for name in names:
             r = self.run(conf, "-f", "protocol=imap", "-f", f"remote={INTERNET_CLIENT}",
