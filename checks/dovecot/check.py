@@ -174,6 +174,7 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
                 f"{', '.join(allowed)}); Dovecot refuses to start.", a.loc,
                 evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=value"))
     out += _unknown_names(loaded, eff)
+    out += _unknown_protocols(eff)
     out += v24.refusals(eff, loaded.files[loaded.top].first_setting
                         if loaded.top in loaded.files else None)
     return out
@@ -181,6 +182,26 @@ def _structure(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:
 
 # A template line that prints text (a placeholder), not only control flow.
 _OUTPUT = re.compile(r"\{\{|<%=|<%-?\s*[a-z_@]+\s*-?%>|^\s*%[a-z]|\bPH_[A-Z]|\$\{|@@|__[A-Z]")
+
+
+# What ``protocols`` may name: the services Debian's packages ship (sieve is ManageSieve),
+# ``none``, and 1.x's imaps/pop3s, which 2.3 converts.
+PROTOCOLS = frozenset({"imap", "pop3", "lmtp", "submission", "sieve", "none", "imaps", "pop3s"})
+
+
+def _unknown_protocols(eff: EffectiveConfig) -> list[Finding]:
+    """doveconf: ``protocols: Unknown protocol: X``."""
+    a = eff.root.get("protocols")
+    if a is None or a.value is None or a.templated or a.setting.kind == "block":
+        return []
+    bad = [w for w in a.value.replace(",", " ").split() if w not in PROTOCOLS]
+    if not bad:
+        return []
+    return [Finding("DOV013", f"{a.loc.path}:{a.loc.line}: protocols: Unknown protocol: {bad[0]} "
+                    f"(known: {', '.join(sorted(PROTOCOLS - {'imaps', 'pop3s'}))}); doveconf "
+                    f"{eff.info.version} refuses this configuration.", a.loc,
+                    evidence=a.setting.text,
+                    key=f"file={a.loc.path};setting=protocols;error=unknown-protocol")]
 
 
 def _unknown_names(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]:

@@ -21,6 +21,7 @@ Scopes, as doveconf reads them:
 
 from __future__ import annotations
 
+import difflib
 import json
 from functools import cache
 from pathlib import Path
@@ -74,10 +75,20 @@ def _known_23(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
             inner = t
     if inner is None:
         return key in settings("2.3") or key in OBSOLETE_23
+    if inner == "auth" and sections[-1][0] == "auth":
+        # 1.x ``auth default { mechanisms = plain }``: 2.3 reads it as auth_mechanisms
+        return f"auth_{key}" in settings("2.3") or key in settings("2.3")
     names = _inside_23().get(inner)
     if names is None:
         return None
-    return key in names
+    if key in names:
+        return True
+    # ``doveconf -a`` prints a block's names only when they are set (2.3 hides an unset
+    # ``alias_for``), so a name missing here may still be real: it is unknown when it is a
+    # global setting out of place or a near-miss of one of the block's own names (a typo).
+    if key in settings("2.3") or difflib.get_close_matches(key, names, n=1, cutoff=0.8):
+        return False
+    return None
 
 
 def _known_24(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
