@@ -22,7 +22,7 @@ import yaml
 from checks.dovecot.check import lint_file
 from imap_gate.severity import Severity
 from tests.support import rootfs24
-from tests.support.doveconf import Doveconf, stage
+from tests.support.doveconf import Doveconf, environmental, stage, with_local_users
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 
@@ -32,18 +32,13 @@ def cant_judge(findings) -> list:
             f.sev >= Severity.MEDIUM]
 
 
-def environmental(reason: str) -> bool:
-    """doveconf refused for the test machine, not the file (a user only the server has)."""
-    return "doesn't exist" in reason and ("user" in reason or "group" in reason)
-
-
 def classify(path: Path, oracles: dict[str, Doveconf]) -> tuple[str, str, str, str]:
     """(version, category, doveconf's reason, the gate's first can't-judge message)."""
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         (root / path.name).write_bytes(path.read_bytes())
         try:
-            findings, eff, _ = lint_file(root, path.name)
+            _, eff, _ = lint_file(root, path.name)
         except Exception as exc:
             return "?", "crash", "", repr(exc)
     version = eff.info.version
@@ -52,7 +47,8 @@ def classify(path: Path, oracles: dict[str, Doveconf]) -> tuple[str, str, str, s
         return version, "no-oracle", "", ""
     with oracle.staging() as st:
         staged = stage(path.parent, path.name, Path(st), alone=True)
-        res = oracle.loads(staged)
+        res = with_local_users(oracle, staged)      # the same bytes for both
+        findings, _, _ = lint_file(Path(st), staged.name)
     ours = cant_judge(findings)
     first = ours[0].message if ours else ""
     if res.ok or environmental(res.reason):

@@ -41,6 +41,7 @@ PLUGINS = {v: (REPO / "scripts" / f"dovecot-plugins-{v}.txt").read_text().split(
 MINIMAL = {"2.3": "namespace inbox {\n  mailbox Sent {\n  }\n}\npassdb {\n  driver = static\n}\n"
                   "userdb {\n  driver = static\n}\n",
            "2.4": "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"}
+HIDDEN: dict[str, list[str]] = {}
 _LINE = re.compile(r"^( *)([^ =]+) = ?")
 _SECTION = re.compile(r"^( *)(\S+)(?: (.*?))? \{$")
 
@@ -81,6 +82,8 @@ def in_overlay(lower: Path, version: str) -> tuple[str, dict[str, str]]:
             top, _inside, _sections = names_from(out)
             hidden = sorted(probe_hidden(merged, version, top))
             out += "".join(f"{h} = <hidden>\n" for h in hidden)
+            (merged / "tmp/hidden.txt").write_text("\n".join(hidden))
+            HIDDEN[version] = hidden
             versions = {}
             for line in sh("chroot", str(merged), "dpkg-query", "-W",
                            "-f", "${Package} ${Version}\\n").splitlines():
@@ -184,6 +187,9 @@ def main() -> int:
         }
         result[version] = {
             "settings": sorted(top | docs[version]),
+            # accepted by doveconf but not printed by -a: in 2.4 mostly filter names
+            # (ssl_server, inet_listener), whose blocks hold prefixed settings, not a list
+            "hidden": HIDDEN.get(version, []),
             "from_packages": len(top),
             "from_docs_only": len(docs[version] - top),
             "sections": sorted(sections),

@@ -22,7 +22,7 @@ import pytest
 
 from checks.dovecot.check import lint_file
 from tests.conftest import CORPUS
-from tests.support.doveconf import Result, stage, write_staged
+from tests.support.doveconf import Result, environmental, stage, with_local_users, write_staged
 from tests.support.fuzz import examples
 from tests.test_dovecot_oracle import (
     FIXTURES,
@@ -32,11 +32,9 @@ from tests.test_dovecot_oracle import (
     _norm,
     _stub_includes,
     blockers,
-    environmental,
     oracle,
     ours,
     version_of,
-    with_local_users,
 )
 
 CASES = examples(240)
@@ -164,6 +162,10 @@ def test_mutant_agrees_with_doveconf(case: int) -> None:
         pytest.skip("no seed loads (corpus absent and fixtures refused)")
     root, rel, version = seeds[case % len(seeds)]
     kind = KINDS[(case // len(seeds) + case) % len(KINDS)]
+    if kind == "drop_brace" and b"socket listen" in (root / rel).read_bytes():
+        # 2.3's converter for 1.x ``auth { socket listen { ... } }`` blocks does not count
+        # their braces (it loads the file with one missing): no verdict to compare
+        kind = "reorder"
     rnd = random.Random(case)
     data = mutate((root / rel).read_bytes(), kind, rnd, version)
     if data is None:

@@ -29,7 +29,7 @@ from checks.dovecot.parser import Section, Setting
 from imap_gate.severity import Severity
 from tests.conftest import CORPUS
 from tests.support import rootfs24
-from tests.support.doveconf import Doveconf, Result, stage
+from tests.support.doveconf import Doveconf, Result, environmental, stage, with_local_users
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dovecot"
 COMMON = ("ssl", "ssl_min_protocol", "ssl_cipher_list", "auth_mechanisms",
@@ -38,35 +38,6 @@ SETTINGS = {"2.3": (*COMMON, "disable_plaintext_auth"), "2.4": (*COMMON, "auth_a
 PORTS = ("service/imap-login/inet_listener/imap/port",
          "service/imap-login/inet_listener/imaps/port")
 AS_SETS = frozenset({"protocols", "auth_mechanisms", "login_trusted_networks"})
-
-
-def environmental(reason: str) -> bool:
-    """doveconf refused for the test machine, not for the file (a user only the server has)."""
-    return "doesn't exist" in reason and ("user" in reason or "group" in reason)
-
-
-_MISSING = re.compile(r"(\w+) doesn't exist: (\S+)")
-
-
-def with_local_users(dc: Doveconf, staged: Path) -> Result:
-    """``doveconf -n``; where it refuses only because a user or group of the server does not
-    exist on this machine (``default_login_user doesn't exist: vmail``), that setting is
-    rewritten to root in the staged copy (which the gate then reads too) and it is tried
-    again. Users decide nothing the gate judges."""
-    res = dc.loads(staged)
-    for _ in range(6):
-        m = _MISSING.search(res.reason) if not res.ok else None
-        if m is None:
-            return res
-        key, who = m.group(1), m.group(2)
-        data = staged.read_bytes()
-        fixed = re.sub(rb"(?m)^([ \t]*" + re.escape(key.encode()) + rb"[ \t]*=[ \t]*)"
-                       + re.escape(who.encode()) + rb"[ \t]*$", rb"\g<1>root", data)
-        if fixed == data:
-            return res
-        staged.write_bytes(fixed)
-        res = dc.loads(staged)
-    return res
 
 
 def version_of(root: Path, rel: str) -> str:

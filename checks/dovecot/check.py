@@ -214,6 +214,20 @@ def _unknown_names(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]
     for s, sections in _settings_in(loaded.nodes, ()):
         if s is already or s.key.startswith("@"):
             continue
+        if version == "2.4" and s.kind == "value" and s.raw[:1] in ("'", '"') and \
+                not (len(s.raw) >= 2 and s.raw[-1] == s.raw[0]):
+            out.append(Finding(
+                "DOV013", f"{s.loc.path}:{s.loc.line}: {s.key}: Missing ending '{s.raw[0]}'; "
+                "doveconf 2.4 refuses this configuration.", s.loc, evidence=s.text,
+                key=f"file={s.loc.path};setting={s.key};error=quote"))
+            continue
+        if version == "2.3" and s.key.startswith("auth_") and \
+                any(t in ("remote", "local", "local_name") for t, _ in sections):
+            out.append(Finding(
+                "DOV013", f"{s.loc.path}:{s.loc.line}: Auth settings not supported inside "
+                f"local/remote blocks: {s.key}; doveconf 2.3 refuses this configuration.",
+                s.loc, evidence=s.text, key=f"file={s.loc.path};setting={s.key};error=scope"))
+            continue
         if is_templated(s.key):
             out.append(Finding(
                 "DOV015", f"The setting name {s.key} is a template placeholder; which setting "

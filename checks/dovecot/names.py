@@ -78,6 +78,9 @@ def _known_23(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
     if inner == "auth" and sections[-1][0] == "auth":
         # 1.x ``auth default { mechanisms = plain }``: 2.3 reads it as auth_mechanisms
         return f"auth_{key}" in settings("2.3") or key in settings("2.3")
+    if inner in ("master", "client") and any(t == "auth" for t, _ in sections):
+        # 1.x ``auth default { socket listen { client { path = ... } } }``
+        return key in ("path", "mode", "user", "group")
     names = _inside_23().get(inner)
     if names is None:
         return None
