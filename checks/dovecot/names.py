@@ -53,6 +53,13 @@ def _inside_23() -> dict[str, frozenset[str]]:
     return {k: frozenset(v) for k, v in _data()["2.3"]["inside"].items()}
 
 
+@cache
+def _list_like(version: str) -> frozenset[str]:
+    """Names ``doveconf -a`` prints (hidden ones are in 2.4 mostly filter names such as
+    ``ssl_server`` or ``inet_listener``, whose blocks hold prefixed settings)."""
+    return settings(version) - frozenset(_data()[version].get("hidden", ()))
+
+
 def only_24(key: str) -> bool:
     """A global name 2.4 knows and 2.3 does not: evidence of a 2.4 file."""
     return key in settings("2.4") and key not in settings("2.3")
@@ -116,7 +123,8 @@ def _known_24(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
     for t, n in sections:
         # an unnamed block named after a setting is that setting's list (``fields { uid =
         # vmail }`` in ``userdb static`` is ``userdb_fields``): its keys are free-form
-        if not n and (t in names or (outer and f"{outer}_{t}" in names)):
+        listed = _list_like("2.4")
+        if not n and (t in listed or (outer and f"{outer}_{t}" in listed)):
             return None
         outer = t
     return False
