@@ -414,3 +414,16 @@ def test_keys_name_the_filter(tmp_path: Path) -> None:
     findings, _ = lint(tmp_path, "protocol imap {\n  ssl = no\n}\n")
     assert findings[0].key == "file=dovecot.conf;setting=ssl;filter=protocol imap"
     assert (findings[0].location.line, findings[0].location.column) == (2, 3)
+
+
+def test_line_prefix_placeholders_are_template_conditionals(tmp_path: Path) -> None:
+    """modoboa keeps or comments out whole lines with a ``%{flag}`` prefix; the block they
+    open and close must balance, and what they set is conditional, never a config error."""
+    text = ("service auth {\n  unix_listener auth-userdb {\n    mode = 0600\n  }\n"
+            "  %{radicale_enabled}unix_listener auth-radicale {\n"
+            "  %{radicale_enabled}  mode = 0666\n  %{radicale_enabled}}\n}\n"
+            "service auth-worker {\n}\n%{legacy}ssl = no\n")
+    findings, eff = lint(tmp_path, text)
+    assert "DOV013" not in ids(findings) and "DOV001" not in ids(findings)
+    assert eff.ssl_mode()[0] is None
+    assert any(f.rule_id == "DOV015" and f.location.line == 11 for f in findings)

@@ -164,6 +164,15 @@ def parse_text(text: str, path: str) -> ParsedFile:
                 suppressions.append(Suppression(ids, m.group(2).strip(), idx, path))
         if not pending and (not stripped or stripped.startswith("#")):
             continue
+        prefix = _LINE_PLACEHOLDER.match(stripped) if stripped.startswith("%{") else None
+        if prefix is not None:
+            # modoboa's ``%{radicale_enabled}unix_listener x {``: the installer keeps or
+            # comments out the line; no Dovecot line starts with a variable
+            in_template = True
+            stripped = stripped[prefix.end():].lstrip(_WHITE)
+            line = " " * (len(line) - len(line.lstrip(_WHITE)) + prefix.end()) + stripped
+            if not stripped or stripped.startswith("#"):
+                continue
         body = strip_comment(stripped).rstrip(_WHITE)
         if body.endswith("\\"):
             part = body[:-1].rstrip(_WHITE)
@@ -247,6 +256,7 @@ _OPENER = re.compile(r"\{%|\{\{|\{#|<%(?=[=#\-\s]|$)")
 _CLOSERS = {"{%": "%}", "{{": "}}", "{#": "#}", "<%": "%>"}
 
 
+_LINE_PLACEHOLDER = re.compile(r"%\{[A-Za-z_][A-Za-z0-9_]*\}")
 _CONTROL = re.compile(r"\{%-?\s*(end)?(if|for|macro|block|call|filter|with|raw)\b|"
                       r"<%-?\s*(?:(end)\b|(if|unless|case|while|for)\b|.*\b(do)\s*(?:\|[^|]*\|)?"
                       r"\s*-?%>)")
