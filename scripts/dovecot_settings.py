@@ -42,6 +42,7 @@ MINIMAL = {"2.3": "namespace inbox {\n  mailbox Sent {\n  }\n}\npassdb {\n  driv
                   "userdb {\n  driver = static\n}\n",
            "2.4": "dovecot_config_version = 2.4.0\ndovecot_storage_version = 2.4.0\n"}
 HIDDEN: dict[str, list[str]] = {}
+KINDS: dict[str, str] = {}
 _LINE = re.compile(r"^( *)([^ =]+) = ?")
 _SECTION = re.compile(r"^( *)(\S+)(?: (.*?))? \{$")
 
@@ -82,8 +83,9 @@ def in_overlay(lower: Path, version: str) -> tuple[str, dict[str, str]]:
             top, _inside, _sections = names_from(out)
             hidden = sorted(probe_hidden(merged, version, top))
             out += "".join(f"{h} = <hidden>\n" for h in hidden)
-            (merged / "tmp/hidden.txt").write_text("\n".join(hidden))
             HIDDEN[version] = hidden
+            if version == "2.4":
+                KINDS.update(classify_lists(merged, top))
             versions = {}
             for line in sh("chroot", str(merged), "dpkg-query", "-W",
                            "-f", "${Package} ${Version}\\n").splitlines():
@@ -130,6 +132,28 @@ def probe_hidden(merged: Path, version: str, known: set[str]) -> set[str]:
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(4) as pool:
         return {n for n in pool.map(accepted, enumerate(cands)) if n}
+
+
+def classify_lists(merged: Path, names: set[str]) -> dict[str, str]:
+    """2.4 list settings, as doveconf tells them apart: ``name = "x`` (an unclosed quote) is
+    "Missing ending" for a boolean list and "Setting is a string list" for a string list."""
+
+    def kind(i_name: tuple[int, str]) -> tuple[str, str | None]:
+        i, name = i_name
+        conf = merged / f"tmp/kind-{i}.conf"
+        conf.write_text(MINIMAL["2.4"] + f'{name} = "x\n')
+        proc = subprocess.run(["chroot", str(merged), "doveconf", "-n", "-c", f"/tmp/kind-{i}.conf"],
+                              capture_output=True, text=True, errors="replace")
+        conf.unlink()
+        if "Missing ending" in proc.stderr:
+            return name, "boollist"
+        if "is a string list" in proc.stderr:
+            return name, "strlist"
+        return name, None
+
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(4) as pool:
+        return {n: k for n, k in pool.map(kind, enumerate(sorted(names))) if k}
 
 
 def names_from(dump: str) -> tuple[set[str], dict[str, set[str]], set[str]]:
@@ -190,6 +214,7 @@ def main() -> int:
             # accepted by doveconf but not printed by -a: in 2.4 mostly filter names
             # (ssl_server, inet_listener), whose blocks hold prefixed settings, not a list
             "hidden": HIDDEN.get(version, []),
+            "kinds": dict(sorted(KINDS.items())) if version == "2.4" else {},
             "from_packages": len(top),
             "from_docs_only": len(docs[version] - top),
             "sections": sorted(sections),

@@ -65,6 +65,13 @@ REFUSED = [
                  id="prefer-ciphers-value"),
     pytest.param("2.4", HEAD + "sssl = no\n", "Unknown setting: sssl", 3, id="typo-24"),
     pytest.param("2.3", "sssl = no\n", "Unknown setting: sssl", 1, id="typo-23"),
+    pytest.param("2.4", HEAD + 'protocols = "imap lmtp\n', "Missing ending '\"'", 3,
+                 id="boollist-unclosed-quote"),
+    pytest.param("2.4", HEAD + "import_environment = TZ\n", "Setting is a string list", 3,
+                 id="strlist-as-value"),
+    pytest.param("2.3", "remote 10.0.0.0/8 {\n  auth_mechanisms = plain login\n}\n",
+                 "Auth settings not supported inside local/remote blocks", 2,
+                 id="auth-in-remote-23"),
     pytest.param("2.3", "ssl = yes\nauth_allow_cleartext = yes\nssl_cert = </c.pem\n",
                  "Unknown setting: auth_allow_cleartext", 2, id="mixed-24-name-in-23"),
 ]
@@ -187,4 +194,10 @@ def test_later_releases_and_plugins_are_not_config_errors() -> None:
     assert "DOV013" not in ids(findings)
     res, findings, _, _, _ = run("2.3", "managesieve_notify_capability = mailto\n"
                                  "plugin {\n  fts_anything_goes = yes\n}\nssl = required\n")
+    assert res.ok and "DOV013" not in ids(findings)
+
+
+def test_an_unclosed_quote_in_a_string_setting_loads_in_24() -> None:
+    """Only list settings parse quotes; doveconf 2.4 keeps a string's stray quote as text."""
+    res, findings, _, _, _ = run("2.4", HEAD + 'log_timestamp = "%Y-%m-%d\nssl = required\n')
     assert res.ok and "DOV013" not in ids(findings)

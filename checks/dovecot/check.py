@@ -214,7 +214,16 @@ def _unknown_names(loaded: loader.Loaded, eff: EffectiveConfig) -> list[Finding]
     for s, sections in _settings_in(loaded.nodes, ()):
         if s is already or s.key.startswith("@"):
             continue
-        if version == "2.4" and s.kind == "value" and s.raw[:1] in ("'", '"') and \
+        full = names.resolve_24(s.key, sections) if version == "2.4" else None
+        kind = names.list_kind(full) if full is not None else None
+        if kind == "strlist" and s.kind != "block":
+            out.append(Finding(
+                "DOV013", f"{s.loc.path}:{s.loc.line}: {s.key}: Setting is a string list, use "
+                f"'{s.key} {{' (one `NAME = value` a line); doveconf 2.4 refuses this "
+                "configuration.", s.loc, evidence=s.text,
+                key=f"file={s.loc.path};setting={s.key};error=strlist"))
+            continue
+        if kind == "boollist" and s.kind == "value" and s.raw[:1] in ("'", '"') and \
                 not (len(s.raw) >= 2 and s.raw[-1] == s.raw[0]):
             out.append(Finding(
                 "DOV013", f"{s.loc.path}:{s.loc.line}: {s.key}: Missing ending '{s.raw[0]}'; "

@@ -60,6 +60,14 @@ def _list_like(version: str) -> frozenset[str]:
     return settings(version) - frozenset(_data()[version].get("hidden", ()))
 
 
+@cache
+def list_kind(key: str) -> str | None:
+    """2.4: "boollist" (``protocols``, ``mail_plugins``: quoted words, an unclosed quote is
+    refused), "strlist" (``import_environment``: only the ``{ }`` block form), or None."""
+    kinds = _data()["2.4"].get("kinds", {})
+    return kinds.get(key)
+
+
 def only_24(key: str) -> bool:
     """A global name 2.4 knows and 2.3 does not: evidence of a 2.4 file."""
     return key in settings("2.4") and key not in settings("2.3")
@@ -84,7 +92,7 @@ def _known_23(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
         return key in settings("2.3") or key in OBSOLETE_23
     if inner == "auth" and sections[-1][0] == "auth":
         # 1.x ``auth default { mechanisms = plain }``: 2.3 reads it as auth_mechanisms
-        return f"auth_{key}" in settings("2.3") or key in settings("2.3")
+        return f"auth_{key}" in settings("2.3")
     if inner in ("master", "client") and any(t == "auth" for t, _ in sections):
         # 1.x ``auth default { socket listen { client { path = ... } } }``
         return key in ("path", "mode", "user", "group")
@@ -101,24 +109,36 @@ def _known_23(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
     return None
 
 
-def _known_24(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
-    names = settings("2.4")
-    if key in names:
-        return True
+def _candidates_24(key: str, sections: tuple[tuple[str, str], ...]):
+    """The full 2.4 names ``key`` may stand for inside ``sections``, most literal first."""
+    yield key
     for t, n in sections:
         base = t.lstrip("@")
         first = n.split(" ", 1)[0] if n else ""
-        for cand in (f"{base}_{key}", f"{base}_{first}_{key}" if first else "",
-                     f"{first}_{key}" if first else ""):
-            if cand and cand in names:
-                return True
+        yield f"{base}_{key}"
+        if first:
+            yield f"{base}_{first}_{key}"
+            yield f"{first}_{key}"
     # nested filters chain their types: ``metric x { group_by y { method exponential {
     # base = 10 }}}`` is metric_group_by_method_exponential_base
     for i in range(len(sections)):
         chain = "_".join(t.lstrip("@") for t, _ in sections[i:])
         last = sections[-1][1].split(" ", 1)[0] if sections[-1][1] else ""
-        if f"{chain}_{key}" in names or (last and f"{chain}_{last}_{key}" in names):
-            return True
+        yield f"{chain}_{key}"
+        if last:
+            yield f"{chain}_{last}_{key}"
+
+
+def resolve_24(key: str, sections: tuple[tuple[str, str], ...]) -> str | None:
+    """The 2.4 setting ``key`` is inside ``sections`` (``port`` in an inet_listener is
+    inet_listener_port), or None when unknown."""
+    names = settings("2.4")
+    return next((c for c in _candidates_24(key, sections) if c in names), None)
+
+
+def _known_24(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
+    if resolve_24(key, sections) is not None:
+        return True
     outer = ""
     for t, n in sections:
         # an unnamed block named after a setting is that setting's list (``fields { uid =
