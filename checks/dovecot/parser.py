@@ -169,6 +169,8 @@ def parse_text(text: str, path: str) -> ParsedFile:
             # modoboa's ``%{radicale_enabled}unix_listener x {``: the installer keeps or
             # comments out the line; no Dovecot line starts with a variable
             in_template = True
+            (stack[-1].children if stack else root).append(ParseError(
+                "template line prefix", Location(path, idx, 1), line.strip(), template=True))
             stripped = stripped[prefix.end():].lstrip(_WHITE)
             line = " " * (len(line) - len(line.lstrip(_WHITE)) + prefix.end()) + stripped
             if not stripped or stripped.startswith("#"):
