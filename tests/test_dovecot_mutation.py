@@ -22,7 +22,14 @@ import pytest
 
 from checks.dovecot.check import lint_file
 from tests.conftest import CORPUS
-from tests.support.doveconf import Result, environmental, stage, with_local_users, write_staged
+from tests.support.doveconf import (
+    Result,
+    environmental,
+    stage,
+    template_refusal,
+    with_local_users,
+    write_staged,
+)
 from tests.support.fuzz import examples
 from tests.test_dovecot_oracle import (
     FIXTURES,
@@ -34,7 +41,6 @@ from tests.test_dovecot_oracle import (
     blockers,
     oracle,
     ours,
-    template_refusal,
     version_of,
 )
 

@@ -29,7 +29,14 @@ from checks.dovecot.parser import Section, Setting
 from imap_gate.severity import Severity
 from tests.conftest import CORPUS
 from tests.support import rootfs24
-from tests.support.doveconf import Doveconf, Result, environmental, stage, with_local_users
+from tests.support.doveconf import (
+    Doveconf,
+    Result,
+    environmental,
+    stage,
+    template_refusal,
+    with_local_users,
+)
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dovecot"
 COMMON = ("ssl", "ssl_min_protocol", "ssl_cipher_list", "auth_mechanisms",
@@ -118,21 +125,6 @@ def _norm(key: str, value: str) -> object:
                          if ln.strip().endswith("= yes"))
     words = value.replace(",", " ").split()
     return frozenset(words) if key in AS_SETS else " ".join(words)
-
-
-_TEMPLATE = re.compile(r"\{%|\{\{|\{#|<%|^\s*%\{?[A-Za-z_]")
-
-
-def template_refusal(staged: Path, reason: str, findings) -> bool:
-    """doveconf refused the unrendered template on a template line, and the gate reported
-    the template (DOV015): a template construct is not a configuration error, and where it
-    decides no verdict the gate need not fail (README, "Templates")."""
-    m = re.search(r"line (\d+)", reason)
-    if m is None or not any(f.rule_id == "DOV015" for f in findings):
-        return False
-    lines = staged.read_bytes().decode("utf-8", "surrogateescape").split("\n")
-    n = int(m.group(1))
-    return 0 < n <= len(lines) and bool(_TEMPLATE.search(lines[n - 1]))
 
 
 def blockers(findings) -> list:

@@ -131,3 +131,18 @@ def with_local_users(dc: Doveconf, staged: Path) -> Result:
         staged.write_bytes(fixed)
         res = dc.loads(staged)
     return res
+
+
+_TEMPLATE = re.compile(r"\{%|\{\{|\{#|<%|^\s*%\{?[A-Za-z_]")
+
+
+def template_refusal(staged: Path, reason: str, findings) -> bool:
+    """doveconf refused the unrendered template on a template line, and the gate reported
+    the template (DOV015): a template construct is not a configuration error, and where it
+    decides no verdict the gate need not fail (README, "Templates")."""
+    m = re.search(r"line (\d+)", reason)
+    if m is None or not any(f.rule_id == "DOV015" for f in findings):
+        return False
+    lines = staged.read_bytes().decode("utf-8", "surrogateescape").split("\n")
+    n = int(m.group(1))
+    return 0 < n <= len(lines) and bool(_TEMPLATE.search(lines[n - 1]))
