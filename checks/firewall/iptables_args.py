@@ -10,8 +10,23 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from .iptables_ext import (
+    CORE_ALIASES,
+    CORE_NARGS,
+    CT_STATES,
+    MATCH_ALIASES,
+    MATCHES,
+    MODELLED,
+    NEUTRAL,
+    PROTO_MATCH,
+    PROTOCOLS,
+    STATE_STATES,
+    TARGETS,
+    Ext,
+)
 from .model import (
     Cond,
     Const,
@@ -30,37 +45,25 @@ from .services import port_of
 TEMPLATE_MARKS = ("{{", "}}", "{%", "$", "%%", "!!", "<%", "@@")
 
 FINAL_DROP = {"DROP", "REJECT", "TARPIT"}
+# Targets that let the packet go on to the next rule (they log, mark, count...).
 NON_TERMINAL = {"LOG", "NFLOG", "ULOG", "MARK", "CONNMARK", "CT", "NOTRACK", "TCPMSS", "TOS", "DSCP",
                 "SET", "AUDIT", "CLASSIFY", "TRACE", "CHECKSUM", "TTL", "HL", "SECMARK",
-                "CONNSECMARK", "LED", "IDLETIMER", "TEE", "SYNPROXY", "HMARK", "RATEEST", "NETMAP"}
-NAT_TARGETS = {"DNAT", "SNAT", "MASQUERADE", "REDIRECT"}
+                "CONNSECMARK", "LED", "IDLETIMER", "TEE", "HMARK", "RATEEST", "ECN",
+                "TCPOPTSTRIP", "CLUSTERIP"}
+NAT_TARGETS = {"DNAT", "SNAT", "MASQUERADE", "REDIRECT", "NETMAP", "DNPT", "SNPT", "TPROXY"}
 FLAG_BITS = {"FIN": 1, "SYN": 2, "RST": 4, "PSH": 8, "ACK": 16, "URG": 32, "ALL": 63, "NONE": 0}
-# Options that take no value.
-FLAGS = {"--syn", "--rcheck", "--update", "--set", "--remove", "--rsource", "--rdest", "-f",
-         "--fragment", "--log-tcp-sequence", "--log-tcp-options", "--log-ip-options", "--log-uid",
-         "--reap", "--random", "--persistent", "--random-fully", "--clamp-mss-to-pmtu",
-         "--strict", "--return-nomatch", "--ctdir", "--bytes", "--invert", "--mask"}
-FLAGS -= {"--ctdir", "--mask"}
-OPT_ALIASES = {"--protocol": "-p", "--source": "-s", "--src": "-s", "--destination": "-d",
-               "--dst": "-d", "--in-interface": "-i", "--out-interface": "-o", "--jump": "-j",
-               "--goto": "-g", "--match": "-m", "--destination-port": "--dport",
-               "--source-port": "--sport", "--destination-ports": "--dports",
-               "--source-ports": "--sports", "--set-counters": "-c", "--fragment": "-f"}
-
-
-# Match options that only exist once their module is loaded (``-p tcp`` loads ``tcp``).
-NEEDS: dict[str, frozenset[str]] = {
-    "--dport": frozenset({"tcp", "udp", "sctp", "dccp", "udplite", "multiport"}),
-    "--sport": frozenset({"tcp", "udp", "sctp", "dccp", "udplite", "multiport"}),
-    "--dports": frozenset({"multiport"}), "--sports": frozenset({"multiport"}),
-    "--ports": frozenset({"multiport"}), "--comment": frozenset({"comment"}),
-    "--state": frozenset({"state"}), "--ctstate": frozenset({"conntrack"}),
-    "--ctorigdstport": frozenset({"conntrack"}), "--syn": frozenset({"tcp"}),
-    "--tcp-flags": frozenset({"tcp"}), "--match-set": frozenset({"set"}),
-    "--src-range": frozenset({"iprange"}), "--mac-source": frozenset({"mac"}),
-    "--icmp-type": frozenset({"icmp"}), "--icmpv6-type": frozenset({"icmp6", "icmpv6"}),
-    "--limit": frozenset({"limit", "hashlimit"}),
+# Matches the kernel accepts only with their protocol (``-m tcp`` needs ``-p tcp``).
+NEEDS_PROTO: dict[str, frozenset[str]] = {
+    "tcp": frozenset({"tcp", "6"}), "udp": frozenset({"udp", "17"}),
+    "sctp": frozenset({"sctp", "132"}), "dccp": frozenset({"dccp", "33"}),
+    "icmp": frozenset({"icmp", "1"}), "icmp6": frozenset({"icmpv6", "ipv6-icmp", "58"}),
+    "esp": frozenset({"esp", "50"}), "ah": frozenset({"ah", "51"}),
+    "mh": frozenset({"mh", "ipv6-mh", "135"}),
+    "multiport": frozenset({"tcp", "6", "udp", "17", "udplite", "136", "sctp", "132", "dccp",
+                            "33"}),
 }
+_HOST = re.compile(r"(?=.{1,253}$)(?:[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?\.)*"
+                   r"[A-Za-z](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?")
 
 
 class SpecError(ValueError):
@@ -127,19 +130,40 @@ def _net(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
 
 
 def parse_nets(text: str, family: str) -> Source:
+    """-s/-d values. A host name is resolved by iptables once, at load time; it is never
+    resolved here: it becomes a named source (it admits that host only, never the world)."""
     if _DOTTED.fullmatch(text) is None and is_templated(text):
         return Source(sets=(f"{text} (templated)",))
     nets = []
+    names: list[str] = []
     for item in text.split(","):
         try:
             net = _net(item)
         except ValueError:
-            raise SpecError(f"host/network {item!r} is not an address (names are not resolved)") \
-                from None
+            names.append(_host_name(item, family))
+            continue
         if (net.version == 4) != (family == "ipv4"):
             raise SpecError(f"{item!r} is not an {family} address")
         nets.append(net)
-    return Source(tuple(nets))
+    return Source(tuple(nets), tuple(names))
+
+
+def _host_name(item: str, family: str) -> str:
+    host, _, mask = item.partition("/")
+    if mask:
+        limit = 32 if family == "ipv4" else 128
+        ok = mask.isdigit() and int(mask) <= limit
+        if not ok and family == "ipv4":
+            try:
+                ipaddress.IPv4Network(f"0.0.0.0/{mask}")
+                ok = True
+            except ValueError:
+                ok = False
+        if not ok:
+            raise SpecError(f"invalid mask {mask!r} in {item!r}")
+    if not _HOST.fullmatch(host):
+        raise SpecError(f"host/network {item!r} is neither an {family} address nor a host name")
+    return f"host {item} (a name iptables resolves at load time; not resolved here)"
 
 
 def _flags(text: str) -> int:
@@ -156,8 +180,6 @@ _VERDICTS = {k: Verdict(k) for k in V}
 _PROTOS: dict[tuple[str, bool], Proto] = {}
 _PORTS: dict[tuple[str, bool, bool, bool], Ports] = {}
 _STATES: dict[tuple[str, bool], State] = {}
-_PROTO_MODULE = {"6": "tcp", "17": "udp", "ipv6-icmp": "icmp6", "icmpv6": "icmp6", "1": "icmp",
-                 "58": "icmp6"}
 
 
 def _proto(v: str, neg: bool) -> Proto:
@@ -185,6 +207,68 @@ def _state(text: str, neg: bool) -> State:
     return got
 
 
+class _Loaded:
+    """One extension instance in a rule (each ``-m`` loads a new one; the target is one too)."""
+
+    __slots__ = ("ext", "name", "seen")
+
+    def __init__(self, name: str, ext: Ext) -> None:
+        self.name = name
+        self.ext = ext
+        self.seen: set[str] = set()
+
+
+def _resolve(w: str, loaded: list[_Loaded], target: _Loaded | None,
+             proto: str | None, family: str) -> tuple[_Loaded | None, str, bool]:
+    """Which extension defines option ``w``: (instance or None for iptables' own, canonical
+    name, newly loaded). Exact names first, then unique abbreviations, as getopt_long does."""
+    core = CORE_ALIASES.get(w)
+    if core is not None:
+        return None, core, False
+    for inst in loaded:
+        c = inst.ext.canonical(w)
+        if c is not None:
+            return inst, c, False
+    if target is not None:
+        c = target.ext.canonical(w)
+        if c is not None:
+            return target, c, False
+    # Abbreviations: a unique prefix of one option (its aliases count as the same option).
+    pool = [*loaded, *([target] if target else [])]
+    got = _prefix(w, pool, core=True)
+    if got is not None:
+        return got[0], got[1], False
+    # ``-p tcp`` loads the tcp match when an option iptables does not know yet appears.
+    pm = PROTO_MATCH.get(proto or "")
+    if pm is not None and not any(i.name == pm for i in loaded):
+        ext = MATCHES[pm]
+        if ext.family in (None, family):
+            implicit = _Loaded(pm, ext)
+            c = ext.canonical(w)
+            if c is not None:
+                return implicit, c, True
+            got = _prefix(w, [implicit], core=False)
+            if got is not None:
+                return got[0], got[1], True
+    raise SpecError(f"unknown option {w!r}")
+
+
+def _prefix(w: str, pool: list[_Loaded], core: bool) -> tuple[_Loaded | None, str] | None:
+    hits: dict[tuple[int, str], tuple[_Loaded | None, str]] = {}
+    if core:
+        for name, canon in CORE_ALIASES.items():
+            if name.startswith(w):
+                hits[(0, canon)] = (None, canon)
+    for inst in pool:
+        for name in inst.ext.names():
+            if name.startswith(w):
+                canon = inst.ext.canonical(name) or name
+                hits[(id(inst), canon)] = (inst, canon)
+    if len(hits) > 1:
+        raise SpecError(f"option {w!r} is ambiguous")
+    return next(iter(hits.values())) if hits else None
+
+
 def parse_spec(words: list[str], family: str) -> Spec:
     # One search over the whole rule spares a search per word in the common, untemplated case.
     tpl = _TEMPLATED.search(" ".join(words)) is not None
@@ -192,8 +276,11 @@ def parse_spec(words: list[str], family: str) -> Spec:
     templated: list[str] = []
     verdict = _VERDICTS[V.NONE]
     target_name: str | None = None
-    module = ""
-    loaded: set[str] = set()
+    target: _Loaded | None = None
+    loaded: list[_Loaded] = []
+    proto: str | None = None
+    proto_neg = False
+    core_seen: set[str] = set()
     i = 0
     neg = False
     n = len(words)
@@ -213,126 +300,199 @@ def parse_spec(words: list[str], family: str) -> Spec:
     while i < n:
         w = words[i]
         if w == "!":
+            if neg:
+                raise SpecError("'!' twice in a row")
             neg = True
             i += 1
             continue
-        opt = OPT_ALIASES.get(w, w)
-        need = NEEDS.get(opt)
-        if need is not None and not (need & loaded):
-            raise SpecError(f"unknown option {w!r} (it needs -m {sorted(need)[0]})")
-        if opt == "-p":
-            v = value().lower()
-            conds.append(Const(Tri.MAYBE, v) if tpl and is_templated(v) else _proto(v, neg))
-            loaded.add(_PROTO_MODULE.get(v, v))
-        elif opt == "-s":
-            src = parse_nets(value(), family)
-            conds.append(Source(src.nets, src.sets, neg))
-        elif opt == "-d":
-            dst = parse_nets(value(), family)
-            if dst.nets:
-                conds.append(Dest(dst.nets, neg))
-        elif opt == "-i":
-            v = value()
-            conds.append(InIface((v,), neg, unknown=tpl and is_templated(v)))
-        elif opt == "-o":
-            value()
-            conds.append(Const(Tri.NO, "-o never matches incoming packets"))
-        elif opt in ("-j", "-g"):
-            v = value()
-            target_name = v
-            if v == "ACCEPT":
-                verdict = _VERDICTS[V.ACCEPT]
-            elif tpl and is_templated(v):
-                verdict = _VERDICTS[V.UNKNOWN]
-            elif v in FINAL_DROP:
-                verdict = _VERDICTS[V.DROP]
-            elif v == "RETURN":
-                verdict = _VERDICTS[V.RETURN]
-            elif v in NON_TERMINAL:
-                verdict = _VERDICTS[V.NONE]
-            elif v in NAT_TARGETS:
-                verdict = _VERDICTS[V.ACCEPT]
-            elif v in ("QUEUE", "NFQUEUE"):
-                verdict = _VERDICTS[V.UNKNOWN]
-            else:
-                verdict = Verdict(V.GOTO if opt == "-g" else V.JUMP, v)
-        elif opt == "-m":
-            module = value().lower()
-            loaded.add(module)
-            if module == "owner":
-                conds.append(Const(Tri.NO, "owner matches only locally generated packets"))
-        elif opt == "-c":
-            value()
-            value()
-        elif opt == "-f":
-            conds.append(Const(Tri.of(neg), "fragment"))
-        elif opt in ("--dport", "--dports", "--ctorigdstport", "--ports"):
-            conds.append(_ports(value(), opt in ("--dports", "--ports") or "multiport" in loaded,
-                                neg, False))
-        elif opt in ("--sport", "--sports"):
-            conds.append(_ports(value(), opt == "--sports" or "multiport" in loaded, neg, True))
-        elif opt in ("--state", "--ctstate"):
-            conds.append(_state(value(), neg))
-        elif opt == "--syn":
-            conds.append(Const(Tri.of(not neg), "--syn"))
-        elif opt == "--tcp-flags":
-            mask = _flags(value())
-            comp = _flags(value())
-            conds.append(Const(Tri.of(((FLAG_BITS["SYN"] & mask) == comp) != neg), "tcp flags"))
-        elif opt in ("--icmp-type", "--icmpv6-type"):
-            value()  # an ICMP type, never a port
-        elif opt == "--match-set":
-            name = value()
-            direction = value()
-            if direction.split(",")[0] == "src":
-                conds.append(Source(sets=(f"ipset {name}",), negate=neg))
-            else:
-                conds.append(Const(Tri.MAYBE, f"ipset {name} {direction}"))
-        elif opt == "--src-range":
-            v = value()
-            try:
-                a, b = (ipaddress.ip_address(x) for x in v.split("-", 1))
-                nets = tuple(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
-            except (ValueError, TypeError):
-                raise SpecError(f"bad address range {v!r}") from None
-            conds.append(Source(nets, negate=neg))
-        elif opt == "--mac-source":
-            conds.append(Source(sets=(f"mac {value()}",), negate=neg))
-        elif opt == "--src-cc":
-            conds.append(Source(sets=(f"geoip {value()}",), negate=neg))
-        elif opt in ("--rcheck", "--update"):
-            conds.append(Const(Tri.of(neg), "recent: a first connection is not in the list"))
-        elif opt in ("--connlimit-above", "--hashlimit-above"):
-            value()
-            conds.append(Const(Tri.of(neg), "over a limit: not the first connection"))
-        elif opt == "--limit" and module == "limit":
-            value()
-        elif opt == "--dst-type":
-            v = value().upper()
-            conds.append(Const(Tri.of((v in ("LOCAL", "UNICAST")) != neg), "addrtype"))
-        elif opt == "--src-type":
-            v = value().upper()
-            conds.append(Const(Tri.of((v == "UNICAST") != neg), "addrtype"))
-        elif opt == "--pkt-type":
-            v = value().lower()
-            conds.append(Const(Tri.of((v == "unicast") != neg), "pkttype"))
-        elif opt in FLAGS:
-            pass
-        elif opt.startswith("--"):
-            nxt = words[i + 1] if i + 1 < n else None
-            if nxt is not None and ((not nxt.startswith("-") and nxt != "!") or _is_number(nxt)):
-                value()
+        if w[:1] != "-" or w == "-" or w == "--":
+            raise SpecError(f"bad argument {w!r}")
+        if w[1] != "-":
+            if len(w) != 2 or w not in CORE_NARGS:
+                raise SpecError(f"unknown option {w!r}")
+            inst, opt = None, w
         else:
-            raise SpecError(f"unknown option {w!r}")
+            inst, opt, new = _resolve(w, loaded, target, proto, family)
+            if new and inst is not None:
+                loaded.append(inst)
+        if inst is None:
+            key = "-j" if opt == "-g" else opt
+            if key in core_seen and key not in ("-m", "-c"):
+                raise SpecError(f"multiple {opt} flags are not allowed")
+            core_seen.add(key)
+            if opt == "-p":
+                v = value().lower()
+                if tpl and is_templated(v):
+                    conds.append(Const(Tri.MAYBE, v))
+                else:
+                    if v not in PROTOCOLS and not (v.isdigit() and int(v) <= 255):
+                        raise SpecError(f"unknown protocol {v!r}")
+                    conds.append(_proto(v, neg))
+                    proto, proto_neg = v, neg
+            elif opt == "-s":
+                src = parse_nets(value(), family)
+                conds.append(Source(src.nets, src.sets, neg))
+            elif opt == "-d":
+                dst = parse_nets(value(), family)
+                if dst.nets:
+                    conds.append(Dest(dst.nets, neg))
+                elif not any(s.endswith("(templated)") for s in dst.sets):
+                    # A host name: like an address the author named, taken to be this host's.
+                    conds.append(Const(Tri.of(not neg), "destination " + ", ".join(dst.sets)))
+            elif opt == "-i":
+                v = value()
+                if len(v) > 15:
+                    raise SpecError(f"interface name {v!r} is longer than 15 characters")
+                conds.append(InIface((v,), neg, unknown=tpl and is_templated(v)))
+            elif opt == "-o":
+                v = value()
+                if len(v) > 15:
+                    raise SpecError(f"interface name {v!r} is longer than 15 characters")
+                conds.append(Const(Tri.NO, "-o never matches incoming packets"))
+            elif opt in ("-j", "-g"):
+                v = value()
+                target_name = v
+                ext = TARGETS.get(v)
+                if ext is not None and ext.family not in (None, family):
+                    raise SpecError(f"target {v!r} does not exist for {family}")
+                if ext is not None and opt == "-j":
+                    target = _Loaded(v, ext)
+                verdict = _target_verdict(v, opt, tpl)
+            elif opt == "-m":
+                name = value()
+                name = MATCH_ALIASES.get(name, name)
+                ext = MATCHES.get(name)
+                if ext is None or ext.family not in (None, family):
+                    if tpl and is_templated(name):
+                        conds.append(Const(Tri.MAYBE, name))
+                        neg = False
+                        i += 1
+                        continue
+                    raise SpecError(f"unknown match {name!r} (iptables cannot load it)")
+                loaded.append(_Loaded(name, ext))
+                if name == "owner":
+                    conds.append(Const(Tri.NO, "owner matches only locally generated packets"))
+            elif opt == "-c":
+                value()
+                value()
+            elif opt == "-f":
+                if family != "ipv4":
+                    raise SpecError("-f exists only in iptables (IPv4)")
+                conds.append(Const(Tri.of(neg), "fragment"))
+            # -4 / -6: which tool a line is for; the family is already known.
+            neg = False
+            i += 1
+            continue
+        if opt in inst.seen:
+            raise SpecError(f"option {opt!r} can be given once per -m {inst.name}")
+        inst.seen.add(opt)
+        if inst is target:
+            # A target's options only shape what the target does once the rule matched;
+            # the verdict follows from the target itself.
+            for _ in range(inst.ext.options[opt]):
+                value()
+        elif opt in MODELLED.get(inst.name, ()):
+            _modelled(inst.name, opt, value, conds, neg, loaded)
+        else:
+            for _ in range(inst.ext.options[opt]):
+                value()
+            if opt not in NEUTRAL.get(inst.name, ()):
+                conds.append(Const(Tri.MAYBE, f"-m {inst.name} {opt} is not modelled"))
         neg = False
         i += 1
     if neg:
         raise SpecError("'!' at the end of the rule negates nothing")
-    if "tcp-reset" in words and not any(isinstance(c, Proto) and c.protos & {"tcp", "6"} and
-                                        not c.negate for c in conds):
+    for inst in loaded:
+        need = NEEDS_PROTO.get(inst.name)
+        if need is not None and (proto is None or proto_neg or proto not in need) and \
+                not (tpl and proto is None and any(isinstance(c, Const) for c in conds)):
+            raise SpecError(f"-m {inst.name} needs -p {max(need, key=len)} (the kernel refuses "
+                            "it otherwise)")
+    if target_name == "REJECT" and "tcp-reset" in words and \
+            (proto not in ("tcp", "6") or proto_neg):
         raise SpecError("--reject-with tcp-reset is only valid with -p tcp (the kernel refuses it)")
     return Spec(conds, verdict, target_name, templated)
 
+
+def _target_verdict(v: str, opt: str, tpl: bool) -> Verdict:
+    if v == "ACCEPT":
+        return _VERDICTS[V.ACCEPT]
+    if tpl and is_templated(v):
+        return _VERDICTS[V.UNKNOWN]
+    if v in FINAL_DROP:
+        return _VERDICTS[V.DROP]
+    if v == "RETURN":
+        return _VERDICTS[V.RETURN]
+    if v in NON_TERMINAL:
+        return _VERDICTS[V.NONE]
+    if v in NAT_TARGETS:
+        return _VERDICTS[V.ACCEPT]
+    if v in TARGETS:  # QUEUE, NFQUEUE, SYNPROXY: decided outside the ruleset
+        return _VERDICTS[V.UNKNOWN]
+    return Verdict(V.GOTO if opt == "-g" else V.JUMP, v)
+
+
+def _modelled(mod: str, opt: str, value: Callable[[], str], conds: list[Cond], neg: bool,
+              loaded: list[_Loaded]) -> None:
+    """The conditions of the options ``MODELLED`` names, for a new TCP connection."""
+    if opt in ("--dport", "--dports", "--ctorigdstport", "--ports"):
+        conds.append(_ports(value(), mod == "multiport", neg, False))
+    elif opt in ("--sport", "--sports"):
+        conds.append(_ports(value(), mod == "multiport", neg, True))
+    elif opt in ("--state", "--ctstate"):
+        v = value()
+        allowed = CT_STATES if opt == "--ctstate" else STATE_STATES
+        if not (is_templated(v)) and any(s.lower() not in allowed for s in v.split(",")):
+            raise SpecError(f"bad state {v!r}")
+        conds.append(_state(v, neg))
+    elif opt == "--syn":
+        conds.append(Const(Tri.of(not neg), "--syn"))
+    elif opt == "--tcp-flags":
+        mask = _flags(value())
+        comp = _flags(value())
+        conds.append(Const(Tri.of(((FLAG_BITS["SYN"] & mask) == comp) != neg), "tcp flags"))
+    elif opt in ("--icmp-type", "--icmpv6-type"):
+        value()  # an ICMP type: the rule needs -p icmp, so it never matches TCP anyway
+    elif opt == "--match-set":
+        name = value()
+        direction = value()
+        if direction.split(",")[0] == "src":
+            conds.append(Source(sets=(f"ipset {name}",), negate=neg))
+        else:
+            conds.append(Const(Tri.MAYBE, f"ipset {name} {direction}"))
+    elif opt == "--src-range":
+        v = value()
+        try:
+            a, b = (ipaddress.ip_address(x) for x in v.split("-", 1))
+            nets = tuple(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+        except (ValueError, TypeError):
+            raise SpecError(f"bad address range {v!r}") from None
+        conds.append(Source(nets, negate=neg))
+    elif opt == "--mac-source":
+        conds.append(Source(sets=(f"mac {value()}",), negate=neg))
+    elif opt == "--src-cc":
+        conds.append(Source(sets=(f"geoip {value()}",), negate=neg))
+    elif opt == "--set":
+        pass  # recent --set matches (and records the source)
+    elif opt in ("--rcheck", "--update", "--remove"):
+        conds.append(Const(Tri.of(neg), "recent: a first connection is not in the list"))
+    elif opt in ("--connlimit-above", "--hashlimit-above"):
+        value()
+        conds.append(Const(Tri.of(neg), "over a limit: not the first connection"))
+    elif opt in ("--connlimit-upto", "--hashlimit-upto", "--limit"):
+        value()
+        conds.append(Const(Tri.of(not neg), "within a limit: the first connection is"))
+    elif opt == "--dst-type":
+        v = value().upper()
+        conds.append(Const(Tri.of((v in ("LOCAL", "UNICAST")) != neg), "addrtype"))
+    elif opt == "--src-type":
+        v = value().upper()
+        conds.append(Const(Tri.of((v == "UNICAST") != neg), "addrtype"))
+    elif opt == "--pkt-type":
+        v = value().lower()
+        conds.append(Const(Tri.of((v == "unicast") != neg), "pkttype"))
+    else:  # pragma: no cover - MODELLED and this function are kept in step
+        raise AssertionError(opt)
 
 def _is_number(word: str) -> bool:
     try:
