@@ -26,14 +26,14 @@ def fw006_lines(findings) -> list[int]:
 def test_misspelled_dport_fails_closed_on_its_line() -> None:
     # iptables-restore: unknown option "--dprot"; the ruleset does not load at all.
     text = HEAD + "-A INPUT -p tcp --dprot 143 -j DROP\n-A INPUT -p tcp --dport 993 -j ACCEPT\nCOMMIT\n"
-    v, fs = lint(text)
+    _v, fs = lint(text)
     assert 3 in fw006_lines(fs)
     assert any("--dprot" in f.message for f in fs if f.rule_id == "FW006")
 
 
 def test_misspelled_dport_on_an_accept_is_not_a_catch_all() -> None:
     text = "*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dprt 993 -j ACCEPT\nCOMMIT\n"
-    v, fs = lint(text)
+    _v, fs = lint(text)
     assert fw006_lines(fs) and 3 in fw006_lines(fs)
     assert not any(f.rule_id in ("FW001", "FW002") for f in fs)
 
@@ -61,7 +61,7 @@ def test_misspelled_dport_in_a_shell_script() -> None:
     "-A INPUT -p tcp -m time --timestrat 08:00 -j ACCEPT",
 ])
 def test_rules_iptables_refuses_give_fw006(rule: str) -> None:
-    v, fs = lint(HEAD + rule + "\nCOMMIT\n")
+    _v, fs = lint(HEAD + rule + "\nCOMMIT\n")
     assert 3 in fw006_lines(fs), [f.message for f in fs]
 
 
@@ -85,7 +85,7 @@ def test_an_accepted_but_unmodelled_match_is_unknown_not_skipped() -> None:
     # iptables loads it; whether a connection arrives at 08:00-18:00 is not in the file.
     text = ("*filter\n:INPUT DROP [0:0]\n-A INPUT -p tcp --dport 143 -m time --timestart 08:00 "
             "--timestop 18:00 -j ACCEPT\nCOMMIT\n")
-    v, fs = lint(text)
+    v, _fs = lint(text)
     assert v.exposure(143, "ipv4").state == "unknown"
     assert v.exposure(993, "ipv4").state == "closed"
 
@@ -103,13 +103,13 @@ def test_host_names_are_a_restriction_named_in_the_evidence() -> None:
 
 def test_placeholder_addresses_are_not_host_names() -> None:
     # iptables-restore: invalid mask `xx' specified
-    v, fs = lint(HEAD + "-A INPUT -s 192.168.x.0/xx -j ACCEPT\nCOMMIT\n")
+    _v, fs = lint(HEAD + "-A INPUT -s 192.168.x.0/xx -j ACCEPT\nCOMMIT\n")
     assert 3 in fw006_lines(fs)
-    v, fs = lint(HEAD + "-A INPUT -s 192.168.x.0 -j ACCEPT\nCOMMIT\n")
+    _v, fs = lint(HEAD + "-A INPUT -s 192.168.x.0 -j ACCEPT\nCOMMIT\n")
     assert 3 in fw006_lines(fs)
 
 
 def test_options_of_the_wrong_family_are_refused() -> None:
-    v, fs = lint("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"
+    _v, fs = lint("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"
                  "-A INPUT -s 2001:db8::1 -j ACCEPT\nCOMMIT\n", "rules.v6")
     assert 3 in fw006_lines(fs)

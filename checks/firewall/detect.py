@@ -38,7 +38,9 @@ def detect(text: str, path: str, declared: str | None = None) -> str | None:
     head = text.lstrip()[:400]
     if head.startswith("<?xml") or re.match(r"<zone\b", head) or "<zone" in head:
         return "firewalld-zone"
-    if _TABLE_LINE.search(text):
+    shell = re.match(r"#!\s*(?:\S*/)?(?:env\s+)?(?:ba|da|k|z)?sh\b", head) is not None or \
+        re.search(r"\bip6?tables(?:-legacy|-nft)?-restore\b[^\n]*<<", text) is not None
+    if _TABLE_LINE.search(text) and not shell:
         if "ufw-user-input" in text or "ufw6-user-input" in text or "### tuple ###" in text or \
                 re.search(r"^:ufw6?-(?:before|after)-input\b", text, re.M):
             return "ufw-rules"
