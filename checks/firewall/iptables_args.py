@@ -76,6 +76,7 @@ class Spec:
     verdict: Verdict
     target_name: str | None
     templated: list[str]
+    options: frozenset[str] = frozenset()   # the core options given (-i, -o, ...)
 
 
 _TEMPLATED = re.compile("|".join(re.escape(m) for m in TEMPLATE_MARKS))
@@ -411,7 +412,7 @@ def parse_spec(words: list[str], family: str) -> Spec:
     if target_name == "REJECT" and "tcp-reset" in words and \
             (proto not in ("tcp", "6") or proto_neg):
         raise SpecError("--reject-with tcp-reset is only valid with -p tcp (the kernel refuses it)")
-    return Spec(conds, verdict, target_name, templated)
+    return Spec(conds, verdict, target_name, templated, frozenset(core_seen))
 
 
 def _target_verdict(v: str, opt: str, tpl: bool) -> Verdict:

@@ -150,6 +150,10 @@ def command(st: IptablesState, table: Table, words: list[str], loc: Location, ra
                     st.add(table, chain, Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN),
                                               loc, raw), position, loc)
                 return
+            if "-o" in spec.options and chain in ("INPUT", "PREROUTING"):
+                raise SpecError(f"can't use -o with {chain} (iptables refuses it)")
+            if "-i" in spec.options and chain in ("OUTPUT", "POSTROUTING"):
+                raise SpecError(f"can't use -i with {chain} (iptables refuses it)")
             rule = Rule(tuple(spec.conds), spec.verdict, loc, raw)
             if spec.templated:
                 st.issues.append(ParseIssue(loc, "templated value(s) " + ", ".join(
