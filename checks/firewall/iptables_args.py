@@ -32,6 +32,7 @@ from .model import (
     Const,
     Dest,
     InIface,
+    Net,
     Ports,
     Proto,
     Source,
@@ -128,6 +129,47 @@ def _net(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     if item in ("0/0", "0"):
         return ipaddress.IPv4Network("0.0.0.0/0")  # iptables' usual spelling of "anywhere"
     return ipaddress.ip_network(item, strict=False)
+
+
+_DOTTED_LIST = re.compile(r"(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:/\d{1,2})?,?)+")
+
+
+class LazySource(Source):
+    """A source of plain dotted-quad nets, checked at once but built on first use.
+
+    Most rules of a large ruleset never take part in a verdict (their port is not 143/993,
+    which the evaluator sees from the port alone), so building their networks is waste."""
+
+    def __init__(self, text: str, negate: bool) -> None:
+        object.__setattr__(self, "_text", text)
+        object.__setattr__(self, "negate", negate)
+        object.__setattr__(self, "sets", ())
+
+    @property  # type: ignore[override]
+    def nets(self) -> tuple[Net, ...]:
+        got = self.__dict__.get("_nets")
+        if got is None:
+            got = tuple(_net(item) for item in self._text.split(","))  # type: ignore[attr-defined]
+            object.__setattr__(self, "_nets", got)
+        return got
+
+    @property  # type: ignore[override]
+    def is_any(self) -> bool:
+        return any(n.prefixlen == 0 for n in self.nets)
+
+
+def _plain_v4(text: str) -> bool:
+    """Dotted quads with masks, every number in range: exactly what _net's fast path builds."""
+    if _DOTTED_LIST.fullmatch(text) is None or text.endswith(","):
+        return False
+    for item in text.split(","):
+        addr, _, mask = item.partition("/")
+        if mask and int(mask) > 32:
+            return False
+        for part in addr.split("."):
+            if int(part) > 255:
+                return False
+    return True
 
 
 def parse_nets(text: str, family: str) -> Source:
@@ -270,13 +312,62 @@ def _prefix(w: str, pool: list[_Loaded], core: bool) -> tuple[_Loaded | None, st
     return next(iter(hits.values())) if hits else None
 
 
+# A step of a rule's plan: (what, index of its first value, negated). ``what`` is a core
+# option ("-p", "-s", ...) or (extension name, canonical option, number of values).
+Step = tuple[object, int, bool]
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What the words of a rule mean, decided from its options alone (never from the values
+    of -s, --dport, ...): rules that differ only in values share one plan."""
+
+    steps: tuple[Step, ...]
+    target_name: str | None
+    target_goto: bool
+    options: frozenset[str]
+
+
+_PLANS: dict[tuple[str, ...], _Plan] = {}
+# Options whose value changes what later words mean (-p loads its match, -m a match, -j a target).
+_KEEP_NEXT = {"-m", "-p", "-j", "-g"} | {name[:k] for name in ("--match", "--protocol", "--jump",
+                                                                "--goto")
+                                         for k in range(3, len(name) + 1)}
+
+
+# Rule words joined by a byte no word holds, so each word stays one token for the regexes.
+_SEP = "\x01"
+_VALUE_WORD = re.compile(r"(?:(?<=\x01)|^)[^-!\x01][^\x01]*")
+_KEPT_VALUE = re.compile(r"(?:^|\x01)(?:" + "|".join(sorted(_KEEP_NEXT, key=len, reverse=True)) +
+                         r")\x01([^\x01]*)")
+
+
+def _skeleton(joined: str) -> tuple[str, ...]:
+    """The options of a rule in their places (values blanked), and the values that decide what
+    later words mean: two rules with one skeleton are parsed alike."""
+    return (_VALUE_WORD.sub("", joined), *_KEPT_VALUE.findall(joined))
+
+
 def parse_spec(words: list[str], family: str) -> Spec:
     # One search over the whole rule spares a search per word in the common, untemplated case.
-    tpl = _TEMPLATED.search(" ".join(words)) is not None
-    conds: list[Cond] = []
-    templated: list[str] = []
-    verdict = _VERDICTS[V.NONE]
+    joined = _SEP.join(words)
+    tpl = _TEMPLATED.search(joined) is not None
+    if tpl:
+        return _apply(_plan(words, family, tpl), words, family, tpl)
+    key = (family, *_skeleton(joined))
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _plan(words, family, tpl)
+        if len(_PLANS) < 4096:
+            _PLANS[key] = plan
+    return _apply(plan, words, family, tpl)
+
+
+def _plan(words: list[str], family: str, tpl: bool) -> _Plan:
+    """Resolve every option as iptables would; SpecError for what it refuses (syntax only)."""
+    steps: list[Step] = []
     target_name: str | None = None
+    target_goto = False
     target: _Loaded | None = None
     loaded: list[_Loaded] = []
     proto: str | None = None
@@ -286,17 +377,17 @@ def parse_spec(words: list[str], family: str) -> Spec:
     neg = False
     n = len(words)
 
-    def value() -> str:
+    def take(k: int) -> int:
         nonlocal i
-        i += 1
-        if i >= n:
-            raise SpecError(f"option {words[i - 1]!r} needs a value")
-        v = words[i]
-        if v == "!":
-            raise SpecError(f"'!' after {words[i - 1]!r}: write '! {words[i - 1]} VALUE'")
-        if tpl and is_templated(v):
-            templated.append(v)
-        return v
+        first = i + 1
+        for _ in range(k):
+            i += 1
+            if i >= n:
+                raise SpecError(f"option {words[first - 1]!r} needs a value")
+            if words[i] == "!":
+                raise SpecError(f"'!' after {words[first - 1]!r}: write '! {words[first - 1]} "
+                                "VALUE'")
+        return first
 
     while i < n:
         w = words[i]
@@ -321,84 +412,42 @@ def parse_spec(words: list[str], family: str) -> Spec:
             if key in core_seen and key not in ("-m", "-c"):
                 raise SpecError(f"multiple {opt} flags are not allowed")
             core_seen.add(key)
+            at = take(CORE_NARGS[opt])
             if opt == "-p":
-                v = value().lower()
-                if tpl and is_templated(v):
-                    conds.append(Const(Tri.MAYBE, v))
-                else:
+                v = words[at].lower()
+                if not (tpl and is_templated(v)):
                     if v not in PROTOCOLS and not (v.isdigit() and int(v) <= 255):
                         raise SpecError(f"unknown protocol {v!r}")
-                    conds.append(_proto(v, neg))
                     proto, proto_neg = v, neg
-            elif opt == "-s":
-                src = parse_nets(value(), family)
-                conds.append(Source(src.nets, src.sets, neg))
-            elif opt == "-d":
-                dst = parse_nets(value(), family)
-                if dst.nets:
-                    conds.append(Dest(dst.nets, neg))
-                elif not any(s.endswith("(templated)") for s in dst.sets):
-                    # A host name: like an address the author named, taken to be this host's.
-                    conds.append(Const(Tri.of(not neg), "destination " + ", ".join(dst.sets)))
-            elif opt == "-i":
-                v = value()
-                if len(v) > 15:
-                    raise SpecError(f"interface name {v!r} is longer than 15 characters")
-                conds.append(InIface((v,), neg, unknown=tpl and is_templated(v)))
-            elif opt == "-o":
-                v = value()
-                if len(v) > 15:
-                    raise SpecError(f"interface name {v!r} is longer than 15 characters")
-                conds.append(Const(Tri.NO, "-o never matches incoming packets"))
             elif opt in ("-j", "-g"):
-                v = value()
-                target_name = v
+                v = words[at]
+                target_name, target_goto = v, opt == "-g"
                 ext = TARGETS.get(v)
                 if ext is not None and ext.family not in (None, family):
                     raise SpecError(f"target {v!r} does not exist for {family}")
                 if ext is not None and opt == "-j":
                     target = _Loaded(v, ext)
-                verdict = _target_verdict(v, opt, tpl)
             elif opt == "-m":
-                name = value()
-                name = MATCH_ALIASES.get(name, name)
+                name = MATCH_ALIASES.get(words[at], words[at])
                 ext = MATCHES.get(name)
                 if ext is None or ext.family not in (None, family):
-                    if tpl and is_templated(name):
-                        conds.append(Const(Tri.MAYBE, name))
-                        neg = False
-                        i += 1
-                        continue
-                    raise SpecError(f"unknown match {name!r} (iptables cannot load it)")
-                loaded.append(_Loaded(name, ext))
-                if name == "owner":
-                    conds.append(Const(Tri.NO, "owner matches only locally generated packets"))
-            elif opt == "-c":
-                value()
-                value()
-            elif opt == "-f":
-                if family != "ipv4":
-                    raise SpecError("-f exists only in iptables (IPv4)")
-                conds.append(Const(Tri.of(neg), "fragment"))
-            # -4 / -6: which tool a line is for; the family is already known.
+                    if not (tpl and is_templated(name)):
+                        raise SpecError(f"unknown match {name!r} (iptables cannot load it)")
+                else:
+                    loaded.append(_Loaded(name, ext))
+            elif opt == "-f" and family != "ipv4":
+                raise SpecError("-f exists only in iptables (IPv4)")
+            steps.append((opt, at, neg))
             neg = False
             i += 1
             continue
         if opt in inst.seen:
             raise SpecError(f"option {opt!r} can be given once per -m {inst.name}")
         inst.seen.add(opt)
-        if inst is target:
-            # A target's options only shape what the target does once the rule matched;
-            # the verdict follows from the target itself.
-            for _ in range(inst.ext.options[opt]):
-                value()
-        elif opt in MODELLED.get(inst.name, ()):
-            _modelled(inst.name, opt, value, conds, neg, loaded)
-        else:
-            for _ in range(inst.ext.options[opt]):
-                value()
-            if opt not in NEUTRAL.get(inst.name, ()):
-                conds.append(Const(Tri.MAYBE, f"-m {inst.name} {opt} is not modelled"))
+        nargs = inst.ext.options[opt]
+        at = take(nargs)
+        if inst is not target:
+            steps.append(((inst.name, opt, nargs), at, neg))
         neg = False
         i += 1
     if neg:
@@ -406,13 +455,77 @@ def parse_spec(words: list[str], family: str) -> Spec:
     for inst in loaded:
         need = NEEDS_PROTO.get(inst.name)
         if need is not None and (proto is None or proto_neg or proto not in need) and \
-                not (tpl and proto is None and any(isinstance(c, Const) for c in conds)):
+                not (tpl and proto is None and "-p" in core_seen):
             raise SpecError(f"-m {inst.name} needs -p {max(need, key=len)} (the kernel refuses "
                             "it otherwise)")
-    if target_name == "REJECT" and "tcp-reset" in words and \
+    return _Plan(tuple(steps), target_name, target_goto, frozenset(core_seen))
+
+
+def _apply(plan: _Plan, words: list[str], family: str, tpl: bool) -> Spec:
+    """The conditions of a rule: its plan, filled with this rule's values."""
+    conds: list[Cond] = []
+    templated: list[str] = []
+    proto: str | None = None
+    proto_neg = False
+    for what, at, neg in plan.steps:
+        if tpl:
+            nvals = CORE_NARGS[what] if isinstance(what, str) else what[2]  # type: ignore[index]
+            templated += [v for v in words[at:at + nvals] if is_templated(v)]
+        if what == "-p":
+            v = words[at].lower()
+            if tpl and is_templated(v):
+                conds.append(Const(Tri.MAYBE, v))
+            else:
+                conds.append(_proto(v, neg))
+                proto, proto_neg = v, neg
+        elif what == "-s":
+            v = words[at]
+            if family == "ipv4" and _plain_v4(v):
+                conds.append(LazySource(v, neg))
+            else:
+                src = parse_nets(v, family)
+                conds.append(Source(src.nets, src.sets, neg))
+        elif what == "-d":
+            dst = parse_nets(words[at], family)
+            if dst.nets:
+                conds.append(Dest(dst.nets, neg))
+            elif not any(s.endswith("(templated)") for s in dst.sets):
+                # A host name: like an address the author named, taken to be this host's.
+                conds.append(Const(Tri.of(not neg), "destination " + ", ".join(dst.sets)))
+        elif what == "-i":
+            v = words[at]
+            if len(v) > 15:
+                raise SpecError(f"interface name {v!r} is longer than 15 characters")
+            conds.append(InIface((v,), neg, unknown=tpl and is_templated(v)))
+        elif what == "-o":
+            if len(words[at]) > 15:
+                raise SpecError(f"interface name {words[at]!r} is longer than 15 characters")
+            conds.append(_OUT)
+        elif what == "-m":
+            name = words[at]
+            if tpl and is_templated(name):
+                conds.append(Const(Tri.MAYBE, name))
+            elif name == "owner":
+                conds.append(_OWNER)
+        elif what == "-f":
+            conds.append(Const(Tri.of(neg), "fragment"))
+        elif isinstance(what, tuple):
+            mod, opt, nargs = what
+            if opt in MODELLED.get(mod, ()):
+                _modelled(mod, opt, iter(words[at:at + nargs]).__next__, conds, neg)
+            elif opt not in NEUTRAL.get(mod, ()):
+                conds.append(Const(Tri.MAYBE, f"-m {mod} {opt} is not modelled"))
+        # -j / -g, -c, -4, -6: no condition (the verdict comes from the plan)
+    if plan.target_name == "REJECT" and "tcp-reset" in words and \
             (proto not in ("tcp", "6") or proto_neg):
         raise SpecError("--reject-with tcp-reset is only valid with -p tcp (the kernel refuses it)")
-    return Spec(conds, verdict, target_name, templated, frozenset(core_seen))
+    verdict = _VERDICTS[V.NONE] if plan.target_name is None else \
+        _target_verdict(plan.target_name, "-g" if plan.target_goto else "-j", tpl)
+    return Spec(conds, verdict, plan.target_name, templated, plan.options)
+
+
+_OUT = Const(Tri.NO, "-o never matches incoming packets")
+_OWNER = Const(Tri.NO, "owner matches only locally generated packets")
 
 
 def _target_verdict(v: str, opt: str, tpl: bool) -> Verdict:
@@ -433,8 +546,7 @@ def _target_verdict(v: str, opt: str, tpl: bool) -> Verdict:
     return Verdict(V.GOTO if opt == "-g" else V.JUMP, v)
 
 
-def _modelled(mod: str, opt: str, value: Callable[[], str], conds: list[Cond], neg: bool,
-              loaded: list[_Loaded]) -> None:
+def _modelled(mod: str, opt: str, value: Callable[[], str], conds: list[Cond], neg: bool) -> None:
     """The conditions of the options ``MODELLED`` names, for a new TCP connection."""
     if opt in ("--dport", "--dports", "--ctorigdstport", "--ports"):
         conds.append(_ports(value(), mod == "multiport", neg, False))
