@@ -131,7 +131,6 @@ def _net(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     return ipaddress.ip_network(item, strict=False)
 
 
-_DOTTED_LIST = re.compile(r"(?:\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?:/\d{1,2})?,?)+")
 
 
 class LazySource(Source):
@@ -158,18 +157,14 @@ class LazySource(Source):
         return any(n.prefixlen == 0 for n in self.nets)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_PLAIN_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(?:3[0-2]|[12]?\d))?"
+                       rf"(?:,{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(?:3[0-2]|[12]?\d))?)*")
+
+
 def _plain_v4(text: str) -> bool:
     """Dotted quads with masks, every number in range: exactly what _net's fast path builds."""
-    if _DOTTED_LIST.fullmatch(text) is None or text.endswith(","):
-        return False
-    for item in text.split(","):
-        addr, _, mask = item.partition("/")
-        if mask and int(mask) > 32:
-            return False
-        for part in addr.split("."):
-            if int(part) > 255:
-                return False
-    return True
+    return _PLAIN_V4.fullmatch(text) is not None
 
 
 def parse_nets(text: str, family: str) -> Source:
@@ -326,6 +321,7 @@ class _Plan:
     target_name: str | None
     target_goto: bool
     options: frozenset[str]
+    verdict: Verdict
 
 
 _PLANS: dict[tuple[str, ...], _Plan] = {}
@@ -458,7 +454,26 @@ def _plan(words: list[str], family: str, tpl: bool) -> _Plan:
                 not (tpl and proto is None and "-p" in core_seen):
             raise SpecError(f"-m {inst.name} needs -p {max(need, key=len)} (the kernel refuses "
                             "it otherwise)")
-    return _Plan(tuple(steps), target_name, target_goto, frozenset(core_seen))
+    if not tpl:
+        # Steps that add no condition are dropped once here, not skipped per rule.
+        steps = [st for st in steps if _adds_condition(st, words)]
+    verdict = _VERDICTS[V.NONE] if target_name is None else \
+        _target_verdict(target_name, "-g" if target_goto else "-j", tpl)
+    return _Plan(tuple(steps), target_name, target_goto, frozenset(core_seen), verdict)
+
+
+_PORT_OPTS = {"--dport": (False, False), "--sport": (False, True), "--dports": (True, False),
+              "--sports": (True, True), "--ports": (True, False), "--ctorigdstport": (False, False)}
+
+
+def _adds_condition(step: Step, words: list[str]) -> bool:
+    what, at, _ = step
+    if isinstance(what, tuple):
+        mod, opt, _n = what
+        return opt in MODELLED.get(mod, ()) or opt not in NEUTRAL.get(mod, ())
+    if what == "-m":
+        return words[at] == "owner"
+    return what in ("-p", "-s", "-d", "-i", "-o", "-f")
 
 
 def _apply(plan: _Plan, words: list[str], family: str, tpl: bool) -> Spec:
@@ -471,7 +486,16 @@ def _apply(plan: _Plan, words: list[str], family: str, tpl: bool) -> Spec:
         if tpl:
             nvals = CORE_NARGS[what] if isinstance(what, str) else what[2]  # type: ignore[index]
             templated += [v for v in words[at:at + nvals] if is_templated(v)]
-        if what == "-p":
+        if what.__class__ is tuple:
+            mod, opt, nargs = what  # type: ignore[misc]
+            ports = _PORT_OPTS.get(opt)
+            if ports is not None and mod != "multiport" and not ports[0]:
+                conds.append(_ports(words[at], False, neg, ports[1]))
+            elif opt in MODELLED.get(mod, ()):
+                _modelled(mod, opt, iter(words[at:at + nargs]).__next__, conds, neg)
+            elif opt not in NEUTRAL.get(mod, ()):
+                conds.append(Const(Tri.MAYBE, f"-m {mod} {opt} is not modelled"))
+        elif what == "-p":
             v = words[at].lower()
             if tpl and is_templated(v):
                 conds.append(Const(Tri.MAYBE, v))
@@ -509,19 +533,11 @@ def _apply(plan: _Plan, words: list[str], family: str, tpl: bool) -> Spec:
                 conds.append(_OWNER)
         elif what == "-f":
             conds.append(Const(Tri.of(neg), "fragment"))
-        elif isinstance(what, tuple):
-            mod, opt, nargs = what
-            if opt in MODELLED.get(mod, ()):
-                _modelled(mod, opt, iter(words[at:at + nargs]).__next__, conds, neg)
-            elif opt not in NEUTRAL.get(mod, ()):
-                conds.append(Const(Tri.MAYBE, f"-m {mod} {opt} is not modelled"))
         # -j / -g, -c, -4, -6: no condition (the verdict comes from the plan)
     if plan.target_name == "REJECT" and "tcp-reset" in words and \
             (proto not in ("tcp", "6") or proto_neg):
         raise SpecError("--reject-with tcp-reset is only valid with -p tcp (the kernel refuses it)")
-    verdict = _VERDICTS[V.NONE] if plan.target_name is None else \
-        _target_verdict(plan.target_name, "-g" if plan.target_goto else "-j", tpl)
-    return Spec(conds, verdict, plan.target_name, templated, plan.options)
+    return Spec(conds, plan.verdict, plan.target_name, templated, plan.options)
 
 
 _OUT = Const(Tri.NO, "-o never matches incoming packets")
