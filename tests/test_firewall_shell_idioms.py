@@ -41,8 +41,8 @@ def test_ipt_from_which_and_sudo() -> None:
 
 
 def test_ufw_with_sudo_functions_and_semicolons() -> None:
-    text = ("#!/bin/bash\nsetup() {\n  sudo -A ufw default deny incoming; sudo ufw allow 143/tcp\n"
-            "  sudo ufw allow 22 && sudo ufw --force enable\n}\nsetup\n")
+    text = ("#!/bin/bash\nsetup() {\n  sudo ufw default deny incoming; sudo -A ufw allow 143/tcp\n"
+            "  sudo ufw allow 22 && sudo -E ufw --force enable\n}\nsetup\n")
     v, fs = lint(text)
     assert v.format == "ufw-script"
     assert "FW006" not in rule_ids(fs)
