@@ -12,5 +12,5 @@ PY=".venv/bin/python"
 env -u CI IMAP_GATE_FUZZ_SCALE="$scale" "$PY" -m pytest -q -p no:cacheprovider \
   tests/test_manifest_fuzz.py tests/test_probe_wire.py tests/test_tls_parsers.py \
   tests/test_dovecot_fuzz.py tests/test_firewall_fuzz.py tests/test_tls_rules.py \
-  tests/test_probe_engine.py "$@"
+  tests/test_probe_engine.py tests/test_firewall_mutation_iptables.py "$@"
 echo "fuzz: scale ${scale}x done"
