@@ -171,3 +171,11 @@ def test_non_utf8_bytes_and_form_feeds_keep_line_numbers(tmp_path: Path) -> None
     (tmp_path / "fw.sh").write_bytes(script)
     v, fs = lint(RootReader(tmp_path).read("fw.sh") or "", "fw.sh")
     assert v.exposure(143, "ipv4").location.line == 4
+
+
+def test_a_management_script_whose_rules_run_for_other_arguments_is_not_judged() -> None:
+    text = ('#!/bin/bash\nallow_ip() {\n  ufw allow from "$1" to any port 22 proto tcp\n}\n'
+            'case "${1:-}" in\n  allow-ip) allow_ip "$2" ;;\n  *) echo usage; exit 1 ;;\nesac\n')
+    v, fs = lint(text)
+    assert v.format == "ufw-script"
+    assert [f.location.line for f in fs if f.rule_id == "FW006"] == [3]

@@ -76,8 +76,9 @@ def parse(text: str, path: str) -> Parsed:
         m = TOOL_VAR.search(text)
         line = text.count("\n", 0, m.start()) + 1 if m else 1
         issues.append(ParseIssue(Location(path, line), "no iptables command in this script runs "
-                                 "as written (they are built or echoed at run time), so its rules "
-                                 "are not known", m.group(0).strip() if m else ""))
+                                 "when it is run as `script start` (they are echoed or built at "
+                                 "run time, or sit in functions or branches chosen by other "
+                                 "arguments), so its rules are not known", m.group(0).strip() if m else ""))
     parsed.issues = sorted(issues, key=lambda x: x.loc.line)
     return parsed
 

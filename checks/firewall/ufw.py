@@ -65,6 +65,8 @@ class Settings:
     issues: list[ParseIssue] = field(default_factory=list)
 
 
+UFW_MENTION = re.compile(r"^[^#\n]*\bufw\s+(?:--force\s+)?(?:allow|deny|reject|limit|insert|prepend|"
+                         r"default|enable|disable|reset)\b[^\n]*", re.M)
 KV = re.compile(r'^\s*([A-Z_0-9]+)\s*=\s*"?([^"#]*)"?')
 
 
@@ -436,6 +438,15 @@ def parse_script(text: str, path: str, settings: Settings | None = None) -> Pars
                                  loc, cmd.text))
     parsed = Parsed("ufw-script", path=path, issues=issues)
     if not seen:
+        m = UFW_MENTION.search(text)
+        if m:
+            # ufw commands are written, but none runs when the script is run (as ``script
+            # start``): they sit in functions never called or in branches of other arguments.
+            line = text.count("\n", 0, m.start()) + 1
+            parsed.issues.append(ParseIssue(
+                Location(path, line), "no ufw command in this script runs when it is run as "
+                "`script start` (they are in functions or branches chosen by other arguments), "
+                "so the rules it sets are not known", m.group(0).strip()))
         return parsed
     assert first is not None
     st = Settings(policy, policy_loc, policy_text, settings.ipv6, settings.ipv6_loc,
