@@ -78,8 +78,8 @@ class Tok:
     heredoc_line: int = 0
 
 
-OPS = ("&&", "||", ";;", ";&", "<<<", "<<-", "<<", ">>", ">&", "<&", "&>", ">|", "<>", ";", "&",
-       "|", "(", ")", "<", ">")
+OPS = ("&&", "||", ";;", ";&", "<<<", "<<-", "<<", ">>", ">&", "<&", "&>", ">|", "<>", "|&", ";",
+       "&", "|", "(", ")", "<", ">")
 
 
 class _Lexer:
@@ -246,10 +246,19 @@ class _Lexer:
         """Index after the bracket closing the one at ``j`` (quotes respected)."""
         s, n = self.s, len(self.s)
         depth = 0
+        cases = 0   # inside $( case ... esac ), a pattern's ")" closes nothing
         while j < n:
             ch = s[j]
             if ch == "\\":
                 j += 2
+                continue
+            if open_ == "(" and ch in "ce" and (j == 0 or not (s[j - 1].isalnum() or s[j - 1] == "_")):
+                if s.startswith("case", j) and (j + 4 >= n or not s[j + 4].isalnum()):
+                    cases += 1
+                elif s.startswith("esac", j) and (j + 4 >= n or not s[j + 4].isalnum()):
+                    cases -= 1
+            if ch == close and cases > 0 and depth == 1:
+                j += 1
                 continue
             if ch == "'" and open_ == "(":
                 k = s.find("'", j + 1)
@@ -406,7 +415,7 @@ class _Parser:
                 neg = not neg
                 self.i += 1
             pipe = [self.command()]
-            while self.peek().kind == "op" and self.peek().op == "|":
+            while self.peek().kind == "op" and self.peek().op in ("|", "|&"):
                 self.i += 1
                 while self.peek().kind == "nl":
                     self.i += 1
@@ -474,7 +483,17 @@ class _Parser:
             self.i += 1
             var_tok = self.peek()
             if var_tok.kind == "op" and var_tok.op == "(":
-                raise _SyntaxError(line, "arithmetic for loops are not read")
+                # for (( i = 0; i < n; i++ )): the body runs once, the counter unknown
+                closes = 0
+                while self.i < len(self.t) and closes < 2:
+                    tk = self.peek()
+                    closes = closes + 1 if tk.kind == "op" and tk.op == ")" else 0
+                    self.i += 1
+                self.expect_word("do")
+                body = self.parse_list(stops=("done",))
+                self.expect_word("done")
+                self._redirs()
+                return Loop(line, self._end(), "while", body=body)
             var = var_tok.word.plain if var_tok.word else None
             if not var:
                 raise _SyntaxError(line, "a for loop needs a variable name")
