@@ -57,6 +57,8 @@ def test_corpus_files_the_real_tools_reject_give_fw006(corpus_dir: Path) -> None
             continue
         path = corpus_dir / e["local_file"]
         text = path.read_text(errors="replace")
+        if lint_text(text, e["local_file"], None).format == "ufw-default":
+            continue  # /etc/default/ufw, filed under ufw-rules: settings, not iptables text
         if e["format"] == "nftables":
             argv = ["nft", "-c", "-f", str(path)]
         else:
