@@ -113,3 +113,17 @@ def test_options_of_the_wrong_family_are_refused() -> None:
     _v, fs = lint("*filter\n:INPUT ACCEPT [0:0]\n-A INPUT -p icmp -m icmp --icmp-type 8 -j ACCEPT\n"
                  "-A INPUT -s 2001:db8::1 -j ACCEPT\nCOMMIT\n", "rules.v6")
     assert 3 in fw006_lines(fs)
+
+
+@pytest.mark.parametrize("port", ["0x8f", "0217", "+143", "0X8F"])
+def test_ports_are_c_numbers_as_iptables_reads_them(port: str) -> None:
+    # iptables-restore loads these: strtoul base 0, so each is 143 (found by the mutation test).
+    text = ("*filter\n:INPUT DROP [0:0]\n" f"-A INPUT -p tcp --dport {port} -j ACCEPT\nCOMMIT\n")
+    v, fs = lint(text)
+    assert fw006_lines(fs) == []
+    assert v.exposure(143, "ipv4").state == "open-world"
+
+
+def test_a_decimal_port_with_a_leading_zero_and_an_8_is_refused() -> None:
+    _v, fs = lint(HEAD + "-A INPUT -p tcp --dport 08 -j ACCEPT\nCOMMIT\n")
+    assert 3 in fw006_lines(fs)

@@ -87,6 +87,26 @@ def is_templated(word: str) -> bool:
     return _TEMPLATED.search(word) is not None
 
 
+# iptables reads a port number as C's strtoul with base 0 does: 0x8f and 0217 are both 143.
+_C_NUMBER = re.compile(r"[ \t]*\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
+
+
+def _ipt_port(item: str) -> int | None:
+    m = _C_NUMBER.fullmatch(item)
+    if m is not None:
+        digits = m.group(1)
+        if digits[:2] in ("0x", "0X"):
+            value = int(digits, 16)
+        elif len(digits) > 1 and digits[0] == "0":
+            value = int(digits, 8)
+        else:
+            value = int(digits)
+        return value if value <= 65535 else None
+    if item.strip().isdigit():
+        return None   # "08": not a C number, and no service is called that
+    return port_of(item)
+
+
 def parse_ports(text: str, multi: bool) -> Ports:
     if not text.isdigit() and is_templated(text):
         return Ports((), unknown=text)
@@ -99,15 +119,15 @@ def parse_ports(text: str, multi: bool) -> Ports:
             raise SpecError(f"empty port in {text!r}")
         if ":" in item:
             a, b = item.split(":", 1)
-            lo = port_of(a) if a else 0
-            hi = port_of(b) if b else 65535
+            lo = _ipt_port(a) if a else 0
+            hi = _ipt_port(b) if b else 65535
             if lo is None or hi is None:
                 raise SpecError(f"invalid port/service {item!r}")
             if lo > hi:
                 lo, hi = hi, lo
             ranges.append((lo, hi))
         else:
-            p = port_of(item)
+            p = _ipt_port(item)
             if p is None:
                 raise SpecError(f"invalid port/service {item!r}")
             ranges.append((p, p))
