@@ -127,3 +127,16 @@ def test_ports_are_c_numbers_as_iptables_reads_them(port: str) -> None:
 def test_a_decimal_port_with_a_leading_zero_and_an_8_is_refused() -> None:
     _v, fs = lint(HEAD + "-A INPUT -p tcp --dport 08 -j ACCEPT\nCOMMIT\n")
     assert 3 in fw006_lines(fs)
+
+
+@pytest.mark.parametrize(("src", "net"), [
+    ("010.1.1.1", "8.1.1.1/32"),          # iptables-save shows -s 8.1.1.1/32: octal
+    ("10.1", "10.1.0.0/32"),              # missing parts are zero, at the right
+    ("10.0.0.0/016", "10.0.0.0/14"),      # the prefix length is a C number too
+    ("1.2.3.4/255.255.0.0", "1.2.0.0/16"),
+])
+def test_addresses_are_read_as_libxtables_reads_them(src: str, net: str) -> None:
+    text = ("*filter\n:INPUT DROP [0:0]\n" f"-A INPUT -s {src} -p tcp --dport 143 -j ACCEPT\nCOMMIT\n")
+    v, fs = lint(text)
+    assert fw006_lines(fs) == []
+    assert v.exposure(143, "ipv4").sources == (net,)

@@ -92,18 +92,11 @@ _C_NUMBER = re.compile(r"[ \t]*\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 
 def _ipt_port(item: str) -> int | None:
-    m = _C_NUMBER.fullmatch(item)
-    if m is not None:
-        digits = m.group(1)
-        if digits[:2] in ("0x", "0X"):
-            value = int(digits, 16)
-        elif len(digits) > 1 and digits[0] == "0":
-            value = int(digits, 8)
-        else:
-            value = int(digits)
-        return value if value <= 65535 else None
-    if item.strip().isdigit():
-        return None   # "08": not a C number, and no service is called that
+    value = _c_uint(item, 65535)
+    if value is not None:
+        return value
+    if item.strip().isdigit() or _C_NUMBER.fullmatch(item):
+        return None   # "08", "99999": no C number in range, and no service is called that
     return port_of(item)
 
 
@@ -137,20 +130,74 @@ def parse_ports(text: str, multi: bool) -> Ports:
 _DOTTED = re.compile(r"(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:/(\d{1,2}))?")
 
 
+def _c_uint(text: str, limit: int) -> int | None:
+    """libxtables' xtables_strtoui(text, base 0): decimal, 0x hex or 0 octal, within limit."""
+    m = _C_NUMBER.fullmatch(text)
+    if m is None:
+        return None
+    digits = m.group(1)
+    if digits[:2] in ("0x", "0X"):
+        value = int(digits, 16)
+    elif len(digits) > 1 and digits[0] == "0":
+        value = int(digits, 8)
+    else:
+        value = int(digits)
+    return value if value <= limit else None
+
+
+def _ipt_v4(text: str, is_mask: bool = False) -> int | None:
+    """An IPv4 address as libxtables reads it (__numeric_to_ipaddr): up to four parts, each a
+    C number (010 is 8), missing trailing parts zero ("10.1" is 10.1.0.0); a mask needs four."""
+    parts = text.split(".")
+    if len(parts) > 4 or (is_mask and len(parts) != 4):
+        return None
+    value = 0
+    for k in range(4):
+        if k < len(parts):
+            byte = _c_uint(parts[k], 255)
+            if byte is None:
+                return None
+        else:
+            byte = 0
+        value = (value << 8) | byte
+    return value
+
+
 def _net(item: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """ip_network(item, strict=False), with a fast path for the common dotted-quad form."""
-    m = _DOTTED.fullmatch(item)
-    if m:
-        a, b, c, d = (int(x) for x in m.groups()[:4])
-        plen = int(m.group(5)) if m.group(5) is not None else 32
-        if a < 256 and b < 256 and c < 256 and d < 256 and plen <= 32:
-            value = (a << 24) | (b << 16) | (c << 8) | d
-            return ipaddress.IPv4Network((value & (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF, plen))
+    """-s/-d values as iptables reads them; ValueError when it is no address (a name)."""
+    if _PLAIN_ITEM.fullmatch(item):
+        # The common form: plain decimal dotted quad, a decimal prefix length.
+        addr, _, mask = item.partition("/")
+        a, b, c, d = (int(x) for x in addr.split("."))
+        plen = int(mask) if mask else 32
+        value = (a << 24) | (b << 16) | (c << 8) | d
+        return ipaddress.IPv4Network((value & (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF, plen))
     if item in ("0/0", "0"):
         return ipaddress.IPv4Network("0.0.0.0/0")  # iptables' usual spelling of "anywhere"
-    return ipaddress.ip_network(item, strict=False)
-
-
+    addr, slash, mask = item.partition("/")
+    if ":" in addr:
+        plen6 = _c_uint(mask, 128) if slash else 128
+        if plen6 is None:
+            raise ValueError(item)
+        return ipaddress.ip_network(f"{addr}/{plen6}", strict=False)
+    value4 = _ipt_v4(addr)
+    if value4 is None:
+        raise ValueError(item)
+    if not slash:
+        plen = 32
+    elif "." in mask:
+        bits = _ipt_v4(mask, is_mask=True)
+        if bits is None:
+            raise ValueError(item)
+        plen = bin(bits).count("1")
+        if bits != (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF:
+            raise ValueError(item)   # a mask with holes: iptables-nft cannot load it either
+    else:
+        got = _c_uint(mask, 32)
+        if got is None:
+            raise ValueError(item)
+        plen = got
+    return ipaddress.IPv4Network((value4 & (0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF, plen))
 
 
 class LazySource(Source):
@@ -180,6 +227,9 @@ class LazySource(Source):
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
 _PLAIN_V4 = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(?:3[0-2]|[12]?\d))?"
                        rf"(?:,{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(?:3[0-2]|[12]?\d))?)*")
+
+
+_PLAIN_ITEM = re.compile(rf"{_OCTET}\.{_OCTET}\.{_OCTET}\.{_OCTET}(?:/(?:3[0-2]|[12]?\d))?")
 
 
 def _plain_v4(text: str) -> bool:
