@@ -140,3 +140,18 @@ def test_addresses_are_read_as_libxtables_reads_them(src: str, net: str) -> None
     v, fs = lint(text)
     assert fw006_lines(fs) == []
     assert v.exposure(143, "ipv4").sources == (net,)
+
+
+@pytest.mark.parametrize(("rule", "state"), [
+    ("-p udp --dport 0x8f -j ACCEPT", None),                         # udp: decimal only
+    ("-p tcp -m conntrack --ctorigdstport 0x8f -j ACCEPT", None),
+    ("-p tcp -m conntrack --ctorigdstport 0217 -j ACCEPT", "closed"),  # 217, not 143
+    ("-p tcp -m multiport --dports 0217 -j ACCEPT", "open-world"),     # 143
+])
+def test_udp_and_conntrack_ports_are_decimal(rule: str, state: str | None) -> None:
+    v, fs = lint("*filter\n:INPUT DROP [0:0]\n-A INPUT " + rule + "\nCOMMIT\n")
+    if state is None:
+        assert 3 in fw006_lines(fs)
+    else:
+        assert fw006_lines(fs) == []
+        assert v.exposure(143, "ipv4").state == state

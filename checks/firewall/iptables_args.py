@@ -91,7 +91,18 @@ def is_templated(word: str) -> bool:
 _C_NUMBER = re.compile(r"[ \t]*\+?(0[xX][0-9a-fA-F]+|0[0-7]*|[1-9][0-9]*)")
 
 
-def _ipt_port(item: str) -> int | None:
+_DECIMAL = re.compile(r"[ \t]*\+?[0-9]+")
+# Matches whose ports are read in base 10 (libxtables' x6 port type): there 0217 is 217 and
+# 0x8f no port; tcp, sctp, dccp and multiport read C numbers (0217 and 0x8f are 143).
+DECIMAL_PORTS = frozenset({"udp", "conntrack"})
+
+
+def _ipt_port(item: str, c_numbers: bool = True) -> int | None:
+    if not c_numbers:
+        if _DECIMAL.fullmatch(item):
+            value = int(item)
+            return value if value <= 65535 else None
+        return None if item.strip()[:1].isdigit() else port_of(item)
     value = _c_uint(item, 65535)
     if value is not None:
         return value
@@ -100,7 +111,7 @@ def _ipt_port(item: str) -> int | None:
     return port_of(item)
 
 
-def parse_ports(text: str, multi: bool) -> Ports:
+def parse_ports(text: str, multi: bool, c_numbers: bool = True) -> Ports:
     if not text.isdigit() and is_templated(text):
         return Ports((), unknown=text)
     ranges: list[tuple[int, int]] = []
@@ -112,15 +123,15 @@ def parse_ports(text: str, multi: bool) -> Ports:
             raise SpecError(f"empty port in {text!r}")
         if ":" in item:
             a, b = item.split(":", 1)
-            lo = _ipt_port(a) if a else 0
-            hi = _ipt_port(b) if b else 65535
+            lo = _ipt_port(a, c_numbers) if a else 0
+            hi = _ipt_port(b, c_numbers) if b else 65535
             if lo is None or hi is None:
                 raise SpecError(f"invalid port/service {item!r}")
             if lo > hi:
                 lo, hi = hi, lo
             ranges.append((lo, hi))
         else:
-            p = _ipt_port(item)
+            p = _ipt_port(item, c_numbers)
             if p is None:
                 raise SpecError(f"invalid port/service {item!r}")
             ranges.append((p, p))
@@ -286,7 +297,7 @@ def _flags(text: str) -> int:
 # Conditions and verdicts are immutable, so equal ones are shared: large rulesets repeat them.
 _VERDICTS = {k: Verdict(k) for k in V}
 _PROTOS: dict[tuple[str, bool], Proto] = {}
-_PORTS: dict[tuple[str, bool, bool, bool], Ports] = {}
+_PORTS: dict[tuple[str, bool, bool, bool, bool], Ports] = {}
 _STATES: dict[tuple[str, bool], State] = {}
 
 
@@ -297,11 +308,11 @@ def _proto(v: str, neg: bool) -> Proto:
     return got
 
 
-def _ports(text: str, multi: bool, neg: bool, source: bool) -> Ports:
-    key = (text, multi, neg, source)
+def _ports(text: str, multi: bool, neg: bool, source: bool, c_numbers: bool = True) -> Ports:
+    key = (text, multi, neg, source, c_numbers)
     got = _PORTS.get(key)
     if got is None:
-        p = parse_ports(text, multi)
+        p = parse_ports(text, multi, c_numbers)
         got = Ports(p.ranges, neg, source, p.unknown)
         if len(_PORTS) < 65536:
             _PORTS[key] = got
@@ -560,7 +571,7 @@ def _apply(plan: _Plan, words: list[str], family: str, tpl: bool) -> Spec:
             mod, opt, nargs = what  # type: ignore[misc]
             ports = _PORT_OPTS.get(opt)
             if ports is not None and mod != "multiport" and not ports[0]:
-                conds.append(_ports(words[at], False, neg, ports[1]))
+                conds.append(_ports(words[at], False, neg, ports[1], mod not in DECIMAL_PORTS))
             elif opt in MODELLED.get(mod, ()):
                 _modelled(mod, opt, iter(words[at:at + nargs]).__next__, conds, neg)
             elif opt not in NEUTRAL.get(mod, ()):
@@ -635,9 +646,9 @@ def _target_verdict(v: str, opt: str, tpl: bool) -> Verdict:
 def _modelled(mod: str, opt: str, value: Callable[[], str], conds: list[Cond], neg: bool) -> None:
     """The conditions of the options ``MODELLED`` names, for a new TCP connection."""
     if opt in ("--dport", "--dports", "--ctorigdstport", "--ports"):
-        conds.append(_ports(value(), mod == "multiport", neg, False))
+        conds.append(_ports(value(), mod == "multiport", neg, False, mod not in DECIMAL_PORTS))
     elif opt in ("--sport", "--sports"):
-        conds.append(_ports(value(), mod == "multiport", neg, True))
+        conds.append(_ports(value(), mod == "multiport", neg, True, mod not in DECIMAL_PORTS))
     elif opt in ("--state", "--ctstate"):
         v = value()
         allowed = CT_STATES if opt == "--ctstate" else STATE_STATES
