@@ -235,6 +235,7 @@ def lint_scaling(sizes: tuple[int, ...], work: Path, limit: float, kinds: list[s
                                                        "--quiet"), 60).seconds for _ in range(3)])
     print(f"empty lint run: {empty:.2f} s")
     rows = []
+    ratios: list[str] = []
     for kind in kinds:
         fname, gen, cfg = KINDS[kind]
         xs, ts, nets, ms = [], [], [], []
@@ -255,9 +256,48 @@ def lint_scaling(sizes: tuple[int, ...], work: Path, limit: float, kinds: list[s
                          f"{r.seconds:.2f} s", f"{max(r.seconds - empty, 0):.2f} s",
                          f"{r.maxrss_kb / 1024:.0f} MiB", str(findings),
                          "TIMEOUT" if r.hung else f"exit {r.code}"])
+            if kind == "iptables-save":
+                ratios.append(_restore_ratio(root, fname, r.seconds, n, limit))
         rows.append([kind, "growth exponent", "", f"{fl.fit_exponent(xs, ts):.2f}",
                      f"{fl.fit_exponent(xs, nets):.2f}", f"{fl.fit_exponent(xs, ms):.2f}", "", ""])
     print(fl.table(["input", "lines", "size", "time", "net", "peak RSS", "findings", "run"], rows))
+    for line in ratios:
+        print(line)
+
+
+def _restore_ratio(root: Path, fname: str, first: float, lines: int, limit: float) -> str:
+    """imap-gate's whole lint run (interpreter start-up included) against ``iptables-restore
+    --test`` on the same file; the target is within 2x. Best of three each, taken in turns so
+    both see the same load; CPU time (user+sys of the processes) as well as wall time, since
+    on a shared machine wall time mostly measures the neighbours."""
+    import resource
+    import shutil
+    import subprocess
+    path = root / fname
+    tool = shutil.which("iptables-restore")
+    if tool is None:
+        return f"iptables-save {lines:,} lines: iptables-restore is not installed, no ratio"
+
+    def cpu() -> float:
+        ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return ru.ru_utime + ru.ru_stime
+
+    gate_wall, gate_cpu, tool_wall, tool_cpu = first, float("inf"), float("inf"), float("inf")
+    for _ in range(3):
+        c0 = cpu()
+        r = fl.timed_run(fl.entrypoint_argv("--root", str(root), "--only", "lint", "--quiet"), limit)
+        gate_cpu = min(gate_cpu, cpu() - c0)
+        gate_wall = min(gate_wall, r.seconds)
+        c0, t0 = cpu(), time.monotonic()
+        proc = subprocess.run([tool, "--test", str(path)], capture_output=True, timeout=limit)
+        tool_wall = min(tool_wall, time.monotonic() - t0)
+        tool_cpu = min(tool_cpu, cpu() - c0)
+        if proc.returncode != 0:
+            return (f"iptables-save {lines:,} lines: iptables-restore --test failed "
+                    f"({proc.stderr.decode(errors='replace').strip()[:80]}), no ratio")
+    return (f"iptables-save {lines:,} lines vs iptables-restore --test: wall {gate_wall:.2f} s / "
+            f"{tool_wall:.2f} s = {gate_wall / tool_wall:.2f}x, CPU {gate_cpu:.2f} s / "
+            f"{tool_cpu:.2f} s = {gate_cpu / max(tool_cpu, 1e-3):.2f}x (target: within 2x)")
 
 
 def _count_findings(path: Path) -> str:

@@ -39,4 +39,8 @@ def all_checks(only: str | None = None) -> list[Check]:
         from checks.drift.check import CHECK as drift
 
         out.append(drift)
+    elif only == "lint":
+        from checks.drift.check import FILES_CHECK as drift_files
+
+        out.append(drift_files)
     return out

@@ -8,12 +8,23 @@
 #   IMAP_GATE_ROOTFS24  where it lives (default /var/cache/imap-gate/trixie-dovecot24)
 set -euo pipefail
 DIR="${IMAP_GATE_ROOTFS24:-/var/cache/imap-gate/trixie-dovecot24}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PLUGINS="$(cat "$(dirname "$0")/dovecot-plugins-2.4.txt")"
+# The Dovecot plugin packages, so that the 2.4 oracle knows every setting Debian's 2.4 knows.
+add_plugins() {
+  if [ "$(cat "$1/.imap-gate-plugins" 2>/dev/null)" != "$PLUGINS" ]; then
+    $SUDO chroot "$1" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+      --no-install-recommends $PLUGINS >"$1.plugins.log" 2>&1 || { tail -20 "$1.plugins.log" >&2; exit 1; }
+    echo "$PLUGINS" | $SUDO tee "$1/.imap-gate-plugins" >/dev/null
+    $SUDO rm -f "$1.plugins.log"
+  fi
+}
 if [ -x "$DIR/usr/sbin/dovecot" ] && [ -f "$DIR/.imap-gate-ready" ]; then
+  add_plugins "$DIR"
   echo "$DIR"
   exit 0
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 if ! command -v debootstrap >/dev/null; then
   $SUDO apt-get update -qq
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
@@ -31,6 +42,7 @@ $SUDO debootstrap --variant=minbase --include=dovecot-core,dovecot-imapd,openssl
   trixie "$TMP" "$MIRROR" >"$TMP.log" 2>&1 || { tail -20 "$TMP.log" >&2; exit 1; }
 printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$TMP/usr/sbin/policy-rc.d" >/dev/null
 $SUDO chmod +x "$TMP/usr/sbin/policy-rc.d"
+add_plugins "$TMP"
 $SUDO chroot "$TMP" dovecot --version | $SUDO tee "$TMP/.imap-gate-ready" >/dev/null
 $SUDO rm -rf "$DIR" "$TMP.log"
 $SUDO mv "$TMP" "$DIR"

@@ -151,3 +151,15 @@ def test_contract_methods_return_value_location_pairs(tmp_path: Path) -> None:
         assert loc is None or loc.path == "d.conf"
     assert eff.version()[0] == "2.4" and eff.version()[1].line == 1
     assert eff.ssl_mode()[1].line == 2
+
+
+def test_latin1_file_fails_the_gate_at_high(run_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: at --fail-on high the gate passed a server with TLS off, because one Latin-1
+    byte in a comment made the whole file "not UTF-8" (a medium DOV013)."""
+    (tmp_path / "dovecot.conf").write_bytes(b"# Caf\xe9 mail server\nssl = no\n"
+                                            b"disable_plaintext_auth = no\n")
+    (tmp_path / "imap-gate.yml").write_text("version: 1\nconfigs:\n  dovecot: [dovecot.conf]\n")
+    res = run_cli("--root", str(tmp_path), "--only", "lint", "--fail-on", "high")
+    assert res.code == 1
+    found = {(f["rule_id"], f["line"]) for f in res.json["findings"]}
+    assert found == {("DOV001", 2), ("DOV002", 3)}

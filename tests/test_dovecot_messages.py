@@ -24,8 +24,10 @@ def test_quoted_setting_leaves_out_its_trailing_comment(tmp_path: Path) -> None:
     assert "# legacy" in dov001.evidence      # the evidence is still the line as written
 
 
-def test_non_utf8_byte_is_reported_on_its_line(tmp_path: Path) -> None:
-    findings = _lint(tmp_path, b"ssl = required\n# caf\xe9\nssl_min_protocol = TLSv1.2\n")
-    [f] = [f for f in findings if f.rule_id == "DOV013"]
-    assert (f.location.path, f.location.line, f.location.column) == ("dovecot.conf", 2, 6)
-    assert "not UTF-8" in f.message
+def test_non_utf8_byte_is_no_error_and_keeps_true_positions(tmp_path: Path) -> None:
+    """Dovecot reads bytes: a Latin-1 byte in a comment is no DOV013, and the settings after it
+    keep their own lines and columns."""
+    findings = _lint(tmp_path, b"# caf\xe9\n  ssl = no\ndisable_plaintext_auth = no\nprotocols = imap\n")
+    assert "DOV013" not in {f.rule_id for f in findings}
+    where = {f.rule_id: (f.location.line, f.location.column) for f in findings}
+    assert where["DOV001"] == (2, 3) and where["DOV002"][0] == 3

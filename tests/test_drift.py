@@ -192,3 +192,21 @@ def test_firewall_says_open_but_the_port_is_dropped(server_ns, run_cli, tmp_path
     found = [f for f in drift(res) if f["rule_id"] == "DRIFT002"]
     assert [(f["port"], f["line"]) for f in found] == [(143, 6)]
     assert "silently drops the probe" in found[0]["message"]
+
+
+def test_only_lint_keeps_the_drift_of_the_files_alone(run_cli, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """Issue 14: ``--only lint`` dropped DRIFT003 although it needs no live fact."""
+    root = pm.write(tmp_path / "repo", [(143, "imap"), (993, "imaps")],
+                    host=dovecot.SERVER_ADDR, source=dovecot.CLIENT_ADDR)
+    (root / "deploy").mkdir(exist_ok=True)
+    (root / "deploy" / "dovecot.conf").write_text(LAX_CONF)
+    (root / "deploy" / "rules.v4").write_text(OPEN_143)
+    (root / "imap-gate.yml").write_text((root / "imap-gate.yml").read_text()
+                                        + "    dovecot: [deploy/dovecot.conf]\n"
+                                        "    firewall: [deploy/rules.v4]\n")
+    res = run_cli("--root", str(root), "--only", "lint")
+    combined = [f for f in drift(res) if f["rule_id"] == "DRIFT003"]
+    assert [(f["path"], f["line"], f["severity"]) for f in combined] == [
+        ("deploy/dovecot.conf", 4, "high")]
+    assert not [f for f in drift(res) if f["rule_id"] != "DRIFT003"]   # no live drift
+    assert not [f for f in res.json["findings"] if f["rule_id"].startswith(("IMAP", "TLS"))]

@@ -11,6 +11,11 @@ value None when unknown or templated:
 - ``listener_ports()`` -> {"imap": int | None, "imaps": int | None} (0 = disabled)
 - ``version()`` -> "2.3" | "2.4" (located at dovecot_config_version or a version-only name)
 
+- ``partial`` -> True when an absolute ``!include`` was not read (a default is then no proof)
+- ``imap_enabled()`` -> bool | None (None: 2.4 with no ``protocols`` and an unread include)
+
 Modules: parser (syntax tree), loader (files, includes, ``<file``), version, template,
-effective (defaults and filters), judge (the rules), check (the entry point).
+names (the generated 2.3/2.4 setting lists, ``known_settings.json``), effective (defaults and
+filters), judge (the rules), v24 (what 2.4 refuses), remedy (fixes per version), check (the
+entry point).
 """

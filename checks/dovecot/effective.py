@@ -48,6 +48,9 @@ DEFAULTS_24: dict[str, str] = {
     **{k: v for k, v in DEFAULTS_23.items() if k not in ("disable_plaintext_auth", "verbose_ssl")},
     "auth_allow_cleartext": "no",
     "imap_id_send": "name",
+    "protocols": "",              # 2.4 enables no protocol by default (doveconf 2.4.1 -h)
+    "listen": "* ::",
+    "ssl_server_prefer_ciphers": "client",
 }
 # 2.2 shipped ``ssl_protocols = !SSLv2 !SSLv3`` (TLS 1.0 and 1.1 on); 2.3 before 2.3.15
 # defaulted ``ssl_min_protocol`` to TLSv1; 2.3.15 and later to TLSv1.2.
@@ -71,6 +74,7 @@ class Assign:
     loc: Location
     setting: Setting
     templated: bool = False
+    from_group: bool = False  # set by a 2.4 ``@group`` include (a default for its scope)
 
 
 @dataclass
@@ -109,6 +113,9 @@ class EffectiveConfig:
     filters: list[Filter] = field(default_factory=list)
     listeners: dict[tuple[str, str], Listener] = field(default_factory=dict)
     all_settings: list[Assign] = field(default_factory=list)
+    # Settings may also come from files that were not read (an absolute ``!include`` such as
+    # Debian's /usr/share/dovecot/protocols.d/*.protocol): a default is then not proof.
+    partial: bool = False
 
     # -- generic access -------------------------------------------------------------
     @property
@@ -210,6 +217,8 @@ class EffectiveConfig:
         return out
 
     def imap_enabled(self) -> tuple[bool | None, Location | None]:
+        if self.lookup("protocols") is None and self.partial and self.info.version == "2.4":
+            return None, None     # 2.4 enables nothing by default; an unread include may
         v, loc = self.value("protocols")
         if v is None:
             return None, loc
@@ -296,7 +305,7 @@ def _expand_vars(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting) -> 
 
 
 def _assign(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting, key: str) -> Assign:
-    templated = is_templated(s.value) or is_templated(s.raw)
+    templated = s.conditional or is_templated(s.value) or is_templated(s.raw)
     if templated:
         value: str | None = None
     elif s.kind == "var":
@@ -322,7 +331,14 @@ def _walk(eff: EffectiveConfig, nodes: list[Node], conds: tuple[tuple[str, str],
             if n.key.startswith("@") and not prefix:
                 body = groups.get((n.key, n.value))
                 if body is not None:
-                    _walk(eff, body, conds, service, groups, prefix, scope)
+                    # 2.4.1: a group's settings are defaults for the scope that includes it;
+                    # a setting written in that scope wins whatever the order (doveconf 2.4.1)
+                    included: dict[str, Assign] = {}
+                    _walk(eff, body, conds, service, groups, prefix, included)
+                    for k, a in included.items():
+                        if k not in scope or scope[k].from_group:
+                            a.from_group = True
+                            scope[k] = a
                 continue
             _assign(eff, scope, n, prefix + n.key)
         elif isinstance(n, Section):

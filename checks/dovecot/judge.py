@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 
 from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
 from checks.dovecot.parser import strip_comment
-from checks.dovecot.template import placeholder
+from checks.dovecot.remedy import fix
+from checks.dovecot.template import is_templated, placeholder
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
 
@@ -22,9 +23,12 @@ ReadPointed = Callable[[str, str], tuple[str | None, bytes | None]]
 SECURITY_KEYS = frozenset({
     "ssl", "disable_plaintext_auth", "auth_allow_cleartext", "ssl_min_protocol", "ssl_protocols",
     "ssl_cipher_list", "login_trusted_networks", "haproxy_trusted_networks", "auth_mechanisms",
-    "auth_verbose_passwords", "auth_debug_passwords", "ssl_key", "ssl_server_key_file",
-    "protocols", "listen", "port", "ssl_disable",
+    "auth_verbose_passwords", "auth_debug_passwords", "protocols", "listen", "port",
+    "ssl_disable",
 })
+# Not here: key and certificate paths (ssl_key, ssl_server_key_file ...). A templated path
+# decides no TLS or cleartext verdict, and DOV011 reads only files committed under the root,
+# which a placeholder path does not name.
 KEY_SETTINGS = frozenset({"ssl_key", "ssl_alt_key", "ssl_client_key", "ssl_server_key_file",
                           "ssl_server_alt_key_file", "ssl_client_key_file", "ssl_key_file"})
 _PRIVATE = re.compile(rb"-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----")
@@ -135,7 +139,7 @@ def _dov001(eff: EffectiveConfig, mode: str | None) -> list[Finding]:
         if a is None:
             return []
     return [_f("DOV001", f"TLS is disabled for IMAP ({_quoted(a)}): passwords and "
-               "mail cross the network in clear text.", a, _owner(eff, a))]
+               "mail cross the network in clear text." + fix(eff, "DOV001"), a, _owner(eff, a))]
 
 
 def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
@@ -158,7 +162,8 @@ def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
     flt = _owner(eff, a)
     return [_f("DOV002", f"Cleartext authentication is allowed without TLS ({_quoted(a)}"
                f") and ssl is not 'required': an IMAP client on the internet can send its "
-               f"password in clear text on port 143.{extra}", a, flt, sev, related)]
+               f"password in clear text on port 143.{extra}" + fix(eff, "DOV002"), a, flt, sev,
+               related)]
 
 
 def _tls_rank(v: str | None) -> int | None:
@@ -249,17 +254,28 @@ def _dov004(eff: EffectiveConfig) -> list[Finding]:
 
 def _dov005(eff: EffectiveConfig) -> list[Finding]:
     out = []
+    # Dovecot 2.4 still demands TLS from trusted clients under ssl = required (a trusted
+    # client sees LOGINDISABLED); 2.3 lets them log in in clear even then.
+    required_24 = eff.info.version == "2.4" and eff.ssl_mode()[0] == "required"
     for key in ("login_trusted_networks", "haproxy_trusted_networks"):
         for a, flt in scopes(eff, key):
             if a.value is None:
                 continue
             wide = [n for n in _nets(a.value) if n is not None and broad_public(n)]
-            if wide:
-                shown = ", ".join(str(n) for n in wide)
-                out.append(_f("DOV005", f"{key} trusts {shown}: clients from there are treated "
-                              "as secure and may log in with cleartext passwords; "
-                              "that range covers the internet or a large public block.",
-                              a, flt))
+            if not wide:
+                continue
+            shown = ", ".join(str(n) for n in wide)
+            if required_24:
+                out.append(_f("DOV005", f"{key} trusts {shown}: clients from there may claim "
+                              "any client address (and are exempt from auth_allow_cleartext "
+                              "= no); ssl = required still makes Dovecot 2.4 demand TLS from "
+                              "them, so cleartext login stays closed, but the range covers the "
+                              "internet or a large public block.", a, flt, Severity.MEDIUM))
+                continue
+            out.append(_f("DOV005", f"{key} trusts {shown}: clients from there are treated "
+                          "as secure and may log in with cleartext passwords; "
+                          "that range covers the internet or a large public block.",
+                          a, flt))
     return out
 
 
@@ -303,8 +319,8 @@ def _dov006(eff: EffectiveConfig) -> list[Finding]:
                 if effective_ssl == "required":
                     continue
             out.append(_f("DOV006", f"The filter '{what}' {verb} ({_quoted(a)}) for "
-                          "clients on the internet, undoing the global protection for them.",
-                          a, f, sev))
+                          "clients on the internet, undoing the global protection for them."
+                          + fix(eff, "DOV006"), a, f, sev))
         a = f.assigns.get("ssl_min_protocol")
         r = _tls_rank(a.value) if a else None
         if a is not None and r is not None and r < TLS_ORDER.index("TLSv1.2"):
@@ -329,10 +345,11 @@ def _dov007_014(eff: EffectiveConfig) -> list[Finding]:
     for key, bad, rule, msg in checks:
         for a, flt in scopes(eff, key):
             if a.value in bad:
-                out.append(_f(rule, msg.format(v=a.value), a, flt))
+                out.append(_f(rule, msg.format(v=a.value) + fix(eff, rule), a, flt))
     for a, flt in scopes(eff, "log_debug"):
         if a.value:
-            out.append(_f("DOV014", f"log_debug = {a.value} enables debug logging.", a, flt))
+            out.append(_f("DOV014", f"log_debug = {a.value} enables debug logging."
+                          + fix(eff, "DOV014"), a, flt))
     return out
 
 
@@ -427,8 +444,8 @@ def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
     for a in eff.all_settings:
         text = a.setting.value
         if _PRIVATE.search(text.encode("utf-8", "replace")):
-            out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration.",
-                          a))
+            out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration."
+                          + fix(eff, "DOV011"), a))
             continue
         is_key = a.key in KEY_SETTINGS or a.key.endswith("_key_file")
         if not is_key or a.value is None or not text:
@@ -445,7 +462,7 @@ def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
             sev = Severity.HIGH if encrypted else None
             note = " (encrypted; its password must not be committed either)" if encrypted else ""
             out.append(_f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
-                          f"repository{note}.", a, None, sev,
+                          f"repository{note}." + fix(eff, "DOV011"), a, None, sev,
                           (Location(rel, line, 1, "the committed private key"),)))
     return out
 
@@ -484,7 +501,12 @@ def _dov015(eff: EffectiveConfig) -> list[Finding]:
             continue
         if id(a) in in_any_listener and id(a) not in listener_keys:
             continue      # lmtp, stats, sieve ports: not the IMAP attack surface
-        if a.templated:
+        if a.templated and a.setting.conditional and not (
+                is_templated(a.setting.value) or is_templated(a.setting.raw)):
+            out.append(_f("DOV015", f"{a.key} = {a.setting.value} is set inside a template "
+                          "conditional or loop: whether it applies is decided when the template "
+                          "is rendered, so its value could not be judged.", a))
+        elif a.templated:
             out.append(_f("DOV015", f"{a.key} is a template placeholder "
                           f"({placeholder(a.setting.value)}); its value could not be judged.", a))
         elif a.value is None and "$ENV:" in a.setting.value:

@@ -47,6 +47,7 @@ class Loaded:
     files: dict[str, ParsedFile] = field(default_factory=dict)  # every file read, by rel path
     problems: list[Problem] = field(default_factory=list)
     included: set[str] = field(default_factory=set)             # files reached by an include
+    unread: list[Include] = field(default_factory=list)         # absolute includes, not read
 
 
 def _rel(root: Path, p: Path) -> str | None:
@@ -56,8 +57,20 @@ def _rel(root: Path, p: Path) -> str | None:
         return None
 
 
+def decode(data: bytes) -> str:
+    """Bytes to text the way Dovecot reads them: as bytes, whatever the encoding.
+
+    UTF-8 is decoded; any other byte (a Latin-1 ``\xe9`` in a comment) becomes one lone
+    surrogate (``surrogateescape``), so nothing is an error, every character keeps its
+    column, and ``os.fsencode`` gives the original bytes back for a path.
+    """
+    return data.decode("utf-8", "surrogateescape")
+
+
 def read_text(root: Path, rel_path: str) -> tuple[str | None, str | None]:
-    """(text, None) or (None, why not): binary, non-UTF-8, too big, unreadable."""
+    """(text, None) or (None, why not): binary, too big, unreadable.
+
+    A non-UTF-8 byte is not a reason: ``doveconf`` loads such a file (see ``decode``)."""
     path = root / rel_path
     try:
         size = path.stat().st_size
@@ -68,24 +81,7 @@ def read_text(root: Path, rel_path: str) -> tuple[str | None, str | None]:
         return None, f"cannot read the file: {exc.strerror or exc}"
     if b"\0" in data:
         return None, "the file is binary (it contains NUL bytes), not a Dovecot configuration"
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError:
-        return None, "the file is not UTF-8 text"
-
-
-def bad_byte(root: Path, rel_path: str) -> Location | None:
-    """Where a file's first byte that is not UTF-8 is: the line and column to report it at."""
-    try:
-        data = (root / rel_path).read_bytes()[:MAX_FILE_BYTES]
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        start = data.rfind(b"\n", 0, exc.start) + 1
-        col = len(data[start:exc.start].decode("utf-8", "replace")) + 1
-        return Location(rel_path, data.count(b"\n", 0, exc.start) + 1, col)
-    except OSError:
-        return None
-    return None
+    return decode(data), None
 
 
 def inside_path(root: Path, base_dir: str, text: str) -> tuple[str | None, str]:
@@ -117,9 +113,7 @@ def _load_file(root: Path, rel_path: str, out: Loaded, stack: list[str],
                where: Location | None, depth: int) -> list[Node]:
     text, why = read_text(root, rel_path)
     if text is None:
-        # a bad byte is reported where it is, even in an included file; the rest at the include
-        loc = bad_byte(root, rel_path) if why and "UTF-8" in why else None
-        out.problems.append(Problem(f"{rel_path}: {why}", loc or where or Location(rel_path, 1, 1)))
+        out.problems.append(Problem(f"{rel_path}: {why}", where or Location(rel_path, 1, 1)))
         return []
     parsed = out.files.get(rel_path)
     if parsed is None:
@@ -148,10 +142,7 @@ def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
             if isinstance(node, Setting) and node.kind == "file" and node.value:
                 _, data = read_pointed_file(root, rel_path, node.value)
                 if data is not None and len(data) <= MAX_POINTED_TEXT:
-                    try:
-                        node.content = data.decode("utf-8")
-                    except UnicodeDecodeError:
-                        node.content = None
+                    node.content = decode(data)
             result.append(node)
     return result
 
@@ -162,6 +153,7 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
     mapped, status = inside_path(root, base, inc.pattern)
     if mapped is None:
         if status == "absolute":
+            out.unread.append(inc)
             if inc.required:
                 out.problems.append(Problem(
                     f"{word} {inc.pattern} names an absolute path outside the repository; its "

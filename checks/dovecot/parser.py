@@ -31,6 +31,7 @@ class Setting:
     quoted: bool = False
     text: str = ""        # the whole source line (evidence)
     content: str | None = None  # for ``<file``: the file's text when it is inside the root
+    conditional: bool = False   # inside a template conditional or loop ({% if %}, <% if %>)
 
 
 @dataclass
@@ -138,6 +139,7 @@ def parse_text(text: str, path: str) -> ParsedFile:
     pending_col = 1
     lines = text.split("\n")
     closer = ""             # inside a multi-line template block: the text that ends it
+    tdepth = 0              # open template conditionals and loops ({% if %} ... {% endif %})
     overflow = 0            # open sections beyond MAX_NESTING (skipped, not kept)
     for idx, physical in enumerate(lines, start=1):
         line = physical[:-1] if physical.endswith("\r") else physical
@@ -149,8 +151,12 @@ def parse_text(text: str, path: str) -> ParsedFile:
                 (stack[-1].children if stack else root).append(ParseError(
                     "template code", Location(path, idx, 1), line.strip(), template=True))
             continue
+        depth_before = tdepth
         if "{" in line or "<%" in line:
             closer = _open_template(line)
+            if "{%" in line or "<%" in line:
+                tdepth = max(0, tdepth + _control_delta(line))
+        in_template = depth_before > 0 or tdepth > 0
         if "imap-gate:" in line:
             m = _SUPPRESS.search(line)
             if m:
@@ -158,6 +164,17 @@ def parse_text(text: str, path: str) -> ParsedFile:
                 suppressions.append(Suppression(ids, m.group(2).strip(), idx, path))
         if not pending and (not stripped or stripped.startswith("#")):
             continue
+        prefix = _LINE_PLACEHOLDER.match(stripped) if stripped.startswith("%{") else None
+        if prefix is not None:
+            # modoboa's ``%{radicale_enabled}unix_listener x {``: the installer keeps or
+            # comments out the line; no Dovecot line starts with a variable
+            in_template = True
+            (stack[-1].children if stack else root).append(ParseError(
+                "template line prefix", Location(path, idx, 1), line.strip(), template=True))
+            stripped = stripped[prefix.end():].lstrip(_WHITE)
+            line = " " * (len(line) - len(line.lstrip(_WHITE)) + prefix.end()) + stripped
+            if not stripped or stripped.startswith("#"):
+                continue
         body = strip_comment(stripped).rstrip(_WHITE)
         if body.endswith("\\"):
             part = body[:-1].rstrip(_WHITE)
@@ -178,6 +195,13 @@ def parse_text(text: str, path: str) -> ParsedFile:
         loc = Location(path, line_no, col)
         target = stack[-1].children if stack else root
         node = _parse_statement(body, loc, line.strip())
+        if in_template:
+            # A template decides whether this line exists, or joins it to the one before
+            # ({%- if X -%} continuing a value): what it produces is not known here.
+            if isinstance(node, Setting):
+                node.conditional = True
+            elif isinstance(node, ParseError):
+                node.template = True
         if overflow:
             # inside sections nested deeper than MAX_NESTING: count braces, keep nothing
             if node == "end":
@@ -232,6 +256,25 @@ def parse_text(text: str, path: str) -> ParsedFile:
 # "<%": Dovecot's own "<%u>" (login_log_format_elements) is not a template.
 _OPENER = re.compile(r"\{%|\{\{|\{#|<%(?=[=#\-\s]|$)")
 _CLOSERS = {"{%": "%}", "{{": "}}", "{#": "#}", "<%": "%>"}
+
+
+_LINE_PLACEHOLDER = re.compile(r"%\{[A-Za-z_][A-Za-z0-9_]*\}")
+_CONTROL = re.compile(r"\{%-?\s*(end)?(if|for|macro|block|call|filter|with|raw)\b|"
+                      r"<%-?\s*(?:(end)\b|(if|unless|case|while|for)\b|.*\b(do)\s*(?:\|[^|]*\|)?"
+                      r"\s*-?%>)")
+
+
+def _control_delta(line: str) -> int:
+    """How many template conditionals or loops this line opens (minus those it closes)."""
+    delta = 0
+    for m in _CONTROL.finditer(line):
+        if m.group(2):                       # jinja
+            delta += -1 if m.group(1) else 1
+        elif m.group(3):                     # erb <% end %>
+            delta -= 1
+        elif m.group(4) or m.group(5):       # erb <% if %>, <% x.each do |y| %>
+            delta += 1
+    return delta
 
 
 def _open_template(line: str) -> str:

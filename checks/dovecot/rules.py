@@ -155,12 +155,17 @@ RULES: tuple[Rule, ...] = (
           "- Dovecot 2.4: `mail_debug = no` and no `log_debug` filter (2.4 replaced "
           "`auth_debug` and `verbose_ssl` with `log_debug = category=auth` / `category=ssl`)",
           (_LOG, _SETTINGS24)),
-    _lint("DOV015", "templated-value", Severity.NOTE,
-          "A security-relevant setting is a template placeholder and could not be judged.",
-          "The value is filled in by a deployment tool (Jinja, ERB, iRedMail PH_*, shell "
-          "variables); the gate never guesses it, so this setting is unverified.",
-          "Render the template in CI and lint the result, or make sure the variable's value "
-          "is safe, e.g. `ssl = required` (2.3 and 2.4), `disable_plaintext_auth = yes` (2.3), "
-          "`auth_allow_cleartext = no` (2.4).",
+    _lint("DOV015", "templated-value", Severity.MEDIUM,
+          "A security-relevant setting is templated and could not be judged.",
+          "The value is filled in, or the line kept or dropped, by a deployment tool (a Jinja "
+          "or ERB placeholder or `{% if %}` block, iRedMail PH_*, shell variables); the gate "
+          "never guesses it, so this setting is unverified. Template constructs are never "
+          "reported as configuration errors (DOV013); the same principle and severity hold for "
+          "firewall files (FW006).",
+          "Lint the rendered output instead: render the template in CI with the production "
+          "variables (e.g. `ansible -m template`, `jinja2-cli`, `erb`) and list the rendered file "
+          "in the manifest, or make sure the variable's value is safe, e.g. `ssl = required` "
+          "(2.3 and 2.4), `disable_plaintext_auth = yes` (2.3), `auth_allow_cleartext = no` "
+          "(2.4).",
           (_CONFIG,)),
 )

@@ -7,8 +7,10 @@ load in either version, which is itself a finding.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+from checks.dovecot import names
 from checks.dovecot.parser import Node, Section, Setting
 
 # Names that exist only in 2.3 (and earlier): 2.4 renamed, converted or removed them
@@ -21,6 +23,8 @@ ONLY_23 = frozenset({
     "imap_id_log", "auth_stats", "login_access_sockets", "default_idle_kill",
     "mail_attachment_dir", "auth_worker_max_count",
 })
+# The real 2.4 still knows some of them (auth_debug): the generated lists have the last word.
+ONLY_23 = ONLY_23 - names.settings("2.4")
 # Names that exist only in 2.4 (every ``ssl_server_*`` name is 2.4 too).
 ONLY_24 = frozenset({
     "dovecot_config_version", "dovecot_storage_version", "auth_allow_cleartext",
@@ -28,6 +32,7 @@ ONLY_24 = frozenset({
     "mailbox_list_layout", "passwd_file_path", "auth_default_domain",
     "default_idle_kill_interval", "mail_ext_attachment_path",
 })
+ONLY_24 = ONLY_24 - names.settings("2.3")
 # 2.2 and earlier names that 2.3's doveconf still converts (with a warning).
 ONLY_22 = frozenset({"ssl_protocols", "ssl_parameters_regenerate", "ssl_disable"})
 # 1.x names.
@@ -54,17 +59,33 @@ class VersionInfo:
     mixed: tuple[Setting, Setting] | None  # (a 2.3-only setting, a 2.4-only setting)
 
 
-def _walk(nodes: list[Node], prefix: str = ""):
+def _walk(nodes: list[Node], prefix: str = "", scope: bool = True):
+    """(setting, in global or filter scope) for every setting, with 2.4 prefixes applied."""
     for n in nodes:
         if isinstance(n, Setting):
             if prefix:
-                yield Setting(prefix + n.key, n.value, n.raw, n.loc, n.kind, n.quoted, n.text)
+                yield Setting(prefix + n.key, n.value, n.raw, n.loc, n.kind, n.quoted,
+                              n.text), False
             else:
-                yield n
+                yield n, scope
         elif isinstance(n, Section):
+            if scope and not n.name and n.type not in SECTIONS_23 and \
+                    n.type in names.settings("2.4"):
+                # a setting written as a block (``import_environment { X = y }``,
+                # ``mail_plugins { quota = yes }``): 2.4 syntax, 2.3 refuses it
+                yield Setting(n.type, "", "{", n.loc, "block", False, n.text), scope
             # 2.4 named filters such as ``ssl_server { cert_file = ... }``
             sub = n.type + "_" if n.type in ("ssl_server", "ssl_client") and not n.name else ""
-            yield from _walk(n.children, prefix + sub)
+            yield from _walk(n.children, prefix + sub, scope and n.type in _FILTERS)
+
+
+_FILTERS = frozenset({"protocol", "remote", "local", "local_name"})
+# 2.4 variable syntax: a filter pipeline inside %{...} (``%{user | lower}``); 2.3 has none.
+_FILTER_24 = re.compile(r"%\{[^}|]*\|")
+# Block types 2.3 itself knows (its filters and sections, besides doveconf -a's list).
+SECTIONS_23 = frozenset({*_FILTERS, "service", "inet_listener", "unix_listener", "fifo_listener",
+                         "namespace", "mailbox", "passdb", "userdb", "plugin", "dict", "metric",
+                         "event_exporter", "auth_policy", "group"})
 
 
 def detect(nodes: list[Node]) -> VersionInfo:
@@ -74,11 +95,13 @@ def detect(nodes: list[Node]) -> VersionInfo:
     first22: Setting | None = None
     first1x: Setting | None = None
     declared: Setting | None = None
-    for s in _walk(nodes):
+    for s, scope in _walk(nodes):
         k = s.key
         if k == "dovecot_config_version" and declared is None:
             declared = s
-        if (k in ONLY_24 or k.startswith("ssl_server_")) and first24 is None:
+        if first24 is None and (k in ONLY_24 or k.startswith("ssl_server_") or s.kind == "block"
+                                or ("%{" in s.value and _FILTER_24.search(s.value))
+                                or (scope and k not in ONLY_23 and names.only_24(k))):
             first24 = s
         elif k in ONLY_23 and first23 is None:
             first23 = s

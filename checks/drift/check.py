@@ -189,4 +189,11 @@ def run(ctx: Context) -> list[Finding]:
     return out
 
 
+def run_files(ctx: Context) -> list[Finding]:
+    """``--only lint``: the drift computed from the committed files alone (DRIFT003, a world-
+    open 143 in a firewall file with cleartext login in a Dovecot file); no live facts."""
+    return [f for target in ctx.manifest.targets for f in _exposed_cleartext(ctx, target, [])]
+
+
 CHECK = Check(name="drift", kind="correlation", run=run)
+FILES_CHECK = Check(name="drift", kind="correlation", run=run_files)

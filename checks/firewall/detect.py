@@ -16,8 +16,11 @@ _NFT = re.compile(r"^\s*(table\s+(?:(?:ip|ip6|inet|arp|bridge|netdev)\s+)?[\w.-]
 _UFW_CMD = re.compile(r"^\s*(?:sudo\s+)?(?:/usr/sbin/)?ufw\s+(?:--force\s+)?"
                       r"(?:allow|deny|reject|limit|insert|prepend|delete|default|enable|disable|"
                       r"reset)\b", re.M)
-_IPT_CMD = re.compile(r"^\s*(?:sudo\s+)?(?:[\w/.-]*/)?(?:ip6?tables(?:-legacy|-nft)?|\$\{?IP6?T\w*\}?|"
-                      r"\$\{?IPTABLES\w*\}?)\s+-", re.M)
+_IPT_CMD = re.compile(r"^\s*(?:sudo\s+(?:-\w+\s+)*)?(?:[\w/.-]*/)?(?:ip6?tables(?:-legacy|-nft)?|"
+                      r"\$\{?IP6?T\w*\}?|\$\{?IPTABLES\w*\}?)\s+-", re.M | re.I)
+# A variable holding the iptables tool (``iptables="/sbin/iptables"``, ``IPT=$(which iptables)``).
+_IPT_VAR = re.compile(r"^\s*(?:export\s+|readonly\s+)?[A-Za-z_]\w*=[\"']?(?:\$\(\s*which\s+|`which\s+)?"
+                      r"(?:[\w/.-]*/)?ip6?tables(?:-legacy|-nft)?[\"'`)]*\s*$", re.M)
 
 
 def normalise(fmt: str | None) -> str | None:
@@ -36,8 +39,11 @@ def detect(text: str, path: str, declared: str | None = None) -> str | None:
     head = text.lstrip()[:400]
     if head.startswith("<?xml") or re.match(r"<zone\b", head) or "<zone" in head:
         return "firewalld-zone"
-    if _TABLE_LINE.search(text):
-        if "ufw-user-input" in text or "ufw6-user-input" in text or "### tuple ###" in text:
+    shell = re.match(r"#!\s*(?:\S*/)?(?:env\s+)?(?:ba|da|k|z)?sh\b", head) is not None or \
+        re.search(r"\bip6?tables(?:-legacy|-nft)?-restore\b[^\n]*<<", text) is not None
+    if _TABLE_LINE.search(text) and not shell:
+        if "ufw-user-input" in text or "ufw6-user-input" in text or "### tuple ###" in text or \
+                re.search(r"^:ufw6?-(?:before|after)-input\b", text, re.M):
             return "ufw-rules"
         return "iptables-save"
     if "DEFAULT_INPUT_POLICY" in text:
@@ -48,7 +54,7 @@ def detect(text: str, path: str, declared: str | None = None) -> str | None:
         return "nftables"
     if _UFW_CMD.search(text):
         return "ufw-script"
-    if _IPT_CMD.search(text):
+    if _IPT_CMD.search(text) or _IPT_VAR.search(text):
         return "iptables-script"
     if name in ("rules.v4", "rules.v6", "iptables", "ip6tables") or name.endswith((".rules",)):
         return "iptables-save"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import shlex
 
 from imap_gate.findings import Location
 
@@ -11,7 +10,6 @@ from .iptables_args import SpecError, parse_spec
 from .iptables_model import IptablesState, Table
 from .model import Const, Parsed, ParseIssue, Rule, Tri, V, Verdict
 
-QUOTING = re.compile(r"[\"'\\]")
 COUNTERS = re.compile(r"^\[\d+:\d+\]\s*")
 V6_HINTS = re.compile(r"ipv6-icmp|icmpv6|icmp6|(?:-s|-d|--source|--destination)\s+[0-9a-fA-F:]*::?"
                       r"[0-9a-fA-F:]*[/\s]")
@@ -26,13 +24,21 @@ def guess_family(text: str, path: str) -> str:
     return "ipv6" if V6_HINTS.search(text) else "ipv4"
 
 
-def parse(text: str, path: str, family: str | None = None) -> Parsed:
-    family = family or guess_family(text, path)
-    st = IptablesState(family, path)
+def parse(text: str, path: str, family: str | None = None, line_offset: int = 0,
+          state: IptablesState | None = None, flush_tables: bool = True) -> Parsed:
+    """``state``/``line_offset``: a heredoc fed to iptables-restore inside a shell script (which
+    flushes each table it loads), or ufw's rule files on top of ufw's own chains."""
+    family = family or (state.family if state else guess_family(text, path))
+    st = state or IptablesState(family, path)
     parsed = Parsed("iptables-save", path=path)
     table = None
     open_table = False
-    for no, raw in enumerate(text.splitlines(), 1):
+    # iptables-restore reads lines ending in "\n" only (fgets): a form feed or a stray byte
+    # inside a line (str.splitlines would split there) keeps every later line number true.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    for no, raw in enumerate(lines, 1 + line_offset):
         line = raw.strip()
         if not line or line[0] == "#":
             continue
@@ -44,6 +50,8 @@ def parse(text: str, path: str, family: str | None = None) -> Parsed:
         if line.startswith("*"):
             if open_table:
                 st.issues.append(ParseIssue(loc, "a new table starts before COMMIT", raw))
+            if state is not None and flush_tables:
+                st.tables.pop(line[1:].strip(), None)  # iptables-restore flushes what it loads
             table = st.table(line[1:].strip(), loc)
             open_table = True
             continue
@@ -64,19 +72,50 @@ def parse(text: str, path: str, family: str | None = None) -> Parsed:
                 continue
             st.set_policy(table, parts[0], parts[1], loc, raw.strip())
             continue
-        try:
-            # Most lines hold no quoting at all: a plain split is the same and far faster.
-            words = line.split() if not QUOTING.search(line) else shlex.split(line, comments=False)
-        except ValueError as exc:
-            st.issues.append(ParseIssue(loc, f"cannot split the line: {exc}", raw))
-            continue
+        # Most lines hold no quoting at all: a plain split is the same and far faster.
+        words = line.split() if '"' not in line else restore_argv(line)
         command(st, table, words, loc, raw.strip())
     if open_table:
-        st.issues.append(ParseIssue(Location(path, max(1, len(text.splitlines()))),
+        st.issues.append(ParseIssue(Location(path, max(1, len(lines) + line_offset)),
                                     "COMMIT expected at the end of the table", ""))
-    parsed.rulesets[family] = st.ruleset()
+    if state is None:
+        parsed.rulesets[family] = st.ruleset()
     parsed.issues = st.issues
     return parsed
+
+
+def restore_argv(line: str) -> list[str]:
+    """Split a rule line the way iptables-restore does (add_param_to_argv): only double quotes
+    group words, a backslash escapes inside them, a closing quote ends the word, and a quote
+    left open runs to the end of the line. Single quotes are ordinary characters."""
+    out: list[str] = []
+    buf: list[str] = []
+    quoted = escaped = False
+    for ch in line:
+        if quoted:
+            if escaped:
+                buf.append(ch)
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                quoted = False
+                out.append("".join(buf))
+                buf = []
+            else:
+                buf.append(ch)
+            continue
+        if ch == '"':
+            quoted = True
+        elif ch in " \t\n":
+            if buf:
+                out.append("".join(buf))
+                buf = []
+        else:
+            buf.append(ch)
+    if buf:
+        out.append("".join(buf))
+    return out
 
 
 LONG_COMMANDS = {"--append": "-A", "--insert": "-I", "--delete": "-D", "--flush": "-F",
@@ -111,6 +150,10 @@ def command(st: IptablesState, table: Table, words: list[str], loc: Location, ra
                     st.add(table, chain, Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN),
                                               loc, raw), position, loc)
                 return
+            if "-o" in spec.options and chain in ("INPUT", "PREROUTING"):
+                raise SpecError(f"can't use -o with {chain} (iptables refuses it)")
+            if "-i" in spec.options and chain in ("OUTPUT", "POSTROUTING"):
+                raise SpecError(f"can't use -i with {chain} (iptables refuses it)")
             rule = Rule(tuple(spec.conds), spec.verdict, loc, raw)
             if spec.templated:
                 st.issues.append(ParseIssue(loc, "templated value(s) " + ", ".join(

@@ -17,6 +17,7 @@ from imap_gate.findings import Location
 
 from . import iptables_save
 from .iptables_args import is_templated
+from .iptables_model import IptablesState
 from .model import (
     Chain,
     Cond,
@@ -64,6 +65,8 @@ class Settings:
     issues: list[ParseIssue] = field(default_factory=list)
 
 
+UFW_MENTION = re.compile(r"^[^#\n]*\bufw\s+(?:--force\s+)?(?:allow|deny|reject|limit|insert|prepend|"
+                         r"default|enable|disable|reset)\b[^\n]*", re.M)
 KV = re.compile(r'^\s*([A-Z_0-9]+)\s*=\s*"?([^"#]*)"?')
 
 
@@ -113,8 +116,87 @@ def _path_stage(settings: Settings, user_chain: str | None, first: Location,
         rs.disabled_loc = settings.enabled_loc
 
 
+# Chains ufw creates itself (ufw's framework, /usr/lib/ufw and ufw's iptables setup), which
+# before.rules / after.rules jump to without declaring them. What each does to a new incoming
+# connection: None = nothing decided (logging, or rules that live in another file), or the
+# verdict; "policy" = ufw's default incoming policy.
+FRAMEWORK: dict[str, str | None] = {
+    "logging-deny": None, "logging-allow": None,            # LOG with a rate limit, no verdict
+    "skip-to-policy-input": "policy", "skip-to-policy-output": None,
+    "skip-to-policy-forward": None,
+    "user-input": None, "user-output": None, "user-forward": None,   # user.rules: its own file
+    "user-logging-input": None, "user-logging-output": None, "user-logging-forward": None,
+    "user-limit": "drop", "user-limit-accept": "accept",      # ufw limit: LOG+REJECT / ACCEPT
+    "before-logging-input": None, "before-logging-output": None, "before-logging-forward": None,
+    "after-logging-input": None, "after-logging-output": None, "after-logging-forward": None,
+    "before-input": None, "before-output": None, "before-forward": None,
+    "after-input": None, "after-output": None, "after-forward": None,
+    "reject-input": None, "reject-output": None, "reject-forward": None,
+    "track-input": None, "track-output": None, "track-forward": None,
+}
+FRAMEWORK_FILE = re.compile(r"^:ufw6?-(?:before|after)-(?:input|output|forward)\b", re.M)
+
+
+def _framework_state(fam: str, path: str, settings: Settings) -> IptablesState:
+    st = IptablesState(fam, path)
+    loc = Location(path, 1)
+    table = st.table("filter", loc)
+    assert table is not None
+    prefix = "ufw-" if fam == "ipv4" else "ufw6-"
+    for suffix, does in FRAMEWORK.items():
+        chain = st.chain(table, prefix + suffix, loc, create=True)
+        assert chain is not None
+        if does == "policy":
+            chain.rules.append(Rule((), Verdict(settings.policy), settings.policy_loc or loc,
+                                    settings.policy_text))
+        elif does is not None:
+            chain.rules.append(Rule((), Verdict(V.ACCEPT if does == "accept" else V.DROP), loc,
+                                    f"ufw's {prefix + suffix} chain"))
+    st.tables["filter"] = table
+    return st
+
+
+def parse_framework(text: str, path: str, settings: Settings | None = None) -> Parsed:
+    """before.rules / after.rules (and their IPv6 twins): rules in ufw's own chains.
+
+    ufw hooks them to INPUT as ufw-before-input, then the user rules (user.rules, linted as
+    their own file; taken here to decide nothing), then ufw-after-input, then the default
+    incoming policy."""
+    settings = settings or Settings()
+    fam = iptables_save.guess_family(text, path)
+    if "ufw6-" in text:
+        fam = "ipv6"
+    st = _framework_state(fam, path, settings)
+    inner = iptables_save.parse(text, path, fam, state=st, flush_tables=False)
+    prefix = "ufw-" if fam == "ipv4" else "ufw6-"
+    first = st.first_loc or Location(path, 1)
+    table = st.tables["filter"]
+    before = table.chains[prefix + "before-input"]
+    # ufw itself ends ufw-before-input with the jump to the user rules.
+    before.rules.append(Rule((), Verdict(V.JUMP, prefix + "user-input"), first,
+                             f"-A {prefix}before-input -j {prefix}user-input (added by ufw)"))
+    rs = st.ruleset()
+    out = Ruleset(fam, chains=dict(rs.chains), first_loc=first,
+                  notes=[f"{prefix}user-input (the user rules) is linted in its own file"])
+    pol_loc = settings.policy_loc or first
+    chain = Chain("ufw/INPUT", policy=settings.policy, policy_loc=pol_loc,
+                  policy_text=settings.policy_text, policy_implicit=settings.policy_loc is None)
+    for stage in ("before-input", "after-input", "reject-input"):
+        chain.rules.append(Rule((), Verdict(V.JUMP, f"filter/{prefix}{stage}"), first,
+                                f"-A INPUT -j {prefix}{stage} (ufw)"))
+    out.chains[chain.name] = chain
+    out.stages = [chain.name]
+    if settings.enabled is False:
+        out.disabled_loc = settings.enabled_loc
+    if fam == "ipv6" and not settings.ipv6 and settings.ipv6_loc is not None:
+        out.disabled_loc = settings.ipv6_loc
+    return Parsed("ufw-rules", {fam: out}, inner.issues + settings.issues, path)
+
+
 def parse_rules(text: str, path: str, settings: Settings | None = None) -> Parsed:
     """user.rules / user6.rules: iptables-save text whose user chain hangs off ufw's INPUT."""
+    if FRAMEWORK_FILE.search(text) and not re.search(r"^:ufw6?-user-input\b", text, re.M):
+        return parse_framework(text, path, settings)
     inner = iptables_save.parse(text, path)
     fam = next(iter(inner.rulesets))
     settings = settings or Settings()
@@ -356,6 +438,15 @@ def parse_script(text: str, path: str, settings: Settings | None = None) -> Pars
                                  loc, cmd.text))
     parsed = Parsed("ufw-script", path=path, issues=issues)
     if not seen:
+        m = UFW_MENTION.search(text)
+        if m:
+            # ufw commands are written, but none runs when the script is run (as ``script
+            # start``): they sit in functions never called or in branches of other arguments.
+            line = text.count("\n", 0, m.start()) + 1
+            parsed.issues.append(ParseIssue(
+                Location(path, line), "no ufw command in this script runs when it is run as "
+                "`script start` (they are in functions or branches chosen by other arguments), "
+                "so the rules it sets are not known", m.group(0).strip()))
         return parsed
     assert first is not None
     st = Settings(policy, policy_loc, policy_text, settings.ipv6, settings.ipv6_loc,

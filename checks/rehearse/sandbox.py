@@ -441,7 +441,8 @@ def _tail(sb: Sandbox, eff: EffectiveConfig, certs: _Certs,
            f"base_dir = {d}/run", f"state_dir = {d}/state", f"log_path = {d}/dovecot.log",
            f"instance_name = imap-gate-rehearsal-{uuid.uuid4().hex[:12]}",
            f"listen = {sb.listen}",
-           f"protocols = {'imap' if sb.imap_enabled else 'none'}"]
+           # 2.4 knows no protocol 'none': an empty list is how it enables nothing
+           f"protocols = {'imap' if sb.imap_enabled else ('' if v24 else 'none')}".rstrip()]
     if v24:
         out += ["mail_driver = maildir", f"mail_path = {d}/mail/%{{user}}",
                 "passdb passwd-file {", f"  passwd_file_path = {d}/nobody.passwd", "}",

@@ -7,6 +7,7 @@ probe in tests connects from another loopback address (127.0.0.2 -> 127.0.0.1).
 
 from __future__ import annotations
 
+import atexit
 import os
 import shutil
 import socket
@@ -31,11 +32,16 @@ def default_ca() -> certs.Issued:
     return certs.make_ca("imap-gate dovecot test CA")
 
 
+@lru_cache(maxsize=1)
 def default_ca_file() -> Path:
-    path = Path(tempfile.gettempdir()) / f"imap-gate-dovecot-ca-{os.getpid()}.pem"
-    if not path.exists():
-        path.write_bytes(default_ca().cert_pem())
-    return path
+    """The default CA's certificate, written once per process to a file of its own: a name
+    made of the pid alone could meet a stale file of an earlier run whose pid was the same,
+    and a test would then trust the wrong CA (seen as CERT003 on a loaded machine)."""
+    fd, name = tempfile.mkstemp(prefix="imap-gate-dovecot-ca-", suffix=".pem")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(default_ca().cert_pem())
+    atexit.register(os.unlink, name)
+    return Path(name)
 
 
 def available() -> bool:
