@@ -177,6 +177,10 @@ class NTable:
     sets: dict[str, NSet] = field(default_factory=dict)
 
 
+# Where a statement's arguments end: the next verdict or statement.
+_ARG_STOPS = frozenset({"accept", "drop", "reject", "return", "jump", "goto", "counter", "log",
+                        "comment", "continue"})
+
 class NftError(Exception):
     def __init__(self, message: str, line: int) -> None:
         super().__init__(message)
@@ -907,34 +911,25 @@ class RuleReader:
     def nat_args(self, w: str) -> None:
         """``dnat [ip|ip6] to ADDR[:PORT]`` and friends; the destination is kept for the forwarding
         check (``nat_to``), what follows a map is not read."""
+        self.nat = (w, self.take_args())
+
+    def skip_args(self) -> None:
+        self.take_args()
+
+    def take_args(self) -> list[str]:
+        """The words up to the next verdict or statement at brace depth 0 (braces nest)."""
         words: list[str] = []
         depth = 0
-        stops = {"accept", "drop", "reject", "return", "jump", "goto", "counter", "log", "comment",
-                 "continue"}
         while self.i < len(self.toks):
             t = self.peek()
-            if depth == 0 and t in stops:
+            if depth == 0 and t in _ARG_STOPS:
                 break
             if t == "{":
                 depth += 1
             elif t == "}":
                 depth -= 1
             words.append(self.take())
-        self.nat = (w, words)
-
-    def skip_args(self) -> None:
-        stops = {"accept", "drop", "reject", "return", "jump", "goto", "counter", "log", "comment",
-                 "continue"}
-        depth = 0
-        while self.i < len(self.toks):
-            t = self.peek()
-            if depth == 0 and t in stops:
-                return
-            if t == "{":
-                depth += 1
-            elif t == "}":
-                depth -= 1
-            self.take()
+        return words
 
     def maybe_vmap(self, make: Callable[[list[str]], Cond]) -> bool:
         if self.peek() != "vmap":
