@@ -103,9 +103,9 @@ def _ipt_port(item: str, c_numbers: bool = True) -> int | None:
             value = int(item)
             return value if value <= 65535 else None
         return None if item.strip()[:1].isdigit() else port_of(item)
-    value = _c_uint(item, 65535)
-    if value is not None:
-        return value
+    number = _c_uint(item, 65535)
+    if number is not None:
+        return number
     if item.strip().isdigit() or _C_NUMBER.fullmatch(item):
         return None   # "08", "99999": no C number in range, and no service is called that
     return port_of(item)
@@ -674,7 +674,8 @@ def _modelled(mod: str, opt: str, value: Callable[[], str], conds: list[Cond], n
         v = value()
         try:
             a, b = (ipaddress.ip_address(x) for x in v.split("-", 1))
-            nets = tuple(ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
+            nets: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = tuple(
+                ipaddress.summarize_address_range(a, b))  # type: ignore[arg-type]
         except (ValueError, TypeError):
             raise SpecError(f"bad address range {v!r}") from None
         conds.append(Source(nets, negate=neg))

@@ -90,9 +90,9 @@ class IptablesState:
             for c in table.chains.values():
                 c.rules.clear()
             return
-        c = self.chain(table, chain, loc)
-        if c is not None:
-            c.rules.clear()
+        named = self.chain(table, chain, loc)
+        if named is not None:
+            named.rules.clear()
 
     def delete_chain(self, table: Table, chain: str | None, loc: Location) -> None:
         names = [chain] if chain else [c for c in table.chains if c not in BUILTIN[table.name]]

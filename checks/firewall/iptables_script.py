@@ -83,7 +83,8 @@ def parse(text: str, path: str) -> Parsed:
     return parsed
 
 
-def _iptables(cmd: Command, st: IptablesState, loc: Location, issues: list[ParseIssue]) -> int:
+def _iptables(cmd: Command, st: IptablesState, loc: Location,
+              issues: list[ParseIssue]) -> int | None:
     st.first_loc = st.first_loc or loc
     words = cmd.words[1:]
     table_name = "filter"

@@ -1086,7 +1086,7 @@ class RuleReader:
             self.take()
             if self.peek().startswith("@"):
                 raise NftError("named verdict maps are not read", self.loc.line)
-            entries = []
+            entries: list[tuple[Cond, Verdict]] = []
             for el in self.braces():
                 keytoks, v = self.vmap_entry(el)
                 entries.append((AnyOf((self.element(specs, keytoks),)), v))
@@ -1548,13 +1548,13 @@ class RuleReader:
                     self.take()
                     mask_words.append(self.take())
             mask = 0
-            for m in mask_words:
-                mask |= _flagset(m, self.loc.line)
-            val = 0
+            for word in mask_words:
+                mask |= _flagset(word, self.loc.line)
+            want = 0
             for x in vals:
                 if x:
-                    val |= _flagset(x, self.loc.line)
-            return Const(Tri.of(((syn & mask) == (val & mask)) != neg), "tcp flags / mask")
+                    want |= _flagset(x, self.loc.line)
+            return Const(Tri.of(((syn & mask) == (want & mask)) != neg), "tcp flags / mask")
         flags = [_flagset(x, self.loc.line) for x in vals]
         if len(vals) == 1:
             # "tcp flags syn" tests the bit; a set tests equality of the whole field.

@@ -520,7 +520,7 @@ class _Parser:
             while self.peek().kind == "nl":
                 self.i += 1
             self.expect_word("in")
-            node = Case(line, word=subject)
+            case = Case(line, word=subject)
             while True:
                 self.skip_nl()
                 if self.at_word("esac"):
@@ -543,12 +543,12 @@ class _Parser:
                     break
                 self._op(")")
                 body = self.parse_list(stops=("esac",), stop_ops=(";;", ";&"))
-                node.arms.append((pats, body))
+                case.arms.append((pats, body))
                 if self.peek().kind == "op" and self.peek().op in (";;", ";&"):
                     self.i += 1
             self._redirs()
-            node.end = self._end()
-            return node
+            case.end = self._end()
+            return case
         if w == "function":
             self.i += 1
             name_tok = self.peek()
