@@ -64,7 +64,17 @@ def lint_file(root: Path, top: str) -> tuple[list[Finding], EffectiveConfig, loa
     findings = judge(eff, read_pointed)
     findings += _structure(loaded, eff)
     findings = _apply_suppressions(findings, loaded)
-    return [_printable(f) for f in findings], eff, loaded
+    return [_printable(_name_mapping(f, loaded)) for f in findings], eff, loaded
+
+
+def _name_mapping(f: Finding, loaded: loader.Loaded) -> Finding:
+    """A finding in a file read for an absolute ``!include`` says which host path it stands
+    for (``loader.repo_places``): the reader can check that the mapping is the right one."""
+    host = loaded.mapped.get(f.location.path)
+    if host is None:
+        return f
+    note = f"(read from {f.location.path} for !include {host})"
+    return replace(f, evidence=f"{f.evidence} {note}" if f.evidence else note)
 
 
 def _printable(f: Finding) -> Finding:

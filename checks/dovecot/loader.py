@@ -48,6 +48,7 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
     included: set[str] = field(default_factory=set)             # files reached by an include
     unread: list[Include] = field(default_factory=list)         # absolute includes, not read
+    mapped: dict[str, str] = field(default_factory=dict)        # repo path read -> absolute include
 
 
 def _rel(root: Path, p: Path) -> str | None:
@@ -151,14 +152,11 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
              depth: int) -> list[Node]:
     word = "!include" if inc.required else "!include_try"
     mapped, status = inside_path(root, base, inc.pattern)
-    if mapped is None:
-        if status == "absolute":
-            out.unread.append(inc)
-            if inc.required:
-                out.problems.append(Problem(
-                    f"{word} {inc.pattern} names an absolute path outside the repository; its "
-                    "settings were not read and are not judged", inc.loc, inc.text, "note"))
+    if status == "absolute":
+        mapped = _absolute_include(root, inc, out)
+        if mapped is None:
             return []
+    if mapped is None:
         out.problems.append(Problem(
             f"{word} {inc.pattern} leads outside --root; refusing to read it", inc.loc, inc.text))
         return []
@@ -187,6 +185,8 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
                 f"{base or 'the root'}); doveconf refuses to load this configuration",
                 inc.loc, inc.text))
         return []
+    if status == "absolute":
+        out.mapped.update((f, inc.pattern) for f in files)
     result: list[Node] = []
     for f in files:
         if f in stack:
@@ -201,6 +201,64 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
         out.included.add(f)
         result.extend(_load_file(root, f, out, stack, inc.loc, depth))
     return result
+
+
+# Dovecot reads dovecot.conf from /etc/dovecot/: a repository's dovecot.conf stands there.
+_CONFIG_DIR = "/etc/dovecot/"
+
+
+def repo_places(top: str, pattern: str) -> list[str]:
+    """Where a repository may hold the file an absolute ``!include`` names on the host.
+
+    Two readings, both of a repository that mirrors the host: the repository mirrors ``/``
+    (``/etc/dovecot/x.conf`` is ``etc/dovecot/x.conf``), or, when the linted file is a
+    ``dovecot.conf``, its directory mirrors ``/etc/dovecot/``, the directory Dovecot reads
+    dovecot.conf from (``config/dovecot/dovecot.conf`` + ``/etc/dovecot/conf.d/a.conf`` is
+    ``config/dovecot/conf.d/a.conf``). Nothing else is guessed.
+    """
+    places = [pattern.lstrip("/")]
+    top_dir, name = os.path.split(top)
+    if name == "dovecot.conf" and pattern.startswith(_CONFIG_DIR):
+        places.append(os.path.join(top_dir, pattern[len(_CONFIG_DIR):]))
+    return list(dict.fromkeys(os.path.normpath(p) for p in places))
+
+
+def _holds(root: Path, rel: str) -> bool:
+    """Whether the repository holds ``rel`` (a file, or a glob matching at least one)."""
+    ok, _status = inside_path(root, "", rel)
+    if ok is None:
+        return False
+    if glob.has_magic(ok):
+        return any(Path(m).is_file() for m in glob.glob(glob.escape(str(root)) + "/" + ok))
+    return (root / ok).is_file()
+
+
+def _absolute_include(root: Path, inc: Include, out: Loaded) -> str | None:
+    """The repository path an absolute include maps onto, when exactly one place holds it.
+
+    No place, or two different ones: the include is not read (a can't-judge note on its
+    line that says where to commit the file); one place: it is read from there, and the
+    mapping is named in the evidence of what it yields (``Loaded.mapped``).
+    """
+    word = "!include" if inc.required else "!include_try"
+    places = repo_places(out.top, inc.pattern)
+    held = [p for p in places if _holds(root, p)]
+    if len(held) == 1:
+        return held[0]
+    out.unread.append(inc)
+    if len(held) > 1:
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} names an absolute path that the repository holds at two "
+            f"places ({' and '.join(held)}); which one the host reads is not known, so its "
+            "settings are not judged. Keep one of them, or list the deployed file in the "
+            "manifest", inc.loc, inc.text, "note"))
+    elif inc.required:
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} names an absolute path outside the repository; its "
+            "settings were not read and are not judged. To judge them, commit that file at "
+            f"{' or '.join(places)}, or lint the rendered configuration",
+            inc.loc, inc.text, "note"))
+    return None
 
 
 def read_pointed_file(root: Path, base_rel: str, path_text: str) -> tuple[str | None, bytes | None]:
