@@ -11,10 +11,10 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
+from checks.dovecot import templated
 from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
 from checks.dovecot.parser import strip_comment
 from checks.dovecot.remedy import fix
-from checks.dovecot.template import is_templated, placeholder
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
 
@@ -492,24 +492,4 @@ def _dov012(eff: EffectiveConfig) -> list[Finding]:
 
 
 def _dov015(eff: EffectiveConfig) -> list[Finding]:
-    out = []
-    listener_keys = {id(a) for lst in eff.listeners.values() if lst.service == "imap-login"
-                     for a in lst.assigns.values()}
-    in_any_listener = {id(a) for lst in eff.listeners.values() for a in lst.assigns.values()}
-    for a in eff.all_settings:
-        if a.key not in SECURITY_KEYS:
-            continue
-        if id(a) in in_any_listener and id(a) not in listener_keys:
-            continue      # lmtp, stats, sieve ports: not the IMAP attack surface
-        if a.templated and a.setting.conditional and not (
-                is_templated(a.setting.value) or is_templated(a.setting.raw)):
-            out.append(_f("DOV015", f"{a.key} = {a.setting.value} is set inside a template "
-                          "conditional or loop: whether it applies is decided when the template "
-                          "is rendered, so its value could not be judged.", a))
-        elif a.templated:
-            out.append(_f("DOV015", f"{a.key} is a template placeholder "
-                          f"({placeholder(a.setting.value)}); its value could not be judged.", a))
-        elif a.value is None and "$ENV:" in a.setting.value:
-            out.append(_f("DOV015", f"{a.key} comes from an environment variable "
-                          f"({a.setting.value}); its value could not be judged.", a))
-    return out
+    return templated.settings(eff, SECURITY_KEYS, _f)
