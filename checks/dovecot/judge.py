@@ -12,7 +12,14 @@ import re
 from collections.abc import Callable, Iterator
 
 from checks.dovecot import templated
-from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
+from checks.dovecot.effective import (
+    TLS_ORDER,
+    Assign,
+    EffectiveConfig,
+    Filter,
+    Listener,
+    protocol_matches,
+)
 from checks.dovecot.parser import strip_comment
 from checks.dovecot.remedy import fix
 from imap_gate.findings import Finding, Location
@@ -370,47 +377,65 @@ def _addresses_public(text: str) -> bool:
 
 
 def _dov008_009(eff: EffectiveConfig) -> list[Finding]:
-    out: list[Finding] = []
     enabled, proto_loc = eff.imap_enabled()
     if enabled is False:
-        return out
+        return []
+    return _dov008(eff, enabled, proto_loc) + _dov009(eff)
+
+
+def _dov008(eff: EffectiveConfig, enabled: bool | None,
+            proto_loc: Location | None) -> list[Finding]:
+    """The cleartext listener (143) answering on a public address."""
     port, ssl, _port_loc, lst_loc = eff.listener("imap")
     lst = eff.listeners.get(("imap-login", "imap"))
     explicit = lst is not None or (enabled and proto_loc is not None)
-    if explicit and port not in (None, "0") and ssl != "yes" and port is not None \
-            and port.isdigit():
-        addr_a = lst.assigns.get("address") if lst else None
-        addr = (addr_a.value if addr_a and addr_a.value else None)
-        if addr is None:
-            listen, _ = eff.value("listen")
-            addr = listen
-        if addr is not None and _addresses_public(addr):
-            if lst is not None and "port" in lst.assigns:
-                a = lst.assigns["port"]
-                out.append(_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
-                              f"(listening on {addr}); prefer implicit TLS on 993 only.", a))
-            else:
-                where = lst_loc or proto_loc
-                assert where is not None
-                why = ("the imap listener keeps its default port 143" if lst is not None else
-                       "'protocols' enables imap and the default imap listener on 143 is not "
-                       "disabled")
-                out.append(Finding(
-                    rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
-                    f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
-                    location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
-                    evidence=(lst_loc and _line_text(eff, lst_loc)) or ""))
+    if not explicit or not _cleartext_port(port, ssl):
+        return []
+    addr = _listen_address(eff, lst)
+    if addr is None or not _addresses_public(addr):
+        return []
+    if lst is not None and "port" in lst.assigns:
+        return [_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
+                   f"(listening on {addr}); prefer implicit TLS on 993 only.", lst.assigns["port"])]
+    where = lst_loc or proto_loc
+    assert where is not None
+    why = ("the imap listener keeps its default port 143" if lst is not None else
+           "'protocols' enables imap and the default imap listener on 143 is not "
+           "disabled")
+    return [Finding(
+        rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
+        f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
+        location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
+        evidence=(lst_loc and _line_text(eff, lst_loc)) or "")]
+
+
+def _cleartext_port(port: str | None, ssl: str | None) -> bool:
+    """A real port number (not 0, not unset) that does not speak implicit TLS."""
+    return port is not None and port != "0" and ssl != "yes" and port.isdigit()
+
+
+def _listen_address(eff: EffectiveConfig, lst: Listener | None) -> str | None:
+    """The listener's own ``address``, else the global ``listen``."""
+    addr_a = lst.assigns.get("address") if lst else None
+    if addr_a and addr_a.value:
+        return addr_a.value
+    return eff.value("listen")[0]
+
+
+def _dov009(eff: EffectiveConfig) -> list[Finding]:
+    """The implicit-TLS listener (993) switched off or speaking cleartext."""
     s_port, s_ssl, _s_loc, _s_lst = eff.listener("imaps")
     slst = eff.listeners.get(("imap-login", "imaps"))
-    if slst is not None:
-        if "port" in slst.assigns and s_port == "0":
-            out.append(_f("DOV009", "The imaps listener (implicit TLS, 993) is disabled "
-                          "(port = 0); clients must use 143 and STARTTLS, which can be stripped.",
-                          slst.assigns["port"]))
-        elif "ssl" in slst.assigns and s_ssl == "no" and s_port != "0":
-            out.append(_f("DOV009", f"The imaps listener on port {s_port} runs without TLS "
-                          "(ssl = no): port 993 speaks cleartext.", slst.assigns["ssl"]))
-    return out
+    if slst is None:
+        return []
+    if "port" in slst.assigns and s_port == "0":
+        return [_f("DOV009", "The imaps listener (implicit TLS, 993) is disabled "
+                   "(port = 0); clients must use 143 and STARTTLS, which can be stripped.",
+                   slst.assigns["port"])]
+    if "ssl" in slst.assigns and s_ssl == "no" and s_port != "0":
+        return [_f("DOV009", f"The imaps listener on port {s_port} runs without TLS "
+                   "(ssl = no): port 993 speaks cleartext.", slst.assigns["ssl"])]
+    return []
 
 
 def _line_text(eff: EffectiveConfig, loc: Location) -> str:
