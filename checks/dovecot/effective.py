@@ -321,42 +321,58 @@ def _assign(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting, key: str
     return a
 
 
-def _walk(eff: EffectiveConfig, nodes: list[Node], conds: tuple[tuple[str, str], ...],
-          service: str | None, groups: dict[tuple[str, str], list[Node]], prefix: str,
+Conds = tuple[tuple[str, str], ...]
+Groups = dict[tuple[str, str], list[Node]]
+
+
+def _walk(eff: EffectiveConfig, nodes: list[Node], conds: Conds,
+          service: str | None, groups: Groups, prefix: str,
           scope: dict[str, Assign] | None = None) -> None:
     if scope is None:
         scope = eff.root
     for n in nodes:
         if isinstance(n, Setting):
-            if n.key.startswith("@") and not prefix:
-                body = groups.get((n.key, n.value))
-                if body is not None:
-                    # 2.4.1: a group's settings are defaults for the scope that includes it;
-                    # a setting written in that scope wins whatever the order (doveconf 2.4.1)
-                    included: dict[str, Assign] = {}
-                    _walk(eff, body, conds, service, groups, prefix, included)
-                    for k, a in included.items():
-                        if k not in scope or scope[k].from_group:
-                            a.from_group = True
-                            scope[k] = a
-                continue
-            _assign(eff, scope, n, prefix + n.key)
+            _walk_setting(eff, n, conds, service, groups, prefix, scope)
         elif isinstance(n, Section):
-            if n.type == "group" and n.name.startswith("@"):
-                label, _, name = n.name.partition(" ")
-                groups[(label, name.strip())] = n.children
-            elif n.type in FILTER_TYPES and not prefix:
-                f = Filter((*conds, (n.type, n.name)), n.loc, section=n)
-                eff.filters.append(f)
-                _walk(eff, n.children, f.conds, service, groups, prefix, f.assigns)
-            elif n.type == "service":
-                _walk_service(eff, n)
-            elif n.type in BOOLLISTS and not n.name and not prefix:
-                _boollist(eff, scope, n)
-            elif n.type in PREFIX_SECTIONS and not n.name:
-                _walk(eff, n.children, conds, service, groups, prefix + n.type + "_", scope)
-            # other named blocks (passdb, namespace, plugin, ...) do not hold the
-            # settings judged here
+            _walk_section(eff, n, conds, service, groups, prefix, scope)
+
+
+def _walk_setting(eff: EffectiveConfig, n: Setting, conds: Conds, service: str | None,
+                  groups: Groups, prefix: str, scope: dict[str, Assign]) -> None:
+    """A setting, or a 2.4 ``@group`` reference that brings a group's settings in."""
+    if not (n.key.startswith("@") and not prefix):
+        _assign(eff, scope, n, prefix + n.key)
+        return
+    body = groups.get((n.key, n.value))
+    if body is None:
+        return
+    # 2.4.1: a group's settings are defaults for the scope that includes it;
+    # a setting written in that scope wins whatever the order (doveconf 2.4.1)
+    included: dict[str, Assign] = {}
+    _walk(eff, body, conds, service, groups, prefix, included)
+    for k, a in included.items():
+        if k not in scope or scope[k].from_group:
+            a.from_group = True
+            scope[k] = a
+
+
+def _walk_section(eff: EffectiveConfig, n: Section, conds: Conds, service: str | None,
+                  groups: Groups, prefix: str, scope: dict[str, Assign]) -> None:
+    if n.type == "group" and n.name.startswith("@"):
+        label, _, name = n.name.partition(" ")
+        groups[(label, name.strip())] = n.children
+    elif n.type in FILTER_TYPES and not prefix:
+        f = Filter((*conds, (n.type, n.name)), n.loc, section=n)
+        eff.filters.append(f)
+        _walk(eff, n.children, f.conds, service, groups, prefix, f.assigns)
+    elif n.type == "service":
+        _walk_service(eff, n)
+    elif n.type in BOOLLISTS and not n.name and not prefix:
+        _boollist(eff, scope, n)
+    elif n.type in PREFIX_SECTIONS and not n.name:
+        _walk(eff, n.children, conds, service, groups, prefix + n.type + "_", scope)
+    # other named blocks (passdb, namespace, plugin, ...) do not hold the
+    # settings judged here
 
 
 def _boollist(eff: EffectiveConfig, scope: dict[str, Assign], sec: Section) -> None:

@@ -160,24 +160,9 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
         out.problems.append(Problem(
             f"{word} {inc.pattern} leads outside --root; refusing to read it", inc.loc, inc.text))
         return []
-    if glob.has_magic(mapped):
-        matches = sorted(glob.glob(glob.escape(str(root)) + "/" + mapped))
-        files = []
-        for m in matches:
-            r = _rel(root, Path(m))
-            if r is None:
-                out.problems.append(Problem(
-                    f"{word} {inc.pattern}: {m} leads outside --root through a symbolic link; "
-                    "refusing to read it", inc.loc, inc.text))
-            elif Path(m).is_file():
-                files.append(r)
-    else:
-        p = root / mapped
-        if _rel(root, p) is None:
-            out.problems.append(Problem(f"{word} {inc.pattern} leads outside --root through a "
-                                        "symbolic link; refusing to read it", inc.loc, inc.text))
-            return []
-        files = [_rel(root, p) or mapped] if p.is_file() else []
+    files = _matches(root, inc, word, mapped, out)
+    if files is None:
+        return []
     if not files:
         if inc.required:
             out.problems.append(Problem(
@@ -189,18 +174,46 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
         out.mapped.update((f, inc.pattern) for f in files)
     result: list[Node] = []
     for f in files:
-        if f in stack:
-            out.problems.append(Problem(
-                f"{word} {inc.pattern} includes {f} again: an include cycle "
-                f"({' -> '.join([*stack[stack.index(f):], f])})", inc.loc, inc.text))
-            continue
-        if len(stack) >= MAX_DEPTH or depth >= MAX_TOTAL_DEPTH:
-            out.problems.append(Problem(f"{word} nesting deeper than {MAX_DEPTH} files",
-                                        inc.loc, inc.text))
-            continue
-        out.included.add(f)
-        result.extend(_load_file(root, f, out, stack, inc.loc, depth))
+        if _may_enter(inc, word, f, out, stack, depth):
+            out.included.add(f)
+            result.extend(_load_file(root, f, out, stack, inc.loc, depth))
     return result
+
+
+def _matches(root: Path, inc: Include, word: str, mapped: str, out: Loaded) -> list[str] | None:
+    """The files an include names (a glob's in order); None when a symlink leads out."""
+    if not glob.has_magic(mapped):
+        p = root / mapped
+        if _rel(root, p) is None:
+            out.problems.append(Problem(f"{word} {inc.pattern} leads outside --root through a "
+                                        "symbolic link; refusing to read it", inc.loc, inc.text))
+            return None
+        return [_rel(root, p) or mapped] if p.is_file() else []
+    files = []
+    for m in sorted(glob.glob(glob.escape(str(root)) + "/" + mapped)):
+        r = _rel(root, Path(m))
+        if r is None:
+            out.problems.append(Problem(
+                f"{word} {inc.pattern}: {m} leads outside --root through a symbolic link; "
+                "refusing to read it", inc.loc, inc.text))
+        elif Path(m).is_file():
+            files.append(r)
+    return files
+
+
+def _may_enter(inc: Include, word: str, f: str, out: Loaded, stack: list[str],
+               depth: int) -> bool:
+    """Not an include cycle and not nested too deep (each reported on the include line)."""
+    if f in stack:
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} includes {f} again: an include cycle "
+            f"({' -> '.join([*stack[stack.index(f):], f])})", inc.loc, inc.text))
+        return False
+    if len(stack) >= MAX_DEPTH or depth >= MAX_TOTAL_DEPTH:
+        out.problems.append(Problem(f"{word} nesting deeper than {MAX_DEPTH} files",
+                                    inc.loc, inc.text))
+        return False
+    return True
 
 
 # Dovecot reads dovecot.conf from /etc/dovecot/: a repository's dovecot.conf stands there.
