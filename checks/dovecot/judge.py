@@ -306,34 +306,51 @@ def _filter_broad(f: Filter) -> tuple[bool, str]:
 
 
 def _dov006(eff: EffectiveConfig) -> list[Finding]:
+    """Filters for internet clients that undo the global protection."""
     out = []
     global_ssl, _ = eff.ssl_mode()
+    for f, what in _internet_filters(eff):
+        out += _relaxed(eff, f, what, global_ssl)
+        out += _lowered_tls(f, what)
+    return out
+
+
+def _internet_filters(eff: EffectiveConfig) -> Iterator[tuple[Filter, str]]:
+    """IMAP-relevant remote/local filters that cover a broad public range, with that range."""
     for f in eff.filters:
         if not any(t in ("remote", "local") for t, _ in f.conds):
             continue
         if any(t == "protocol" and not protocol_matches(n) for t, n in f.conds):
             continue
         broad, what = _filter_broad(f)
-        if not broad:
+        if broad:
+            yield f, what
+
+
+def _relaxed(eff: EffectiveConfig, f: Filter, what: str, global_ssl: str | None) -> list[Finding]:
+    out = []
+    for key, bad, verb, sev in _RELAX:
+        a = f.assigns.get(key)
+        if a is None or a.value != bad:
             continue
-        for key, bad, verb, sev in _RELAX:
-            a = f.assigns.get(key)
-            if a is None or a.value != bad:
+        if key != "ssl":
+            ssl_here = f.assigns.get("ssl")
+            effective_ssl = ssl_here.value if ssl_here else global_ssl
+            if effective_ssl == "required":
                 continue
-            if key != "ssl":
-                ssl_here = f.assigns.get("ssl")
-                effective_ssl = ssl_here.value if ssl_here else global_ssl
-                if effective_ssl == "required":
-                    continue
-            out.append(_f("DOV006", f"The filter '{what}' {verb} ({_quoted(a)}) for "
-                          "clients on the internet, undoing the global protection for them."
-                          + fix(eff, "DOV006"), a, f, sev))
-        a = f.assigns.get("ssl_min_protocol")
-        r = _tls_rank(a.value) if a else None
-        if a is not None and r is not None and r < TLS_ORDER.index("TLSv1.2"):
-            out.append(_f("DOV006", f"The filter '{what}' lowers the TLS minimum to {a.value} for "
-                          "clients on the internet.", a, f, Severity.MEDIUM))
+        out.append(_f("DOV006", f"The filter '{what}' {verb} ({_quoted(a)}) for "
+                      "clients on the internet, undoing the global protection for them."
+                      + fix(eff, "DOV006"), a, f, sev))
     return out
+
+
+def _lowered_tls(f: Filter, what: str) -> list[Finding]:
+    a = f.assigns.get("ssl_min_protocol")
+    r = _tls_rank(a.value) if a else None
+    if a is None or r is None or r >= TLS_ORDER.index("TLSv1.2"):
+        return []
+    return [_f("DOV006", f"The filter '{what}' lowers the TLS minimum to {a.value} for "
+               "clients on the internet.", a, f, Severity.MEDIUM)]
 
 
 def _dov007_014(eff: EffectiveConfig) -> list[Finding]:
@@ -465,55 +482,78 @@ def _dov010(eff: EffectiveConfig) -> list[Finding]:
 
 
 def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
+    """A private key inline in the configuration, or committed where a setting points."""
     out = []
     for a in eff.all_settings:
-        text = a.setting.value
-        if _PRIVATE.search(text.encode("utf-8", "replace")):
+        if _PRIVATE.search(a.setting.value.encode("utf-8", "replace")):
             out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration."
                           + fix(eff, "DOV011"), a))
-            continue
-        is_key = a.key in KEY_SETTINGS or a.key.endswith("_key_file")
-        if not is_key or a.value is None or not text:
-            continue
-        if a.setting.kind != "file" and not a.key.endswith("_file"):
-            continue
-        rel, data = read_pointed(a.loc.path, text)
-        if rel is None or data is None:
-            continue
-        m = _PRIVATE.search(data)
-        if m:
-            line = data[: m.start()].count(b"\n") + 1
-            encrypted = b"ENCRYPTED" in data[: m.end() + 200]
-            sev = Severity.HIGH if encrypted else None
-            note = " (encrypted; its password must not be committed either)" if encrypted else ""
-            out.append(_f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
-                          f"repository{note}." + fix(eff, "DOV011"), a, None, sev,
-                          (Location(rel, line, 1, "the committed private key"),)))
+        elif _points_at_key(a):
+            found = _committed_key(eff, a, read_pointed)
+            if found is not None:
+                out.append(found)
     return out
+
+
+def _points_at_key(a: Assign) -> bool:
+    """A key setting whose value is a path (``<file`` or a ``*_file`` setting)."""
+    is_key = a.key in KEY_SETTINGS or a.key.endswith("_key_file")
+    if not is_key or a.value is None or not a.setting.value:
+        return False
+    return a.setting.kind == "file" or a.key.endswith("_file")
+
+
+def _committed_key(eff: EffectiveConfig, a: Assign, read_pointed: ReadPointed) -> Finding | None:
+    rel, data = read_pointed(a.loc.path, a.setting.value)
+    if rel is None or data is None:
+        return None
+    m = _PRIVATE.search(data)
+    if not m:
+        return None
+    line = data[: m.start()].count(b"\n") + 1
+    encrypted = b"ENCRYPTED" in data[: m.end() + 200]
+    sev = Severity.HIGH if encrypted else None
+    note = " (encrypted; its password must not be committed either)" if encrypted else ""
+    return _f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
+              f"repository{note}." + fix(eff, "DOV011"), a, None, sev,
+              (Location(rel, line, 1, "the committed private key"),))
+
+
+_ID_LEAKS = ("version", "os", "os-version")
 
 
 def _dov012(eff: EffectiveConfig) -> list[Finding]:
+    """Version or OS details told to every client before login."""
+    return _greeting_leaks(eff) + _id_send_leaks(eff) + _id_send_24_leaks(eff)
+
+
+def _greeting_leaks(eff: EffectiveConfig) -> list[Finding]:
+    return [_f("DOV012", f"login_greeting '{a.value}' discloses version or OS details "
+               "to every client before login.", a, flt)
+            for a, flt in scopes(eff, "login_greeting")
+            if a.value and _VERSIONISH.search(a.value)]
+
+
+def _id_send_leaks(eff: EffectiveConfig) -> list[Finding]:
+    """2.3's ``imap_id_send = name "x" version "y"``."""
     out = []
-    for a, flt in scopes(eff, "login_greeting"):
-        if a.value and _VERSIONISH.search(a.value):
-            out.append(_f("DOV012", f"login_greeting '{a.value}' discloses version or OS details "
-                          "to every client before login.", a, flt))
     for a, flt in scopes(eff, "imap_id_send"):
         if a.value is None:
             continue
-        words = a.value.replace('"', " ").split()
-        leaks = [w for w in words if w.lower() in ("version", "os", "os-version",
-                                                   "support-url", "support-email")
-                 and w.lower() in ("version", "os", "os-version")]
+        leaks = [w for w in a.value.replace('"', " ").split() if w.lower() in _ID_LEAKS]
         if leaks:
             out.append(_f("DOV012", f"imap_id_send sends {', '.join(leaks)} to any client that "
                           "asks with the ID command.", a, flt))
-    for a in eff.all_settings:
-        if a.key.startswith("imap_id_send_") and a.key[len("imap_id_send_"):] in (
-                "version", "os", "os-version", "os_version"):
-            out.append(_f("DOV012", f"imap_id_send sends {a.key[len('imap_id_send_'):]} to any "
-                          "client that asks with the ID command.", a))
     return out
+
+
+def _id_send_24_leaks(eff: EffectiveConfig) -> list[Finding]:
+    """2.4's ``imap_id_send { version = ... }`` (one setting per field)."""
+    return [_f("DOV012", f"imap_id_send sends {a.key[len('imap_id_send_'):]} to any "
+               "client that asks with the ID command.", a)
+            for a in eff.all_settings
+            if a.key.startswith("imap_id_send_") and a.key[len("imap_id_send_"):] in (
+                "version", "os", "os-version", "os_version")]
 
 
 def _dov015(eff: EffectiveConfig) -> list[Finding]:
