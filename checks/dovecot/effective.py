@@ -169,14 +169,26 @@ class EffectiveConfig:
         elif port == 993:
             return False, None
         mode, mode_loc = self.ssl_mode()
+        trusted = self._trusted_everyone(mode)
+        if trusted is not None:
+            return True, trusted
+        if mode == "required":
+            return False, mode_loc
+        return self._by_auth_setting(mode, mode_loc)
+
+    def _trusted_everyone(self, mode: str | None) -> Location | None:
+        """Where ``login_trusted_networks`` trusts everyone in a way that allows cleartext."""
         trusted = self.lookup("login_trusted_networks")
         if trusted is not None and trusted.value and covers_everyone(trusted.value) and \
                 (self.info.version == "2.3" or mode != "required"):
             # 2.3 counts trusted clients as secured, even under ssl = required; 2.4 still
             # demands TLS from them when ssl = required (upgrade notes, "changed settings")
-            return True, trusted.loc
-        if mode == "required":
-            return False, mode_loc
+            return trusted.loc
+        return None
+
+    def _by_auth_setting(self, mode: str | None,
+                         mode_loc: Location | None) -> tuple[bool | None, Location | None]:
+        """Below ssl = required: the auth setting decides (unknown when ssl is unknown)."""
         setting, loc = self.cleartext_setting()
         if setting is None:
             return None, loc
@@ -377,26 +389,33 @@ def _walk_section(eff: EffectiveConfig, n: Section, conds: Conds, service: str |
 
 def _boollist(eff: EffectiveConfig, scope: dict[str, Assign], sec: Section) -> None:
     """2.4 boolean lists: ``auth_mechanisms { cram-md5 = yes }`` adds to the current list."""
-    current = scope.get(sec.type) or eff.root.get(sec.type)
-    if current is not None:
-        words = None if current.value is None else current.value.replace(",", " ").split()
-    else:
-        words = eff.defaults.get(sec.type, "").replace(",", " ").split()
+    words = _boollist_start(eff, scope, sec.type)
     for c in sec.children:
         if not isinstance(c, Setting):
             continue
         templated = is_templated(c.value) or is_templated(c.key)
-        if words is not None and not templated:
-            if c.value == "yes" and c.key not in words:
-                words.append(c.key)
-            elif c.value == "no" and c.key in words:
-                words.remove(c.key)
-        a = Assign(sec.type, None if (words is None or templated) else " ".join(words),
-                   c.loc, c, templated)
         if templated:
-            words = None
+            words = None        # unknown from here on
+        elif words is not None:
+            _toggle(words, c)
+        a = Assign(sec.type, None if words is None else " ".join(words), c.loc, c, templated)
         scope[sec.type] = a
         eff.all_settings.append(a)
+
+
+def _boollist_start(eff: EffectiveConfig, scope: dict[str, Assign], key: str) -> list[str] | None:
+    """The list a block adds to: the scope's, the global one, else the version's default."""
+    current = scope.get(key) or eff.root.get(key)
+    if current is None:
+        return eff.defaults.get(key, "").replace(",", " ").split()
+    return None if current.value is None else current.value.replace(",", " ").split()
+
+
+def _toggle(words: list[str], c: Setting) -> None:
+    if c.value == "yes" and c.key not in words:
+        words.append(c.key)
+    elif c.value == "no" and c.key in words:
+        words.remove(c.key)
 
 
 def _walk_service(eff: EffectiveConfig, sec: Section) -> None:

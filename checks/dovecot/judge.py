@@ -217,32 +217,40 @@ def weak_cipher_classes(text: str) -> list[tuple[str, Severity]]:
     """Which weak classes the list leaves on: read left to right, a later '!' is final."""
     on: dict[str, Severity] = {}
     banned: set[str] = set()
+    for part in _cipher_parts(text):
+        if part.upper().startswith("@SECLEVEL="):
+            if part.upper() == "@SECLEVEL=0":
+                on["@SECLEVEL=0"] = Severity.HIGH
+            else:
+                on.pop("@SECLEVEL=0", None)
+        elif part[:1] in ("!", "-"):
+            _remove_classes(part, on, banned)
+        else:
+            word = part.lstrip("!-+")
+            on.update((name, sev) for name, sev, pat in _CIPHER_CLASSES
+                      if pat.match(word) and name not in banned)
+    return sorted(on.items(), key=lambda kv: -int(kv[1]))
+
+
+def _cipher_parts(text: str) -> list[str]:
+    """OpenSSL's cipher string words, an ``@STRENGTH``/``@SECLEVEL`` suffix as its own word."""
     parts: list[str] = []
     for token in re.split(r"[:, ]+", text.strip()):
         head, sep, tail = token.partition("@")
         parts.append(head)
         if sep:
             parts.append("@" + tail)
-    for part in parts:
-        if not part:
-            continue
-        if part.upper().startswith("@SECLEVEL="):
-            if part.upper() == "@SECLEVEL=0":
-                on["@SECLEVEL=0"] = Severity.HIGH
-            else:
-                on.pop("@SECLEVEL=0", None)
-            continue
-        neg = part[:1] in ("!", "-")
-        word = part.lstrip("!-+")
-        for name, sev, pat in _CIPHER_CLASSES:
-            if neg:
-                if word.upper() in _REMOVES[name]:
-                    on.pop(name, None)
-                    if part.startswith("!"):
-                        banned.add(name)
-            elif pat.match(word) and name not in banned:
-                on[name] = sev
-    return sorted(on.items(), key=lambda kv: -int(kv[1]))
+    return [p for p in parts if p]
+
+
+def _remove_classes(part: str, on: dict[str, Severity], banned: set[str]) -> None:
+    """``-X`` removes the classes X names; ``!X`` also bans them for the rest of the list."""
+    word = part.lstrip("!-+").upper()
+    for name, _sev, _pat in _CIPHER_CLASSES:
+        if word in _REMOVES[name]:
+            on.pop(name, None)
+            if part.startswith("!"):
+                banned.add(name)
 
 
 def _dov004(eff: EffectiveConfig) -> list[Finding]:
