@@ -268,30 +268,30 @@ def _dov004(eff: EffectiveConfig) -> list[Finding]:
 
 
 def _dov005(eff: EffectiveConfig) -> list[Finding]:
+    """Trusted networks that cover the internet or a large public block."""
     out = []
     # Dovecot 2.4 still demands TLS from trusted clients under ssl = required (a trusted
     # client sees LOGINDISABLED); 2.3 lets them log in in clear even then.
     required_24 = eff.info.version == "2.4" and eff.ssl_mode()[0] == "required"
     for key in ("login_trusted_networks", "haproxy_trusted_networks"):
         for a, flt in scopes(eff, key):
-            if a.value is None:
-                continue
-            wide = [n for n in _nets(a.value) if n is not None and broad_public(n)]
-            if not wide:
-                continue
-            shown = ", ".join(str(n) for n in wide)
-            if required_24:
-                out.append(_f("DOV005", f"{key} trusts {shown}: clients from there may claim "
-                              "any client address (and are exempt from auth_allow_cleartext "
-                              "= no); ssl = required still makes Dovecot 2.4 demand TLS from "
-                              "them, so cleartext login stays closed, but the range covers the "
-                              "internet or a large public block.", a, flt, Severity.MEDIUM))
-                continue
-            out.append(_f("DOV005", f"{key} trusts {shown}: clients from there are treated "
-                          "as secure and may log in with cleartext passwords; "
-                          "that range covers the internet or a large public block.",
-                          a, flt))
+            wide = [] if a.value is None else \
+                [n for n in _nets(a.value) if n is not None and broad_public(n)]
+            if wide:
+                out.append(_trusted(key, ", ".join(str(n) for n in wide), a, flt, required_24))
     return out
+
+
+def _trusted(key: str, shown: str, a: Assign, flt: Filter | None, required_24: bool) -> Finding:
+    if required_24:
+        return _f("DOV005", f"{key} trusts {shown}: clients from there may claim "
+                  "any client address (and are exempt from auth_allow_cleartext "
+                  "= no); ssl = required still makes Dovecot 2.4 demand TLS from "
+                  "them, so cleartext login stays closed, but the range covers the "
+                  "internet or a large public block.", a, flt, Severity.MEDIUM)
+    return _f("DOV005", f"{key} trusts {shown}: clients from there are treated "
+              "as secure and may log in with cleartext passwords; "
+              "that range covers the internet or a large public block.", a, flt)
 
 
 _RELAX: tuple[tuple[str, str, str, Severity], ...] = (
@@ -302,15 +302,16 @@ _RELAX: tuple[tuple[str, str, str, Severity], ...] = (
 
 
 def _filter_broad(f: Filter) -> tuple[bool, str]:
+    """Whether a remote/local filter covers internet clients, and which condition does."""
     for t, n in f.conds:
-        if t not in ("remote", "local"):
-            continue
-        nets = [x for x in _nets(n) if x is not None]
-        if t == "remote" and any(broad_public(x) for x in nets):
-            return True, f"{t} {n}"
-        if t == "local" and any(_is_public(x) for x in nets):
+        if t in _BROAD and any(_BROAD[t](x) for x in _nets(n) if x is not None):
             return True, f"{t} {n}"
     return False, ""
+
+
+# remote: a broad public client range; local: any public server address
+_BROAD: dict[str, Callable[[ipaddress.IPv4Network | ipaddress.IPv6Network], bool]] = {
+    "remote": broad_public, "local": _is_public}
 
 
 def _dov006(eff: EffectiveConfig) -> list[Finding]:
