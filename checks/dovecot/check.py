@@ -64,14 +64,17 @@ def _name_mapping(f: Finding, loaded: loader.Loaded) -> Finding:
 def _printable(f: Finding) -> Finding:
     """Findings are UTF-8 text (SARIF, fingerprints): a byte that was not UTF-8 in the file
     (kept as a lone surrogate, see ``loader.decode``) is shown as ``\\xNN``."""
-    texts = (f.message, f.evidence, f.key or "")
-    if not any(_has_surrogate(t) for t in texts) and \
-            not any(r.message and _has_surrogate(r.message) for r in f.related):
+    if not _has_raw_bytes(f):
         return f
     related = tuple(replace(r, message=_escape(r.message)) if r.message else r
                     for r in f.related)
     return replace(f, message=_escape(f.message), evidence=_escape(f.evidence),
                    key=_escape(f.key) if f.key else f.key, related=related)
+
+
+def _has_raw_bytes(f: Finding) -> bool:
+    texts = (f.message, f.evidence, f.key or "", *(r.message or "" for r in f.related))
+    return any(_has_surrogate(t) for t in texts)
 
 
 def _has_surrogate(text: str) -> bool:
@@ -82,31 +85,42 @@ def _escape(text: str) -> str:
     return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+Linted = tuple[str, list[Finding], EffectiveConfig, loader.Loaded]
+
+
 def run(ctx: Context) -> list[Finding]:
     results: dict[str, EffectiveConfig] = {}
     ctx.results["dovecot"] = results
     files = listed_files(ctx)
-    linted: list[tuple[str, list[Finding], EffectiveConfig, loader.Loaded]] = []
-    for top in files:
-        findings, eff, loaded = lint_file(ctx.root, top)
-        linted.append((top, findings, eff, loaded))
+    linted: list[Linted] = [(top, *lint_file(ctx.root, top)) for top in files]
+    parent_of = _parents(linted)
+    out: list[Finding] = []
+    for top, findings, eff, _ in linted:
+        if top in parent_of and parent_of.get(parent_of[top]) != top:
+            continue      # judged as part of its parent (an include cycle keeps both)
+        results[top] = eff
+        out.extend(findings)
+    _share_parents(results, parent_of, files)
+    return out
+
+
+def _share_parents(results: dict[str, EffectiveConfig], parent_of: dict[str, str],
+                   files: list[str]) -> None:
+    """A listed file that a listed parent includes maps to the parent's settings: those
+    are what Dovecot runs with, and a target may name either file."""
+    for child, parent in parent_of.items():
+        if child in files and child not in results and parent in results:
+            results[child] = results[parent]
+
+
+def _parents(linted: list[Linted]) -> dict[str, str]:
+    """Each file another linted file includes -> the first file that includes it."""
     parent_of: dict[str, str] = {}
     for top, _, _, loaded in linted:
         for f in sorted(loaded.included):
             if f != top:
                 parent_of.setdefault(f, top)
-    out: list[Finding] = []
-    for top, findings, eff, _ in linted:
-        if top in parent_of and parent_of.get(parent_of[top]) != top:
-            continue
-        results[top] = eff
-        out.extend(findings)
-    # A listed file that a listed parent includes maps to the parent's settings: those
-    # are what Dovecot runs with, and a target may name either file.
-    for child, parent in parent_of.items():
-        if child in files and child not in results and parent in results:
-            results[child] = results[parent]
-    return out
+    return parent_of
 
 
 CHECK = Check(name="dovecot", kind="lint", run=run)

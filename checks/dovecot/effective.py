@@ -374,9 +374,7 @@ def _walk_section(eff: EffectiveConfig, n: Section, conds: Conds, service: str |
         label, _, name = n.name.partition(" ")
         groups[(label, name.strip())] = n.children
     elif n.type in FILTER_TYPES and not prefix:
-        f = Filter((*conds, (n.type, n.name)), n.loc, section=n)
-        eff.filters.append(f)
-        _walk(eff, n.children, f.conds, service, groups, prefix, f.assigns)
+        _walk_filter(eff, n, conds, service, groups, prefix)
     elif n.type == "service":
         _walk_service(eff, n)
     elif n.type in BOOLLISTS and not n.name and not prefix:
@@ -385,6 +383,14 @@ def _walk_section(eff: EffectiveConfig, n: Section, conds: Conds, service: str |
         _walk(eff, n.children, conds, service, groups, prefix + n.type + "_", scope)
     # other named blocks (passdb, namespace, plugin, ...) do not hold the
     # settings judged here
+
+
+def _walk_filter(eff: EffectiveConfig, n: Section, conds: Conds, service: str | None,
+                 groups: Groups, prefix: str) -> None:
+    """``remote 10.0.0.0/8 { ... }``, ``protocol imap { ... }``: a scope of its own."""
+    f = Filter((*conds, (n.type, n.name)), n.loc, section=n)
+    eff.filters.append(f)
+    _walk(eff, n.children, f.conds, service, groups, prefix, f.assigns)
 
 
 def _boollist(eff: EffectiveConfig, scope: dict[str, Assign], sec: Section) -> None:

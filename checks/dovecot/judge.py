@@ -275,11 +275,17 @@ def _dov005(eff: EffectiveConfig) -> list[Finding]:
     required_24 = eff.info.version == "2.4" and eff.ssl_mode()[0] == "required"
     for key in ("login_trusted_networks", "haproxy_trusted_networks"):
         for a, flt in scopes(eff, key):
-            wide = [] if a.value is None else \
-                [n for n in _nets(a.value) if n is not None and broad_public(n)]
+            wide = _wide_nets(a.value)
             if wide:
                 out.append(_trusted(key, ", ".join(str(n) for n in wide), a, flt, required_24))
     return out
+
+
+def _wide_nets(value: str | None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The broad public networks in a list of networks (none when the value is unknown)."""
+    if value is None:
+        return []
+    return [n for n in _nets(value) if n is not None and broad_public(n)]
 
 
 def _trusted(key: str, shown: str, a: Assign, flt: Filter | None, required_24: bool) -> Finding:
@@ -423,16 +429,22 @@ def _dov008(eff: EffectiveConfig, enabled: bool | None,
     if lst is not None and "port" in lst.assigns:
         return [_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
                    f"(listening on {addr}); prefer implicit TLS on 993 only.", lst.assigns["port"])]
+    return [_default_143(eff, addr, lst, lst_loc, proto_loc)]
+
+
+def _default_143(eff: EffectiveConfig, addr: str, lst: Listener | None, lst_loc: Location | None,
+                 proto_loc: Location | None) -> Finding:
+    """143 open by default: at the listener block, else at ``protocols``."""
     where = lst_loc or proto_loc
     assert where is not None
     why = ("the imap listener keeps its default port 143" if lst is not None else
            "'protocols' enables imap and the default imap listener on 143 is not "
            "disabled")
-    return [Finding(
+    return Finding(
         rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
         f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
         location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
-        evidence=(lst_loc and _line_text(eff, lst_loc)) or "")]
+        evidence=(lst_loc and _line_text(eff, lst_loc)) or "")
 
 
 def _cleartext_port(port: str | None, ssl: str | None) -> bool:

@@ -141,34 +141,29 @@ def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
             result.extend(_include(root, node, base, out, stack, depth + 1))
         else:
             if isinstance(node, Setting) and node.kind == "file" and node.value:
-                _, data = read_pointed_file(root, rel_path, node.value)
-                if data is not None and len(data) <= MAX_POINTED_TEXT:
-                    node.content = decode(data)
+                _read_content(root, rel_path, node)
             result.append(node)
     return result
+
+
+def _read_content(root: Path, rel_path: str, node: Setting) -> None:
+    """``key = <file``: the committed file's text, when it is small enough to be a value."""
+    _, data = read_pointed_file(root, rel_path, node.value)
+    if data is not None and len(data) <= MAX_POINTED_TEXT:
+        node.content = decode(data)
 
 
 def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
              depth: int) -> list[Node]:
     word = "!include" if inc.required else "!include_try"
-    mapped, status = inside_path(root, base, inc.pattern)
-    if status == "absolute":
-        mapped = _absolute_include(root, inc, out)
-        if mapped is None:
-            return []
+    mapped, status = _target(root, inc, base, out)
     if mapped is None:
-        out.problems.append(Problem(
-            f"{word} {inc.pattern} leads outside --root; refusing to read it", inc.loc, inc.text))
         return []
     files = _matches(root, inc, word, mapped, out)
     if files is None:
         return []
     if not files:
-        if inc.required:
-            out.problems.append(Problem(
-                f"!include {inc.pattern} matches no file (relative to "
-                f"{base or 'the root'}); doveconf refuses to load this configuration",
-                inc.loc, inc.text))
+        _no_match(inc, base, out)
         return []
     if status == "absolute":
         out.mapped.update((f, inc.pattern) for f in files)
@@ -178,6 +173,28 @@ def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
             out.included.add(f)
             result.extend(_load_file(root, f, out, stack, inc.loc, depth))
     return result
+
+
+def _target(root: Path, inc: Include, base: str, out: Loaded) -> tuple[str | None, str]:
+    """The repository path (or glob) an include names, and how it was found
+    ("ok": relative, "absolute": mapped from a host path); None: reported, not read."""
+    mapped, status = inside_path(root, base, inc.pattern)
+    if status == "absolute":
+        return _absolute_include(root, inc, out), status
+    if mapped is None:
+        word = "!include" if inc.required else "!include_try"
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} leads outside --root; refusing to read it", inc.loc, inc.text))
+    return mapped, status
+
+
+def _no_match(inc: Include, base: str, out: Loaded) -> None:
+    """doveconf: ``No matches`` is fatal for ``!include``, nothing for ``!include_try``."""
+    if inc.required:
+        out.problems.append(Problem(
+            f"!include {inc.pattern} matches no file (relative to "
+            f"{base or 'the root'}); doveconf refuses to load this configuration",
+            inc.loc, inc.text))
 
 
 def _matches(root: Path, inc: Include, word: str, mapped: str, out: Loaded) -> list[str] | None:

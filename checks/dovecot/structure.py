@@ -104,8 +104,7 @@ def _missing_version(loaded: Loaded, info: VersionInfo, first: Setting | None) -
     and the one that tells 2.4."""
     if info.version != "2.4" or info.declared is not None:
         return []
-    cands = [s for s in (first, info.evidence) if s is not None and s.loc.path == loaded.top]
-    where = min(cands, key=lambda s: s.loc.line) if cands else (first or info.evidence)
+    where = _earliest(loaded.top, first, info.evidence)
     if where is None:
         return []
     told = info.evidence.key if info.evidence is not None else where.key
@@ -117,6 +116,12 @@ def _missing_version(loaded: Loaded, info: VersionInfo, first: Setting | None) -
         "that a main dovecot.conf includes, list that main file in the manifest.",
         where.loc, evidence=where.text,
         key=f"file={loaded.top};setting=dovecot_config_version;error=missing")]
+
+
+def _earliest(top: str, first: Setting | None, evidence: Setting | None) -> Setting | None:
+    """The earlier in the top file of two settings, else whichever there is."""
+    cands = [s for s in (first, evidence) if s is not None and s.loc.path == top]
+    return min(cands, key=lambda s: s.loc.line) if cands else (first or evidence)
 
 
 def _not_first(top: str, info: VersionInfo, first: Setting | None) -> list[Finding]:
@@ -136,17 +141,24 @@ def _bad_values(eff: EffectiveConfig) -> list[Finding]:
     enums = _ENUMS_24 if eff.info.version == "2.4" else _ENUMS_23
     out: list[Finding] = []
     for a in eff.all_settings:
-        allowed = enums.get(a.key)
-        if allowed is None or a.value is None or a.templated:
-            continue
-        if a.key == "ssl" and a.setting.loc and _inside_listener(eff, a):
-            allowed = ("yes", "no")
-        if a.value not in allowed:
+        allowed = _allowed(eff, enums, a)
+        if allowed is not None and a.value not in allowed:
             out.append(Finding(
                 "DOV013", f"{a.key} = '{a.value}' is not a valid value (use one of "
                 f"{', '.join(allowed)}); Dovecot refuses to start.", a.loc,
                 evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=value"))
     return out
+
+
+def _allowed(eff: EffectiveConfig, enums: dict[str, tuple[str, ...]],
+             a: Assign) -> tuple[str, ...] | None:
+    """The values a setting may take here; None when it has no enumeration or no known value."""
+    allowed = enums.get(a.key)
+    if allowed is None or a.value is None or a.templated:
+        return None
+    if a.key == "ssl" and a.setting.loc and _inside_listener(eff, a):
+        return ("yes", "no")      # a listener's ssl is a boolean
+    return allowed
 
 
 def _inside_listener(eff: EffectiveConfig, a: Assign) -> bool:
@@ -237,6 +249,14 @@ NAME_CHECKS: tuple[NameCheck, ...] = (_strlist, _open_quote, _auth_scope_23, _te
                                       _unknown)
 
 
+def _name_finding(s: Setting, sections: Sections, version: str) -> Finding | None:
+    """The first of NAME_CHECKS that refuses the setting's name."""
+    full = names.resolve_24(s.key, sections) if version == "2.4" else None
+    kind = names.list_kind(full) if full is not None else None
+    return next((f for f in (check(s, sections, version, kind) for check in NAME_CHECKS)
+                 if f is not None), None)
+
+
 def _unknown_names(loaded: Loaded, eff: EffectiveConfig) -> list[Finding]:
     """DOV013 for every name doveconf of the file's version does not know (``Unknown
     setting``): unknown to every release of that major version and to its plugins."""
@@ -247,10 +267,7 @@ def _unknown_names(loaded: Loaded, eff: EffectiveConfig) -> list[Finding]:
     for s, sections in settings_in(loaded.nodes, ()):
         if s is already or s.key.startswith("@"):
             continue
-        full = names.resolve_24(s.key, sections) if version == "2.4" else None
-        kind = names.list_kind(full) if full is not None else None
-        found = next((f for f in (check(s, sections, version, kind) for check in NAME_CHECKS)
-                      if f is not None), None)
+        found = _name_finding(s, sections, version)
         if found is not None:
             out.append(found)
     if version == "2.3":

@@ -34,19 +34,22 @@ def walk(nodes: list[Node]) -> Iterator[Node]:
 def settings(eff: EffectiveConfig, security_keys: frozenset[str],
              finding: SettingFinding) -> list[Finding]:
     """Security settings on the IMAP surface whose value a template or the environment decides."""
+    off_surface = _other_listeners(eff)
     out = []
-    listener_keys = {id(a) for lst in eff.listeners.values() if lst.service == "imap-login"
-                     for a in lst.assigns.values()}
-    in_any_listener = {id(a) for lst in eff.listeners.values() for a in lst.assigns.values()}
     for a in eff.all_settings:
-        if a.key not in security_keys:
+        if a.key not in security_keys or id(a) in off_surface:
             continue
-        if id(a) in in_any_listener and id(a) not in listener_keys:
-            continue      # lmtp, stats, sieve ports: not the IMAP attack surface
         msg = _undecided(a)
         if msg is not None:
             out.append(finding("DOV015", msg, a))
     return out
+
+
+def _other_listeners(eff: EffectiveConfig) -> set[int]:
+    """Settings of lmtp, stats, sieve ... listeners: not the IMAP attack surface."""
+    imap = {id(a) for lst in eff.listeners.values() if lst.service == "imap-login"
+            for a in lst.assigns.values()}
+    return {id(a) for lst in eff.listeners.values() for a in lst.assigns.values()} - imap
 
 
 def _undecided(a: Assign) -> str | None:

@@ -69,14 +69,17 @@ def _walk(nodes: list[Node], prefix: str = "", scope: bool = True):
             else:
                 yield n, scope
         elif isinstance(n, Section):
-            if scope and not n.name and n.type not in SECTIONS_23 and \
-                    n.type in names.settings("2.4"):
-                # a setting written as a block (``import_environment { X = y }``,
-                # ``mail_plugins { quota = yes }``): 2.4 syntax, 2.3 refuses it
+            if scope and _setting_block(n):
                 yield Setting(n.type, "", "{", n.loc, "block", False, n.text), scope
             # 2.4 named filters such as ``ssl_server { cert_file = ... }``
             sub = n.type + "_" if n.type in ("ssl_server", "ssl_client") and not n.name else ""
             yield from _walk(n.children, prefix + sub, scope and n.type in _FILTERS)
+
+
+def _setting_block(n: Section) -> bool:
+    """A setting written as a block (``import_environment { X = y }``, ``mail_plugins {
+    quota = yes }``): 2.4 syntax, 2.3 refuses it."""
+    return not n.name and n.type not in SECTIONS_23 and n.type in names.settings("2.4")
 
 
 _FILTERS = frozenset({"protocol", "remote", "local", "local_name"})
