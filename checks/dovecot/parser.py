@@ -129,7 +129,7 @@ def _split_word(s: str) -> tuple[str, str]:
     return s[:i], s[i:].lstrip(_WHITE)
 
 
-@dataclass
+@dataclass(slots=True)
 class Statement:
     """One logical line: continuations joined, comment cut; ``loc`` is where it starts."""
 
@@ -140,7 +140,7 @@ class Statement:
     unfinished: bool = False  # the file ended inside a '\\' continuation
 
 
-@dataclass
+@dataclass(slots=True)
 class Stray:
     """A node the line reader makes itself (template code): it goes where the builder stands."""
 
@@ -164,45 +164,48 @@ class LogicalLines:
         self.tdepth = 0         # open template conditionals and loops ({% if %} ... {% endif %})
 
     def read(self, lines: list[str]) -> Iterator[Statement | Stray]:
+        line_items = self._line
         for idx, physical in enumerate(lines, start=1):
             line = physical[:-1] if physical.endswith("\r") else physical
-            yield from self._line(idx, line)
+            yield from line_items(idx, line)
         if self.pending:
             yield Statement(self.pending.rstrip(), Location(self.path, self.pending_line,
                                                             self.pending_col),
                             self.pending.strip(), unfinished=True)
 
-    def _line(self, idx: int, line: str) -> Iterator[Statement | Stray]:
+    def _line(self, idx: int, line: str) -> tuple[Statement | Stray, ...]:
+        """What one physical line yields: nothing, a statement, and/or a template node
+        (a tuple, not a generator: this runs once per line of a 100k-line file)."""
         stripped = line.lstrip(_WHITE)
         if self.closer:
-            yield from self._inside_tag(idx, line, stripped)
-            return
+            return self._inside_tag(idx, line, stripped)
         in_template = self._track_template(line)
         self._suppression(idx, line)
         if not self.pending and _blank(stripped):
-            return
+            return ()
+        stray: tuple[Stray, ...] = ()
         prefix = _LINE_PLACEHOLDER.match(stripped) if stripped.startswith("%{") else None
         if prefix is not None:
             # modoboa's ``%{radicale_enabled}unix_listener x {``: the installer keeps or
             # comments out the line; no Dovecot line starts with a variable
             in_template = True
-            yield Stray(ParseError("template line prefix", Location(self.path, idx, 1),
-                                   line.strip(), template=True))
+            stray = (Stray(ParseError("template line prefix", Location(self.path, idx, 1),
+                                      line.strip(), template=True)),)
             stripped = stripped[prefix.end():].lstrip(_WHITE)
             line = " " * (len(line) - len(line.lstrip(_WHITE)) + prefix.end()) + stripped
             if _blank(stripped):
-                return
+                return stray
         stmt = self._join(idx, line, stripped, in_template)
-        if stmt is not None:
-            yield stmt
+        return stray if stmt is None else (*stray, stmt)
 
-    def _inside_tag(self, idx: int, line: str, stripped: str) -> Iterator[Stray]:
+    def _inside_tag(self, idx: int, line: str, stripped: str) -> tuple[Stray, ...]:
         """A line of a template tag opened above: template code until its closer."""
         if self.closer in line:
             self.closer = _open_template(line[line.index(self.closer) + len(self.closer):])
-        if stripped:
-            yield Stray(ParseError("template code", Location(self.path, idx, 1), line.strip(),
-                                   template=True))
+        if not stripped:
+            return ()
+        return (Stray(ParseError("template code", Location(self.path, idx, 1), line.strip(),
+                                 template=True)),)
 
     def _track_template(self, line: str) -> bool:
         """Open tags and conditionals; whether this line is inside (or opens) one."""

@@ -49,7 +49,8 @@ def refusals(loaded: Loaded, eff: EffectiveConfig) -> list[Finding]:
     """Every DOV013 of the files (and the DOV015 of template lines, in its place)."""
     info = eff.info
     first = loaded.files[loaded.top].first_setting if loaded.top in loaded.files else None
-    out = _problems(loaded) + _parse_errors(loaded) + templated.template_lines(loaded)
+    plain, template = templated.split_errors(loaded)
+    out = _problems(loaded) + _parse_errors(plain) + templated.template_lines(template)
     out += _mixed(info)
     out += _missing_version(loaded, info, first)
     out += _not_first(loaded.top, info, first)
@@ -74,15 +75,12 @@ def _problems(loaded: Loaded) -> list[Finding]:
             for p in loaded.problems]
 
 
-def _parse_errors(loaded: Loaded) -> list[Finding]:
-    """Lines doveconf cannot parse, except those a template explains (DOV015)."""
-    in_templated = templated.templated_files(loaded)
+def _parse_errors(errors: list[ParseError]) -> list[Finding]:
+    """Lines doveconf cannot parse (those a template explains are DOV015, not here)."""
     return [Finding("DOV013", f"{n.loc.path}:{n.loc.line}: {n.message}; "
                     "doveconf refuses this configuration.", n.loc, evidence=n.text,
                     key=f"file={n.loc.path};error={slug(n.message)}")
-            for n in templated.walk(loaded.nodes)
-            if isinstance(n, ParseError)
-            and not templated.is_template_error(n, n.loc.path in in_templated)]
+            for n in errors]
 
 
 def _mixed(info: VersionInfo) -> list[Finding]:

@@ -80,17 +80,28 @@ def is_template_error(node: ParseError, in_templated_file: bool) -> bool:
         in_templated_file and ("section" in node.message or "'}'" in node.message))
 
 
-def template_lines(loaded: Loaded) -> list[Finding]:
+def split_errors(loaded: Loaded) -> tuple[list[ParseError], list[ParseError]]:
+    """The parse errors of the tree, in order: (those doveconf refuses, those a template
+    explains), in one walk."""
+    templated = templated_files(loaded)
+    plain: list[ParseError] = []
+    template: list[ParseError] = []
+    for node in walk(loaded.nodes):
+        if isinstance(node, ParseError):
+            (template if is_template_error(node, node.loc.path in templated)
+             else plain).append(node)
+    return plain, template
+
+
+def template_lines(errors: list[ParseError]) -> list[Finding]:
     """One DOV015 per file for the lines a template engine owns (not DOV013: a template
     construct is never a config error)."""
     lines: dict[str, list[int]] = {}
     output: set[str] = set()   # files with a template line that may print settings
-    templated = templated_files(loaded)
-    for node in walk(loaded.nodes):
-        if isinstance(node, ParseError) and is_template_error(node, node.loc.path in templated):
-            lines.setdefault(node.loc.path, []).append(node.loc.line)
-            if node.message == "template code" or _OUTPUT.search(node.text):
-                output.add(node.loc.path)
+    for node in errors:
+        lines.setdefault(node.loc.path, []).append(node.loc.line)
+        if node.message == "template code" or _OUTPUT.search(node.text):
+            output.add(node.loc.path)
     return [_template_lines(path, found, path in output) for path, found in lines.items()]
 
 
