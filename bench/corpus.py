@@ -7,8 +7,11 @@ the real tool whether it loads the file:
 
 - dovecot: ``doveconf -n`` 2.3 (this machine), and 2.4 (``chroot ROOT doveconf``, the root
   filesystem ``scripts/rootfs24.sh`` prepares) for 2.4 files and files of no known version,
-  each file alone as imap-gate reads it (an absolute ``!include`` is commented out so that
-  doveconf never reads this machine's files; a relative one must exist, as for doveconf);
+  each file alone as imap-gate reads it: an absolute ``!include`` is pointed into the empty
+  staging directory (``/etc/x`` -> ``STAGE/host/etc/x``), so that doveconf never reads this
+  machine's files and, like imap-gate (``checks.dovecot.loader.repo_places``), finds only what
+  the repository holds: a required one that the repository does not hold is refused, an
+  ``!include_try`` skipped; a relative one must exist, as for doveconf;
 - iptables-save, ufw-rules: ``iptables-restore --test`` / ``ip6tables-restore --test``;
 - nftables: ``nft -c -f`` in a throwaway network namespace;
 - firewalld-zone: firewalld's own zone reader (``firewall.core.io.zone.zone_reader`` from
@@ -49,7 +52,7 @@ FORMATS = ("dovecot", "iptables-save", "iptables-script", "nftables", "ufw-rules
            "firewalld-zone")
 CANT = {"FW006", "DOV013"}
 ROOTFS24 = Path(os.environ.get("IMAP_GATE_ROOTFS24") or "/var/cache/imap-gate/trixie-dovecot24")
-ABS_INCLUDE = re.compile(r"^[ \t]*!include(?:_try)?[ \t]+['\"]?/.*$", re.M)
+ABS_INCLUDE = re.compile(r"^([ \t]*!include(?:_try)?[ \t]+['\"]?)/", re.M)
 ZONE_READER = r"""
 import os, sys
 from firewall.core.io.zone import zone_reader
@@ -139,7 +142,9 @@ class Oracles:
         try:
             dest = base / path.name
             text = path.read_bytes().decode("utf-8", errors="surrogateescape")
-            dest.write_bytes(ABS_INCLUDE.sub(r"# \g<0>", text).encode("utf-8", errors="surrogateescape"))
+            seen = "/" + str(base.relative_to(ROOTFS24)) if version == "2.4" else str(base)
+            staged = ABS_INCLUDE.sub(lambda m: f"{m.group(1)}{seen}/host/", text)
+            dest.write_bytes(staged.encode("utf-8", errors="surrogateescape"))
             if version == "2.4":
                 inside = "/" + str(dest.relative_to(ROOTFS24))
                 argv = ["chroot", str(ROOTFS24), "doveconf", "-n", "-c", inside]

@@ -169,14 +169,26 @@ class EffectiveConfig:
         elif port == 993:
             return False, None
         mode, mode_loc = self.ssl_mode()
+        trusted = self._trusted_everyone(mode)
+        if trusted is not None:
+            return True, trusted
+        if mode == "required":
+            return False, mode_loc
+        return self._by_auth_setting(mode, mode_loc)
+
+    def _trusted_everyone(self, mode: str | None) -> Location | None:
+        """Where ``login_trusted_networks`` trusts everyone in a way that allows cleartext."""
         trusted = self.lookup("login_trusted_networks")
         if trusted is not None and trusted.value and covers_everyone(trusted.value) and \
                 (self.info.version == "2.3" or mode != "required"):
             # 2.3 counts trusted clients as secured, even under ssl = required; 2.4 still
             # demands TLS from them when ssl = required (upgrade notes, "changed settings")
-            return True, trusted.loc
-        if mode == "required":
-            return False, mode_loc
+            return trusted.loc
+        return None
+
+    def _by_auth_setting(self, mode: str | None,
+                         mode_loc: Location | None) -> tuple[bool | None, Location | None]:
+        """Below ssl = required: the auth setting decides (unknown when ssl is unknown)."""
         setting, loc = self.cleartext_setting()
         if setting is None:
             return None, loc
@@ -321,66 +333,95 @@ def _assign(eff: EffectiveConfig, scope: dict[str, Assign], s: Setting, key: str
     return a
 
 
-def _walk(eff: EffectiveConfig, nodes: list[Node], conds: tuple[tuple[str, str], ...],
-          service: str | None, groups: dict[tuple[str, str], list[Node]], prefix: str,
+Conds = tuple[tuple[str, str], ...]
+Groups = dict[tuple[str, str], list[Node]]
+
+
+def _walk(eff: EffectiveConfig, nodes: list[Node], conds: Conds,
+          service: str | None, groups: Groups, prefix: str,
           scope: dict[str, Assign] | None = None) -> None:
     if scope is None:
         scope = eff.root
     for n in nodes:
         if isinstance(n, Setting):
-            if n.key.startswith("@") and not prefix:
-                body = groups.get((n.key, n.value))
-                if body is not None:
-                    # 2.4.1: a group's settings are defaults for the scope that includes it;
-                    # a setting written in that scope wins whatever the order (doveconf 2.4.1)
-                    included: dict[str, Assign] = {}
-                    _walk(eff, body, conds, service, groups, prefix, included)
-                    for k, a in included.items():
-                        if k not in scope or scope[k].from_group:
-                            a.from_group = True
-                            scope[k] = a
-                continue
-            _assign(eff, scope, n, prefix + n.key)
+            _walk_setting(eff, n, conds, service, groups, prefix, scope)
         elif isinstance(n, Section):
-            if n.type == "group" and n.name.startswith("@"):
-                label, _, name = n.name.partition(" ")
-                groups[(label, name.strip())] = n.children
-            elif n.type in FILTER_TYPES and not prefix:
-                f = Filter((*conds, (n.type, n.name)), n.loc, section=n)
-                eff.filters.append(f)
-                _walk(eff, n.children, f.conds, service, groups, prefix, f.assigns)
-            elif n.type == "service":
-                _walk_service(eff, n)
-            elif n.type in BOOLLISTS and not n.name and not prefix:
-                _boollist(eff, scope, n)
-            elif n.type in PREFIX_SECTIONS and not n.name:
-                _walk(eff, n.children, conds, service, groups, prefix + n.type + "_", scope)
-            # other named blocks (passdb, namespace, plugin, ...) do not hold the
-            # settings judged here
+            _walk_section(eff, n, conds, service, groups, prefix, scope)
+
+
+def _walk_setting(eff: EffectiveConfig, n: Setting, conds: Conds, service: str | None,
+                  groups: Groups, prefix: str, scope: dict[str, Assign]) -> None:
+    """A setting, or a 2.4 ``@group`` reference that brings a group's settings in."""
+    if not (n.key.startswith("@") and not prefix):
+        _assign(eff, scope, n, prefix + n.key)
+        return
+    body = groups.get((n.key, n.value))
+    if body is None:
+        return
+    # 2.4.1: a group's settings are defaults for the scope that includes it;
+    # a setting written in that scope wins whatever the order (doveconf 2.4.1)
+    included: dict[str, Assign] = {}
+    _walk(eff, body, conds, service, groups, prefix, included)
+    for k, a in included.items():
+        if k not in scope or scope[k].from_group:
+            a.from_group = True
+            scope[k] = a
+
+
+def _walk_section(eff: EffectiveConfig, n: Section, conds: Conds, service: str | None,
+                  groups: Groups, prefix: str, scope: dict[str, Assign]) -> None:
+    if n.type == "group" and n.name.startswith("@"):
+        label, _, name = n.name.partition(" ")
+        groups[(label, name.strip())] = n.children
+    elif n.type in FILTER_TYPES and not prefix:
+        _walk_filter(eff, n, conds, service, groups, prefix)
+    elif n.type == "service":
+        _walk_service(eff, n)
+    elif n.type in BOOLLISTS and not n.name and not prefix:
+        _boollist(eff, scope, n)
+    elif n.type in PREFIX_SECTIONS and not n.name:
+        _walk(eff, n.children, conds, service, groups, prefix + n.type + "_", scope)
+    # other named blocks (passdb, namespace, plugin, ...) do not hold the
+    # settings judged here
+
+
+def _walk_filter(eff: EffectiveConfig, n: Section, conds: Conds, service: str | None,
+                 groups: Groups, prefix: str) -> None:
+    """``remote 10.0.0.0/8 { ... }``, ``protocol imap { ... }``: a scope of its own."""
+    f = Filter((*conds, (n.type, n.name)), n.loc, section=n)
+    eff.filters.append(f)
+    _walk(eff, n.children, f.conds, service, groups, prefix, f.assigns)
 
 
 def _boollist(eff: EffectiveConfig, scope: dict[str, Assign], sec: Section) -> None:
     """2.4 boolean lists: ``auth_mechanisms { cram-md5 = yes }`` adds to the current list."""
-    current = scope.get(sec.type) or eff.root.get(sec.type)
-    if current is not None:
-        words = None if current.value is None else current.value.replace(",", " ").split()
-    else:
-        words = eff.defaults.get(sec.type, "").replace(",", " ").split()
+    words = _boollist_start(eff, scope, sec.type)
     for c in sec.children:
         if not isinstance(c, Setting):
             continue
         templated = is_templated(c.value) or is_templated(c.key)
-        if words is not None and not templated:
-            if c.value == "yes" and c.key not in words:
-                words.append(c.key)
-            elif c.value == "no" and c.key in words:
-                words.remove(c.key)
-        a = Assign(sec.type, None if (words is None or templated) else " ".join(words),
-                   c.loc, c, templated)
         if templated:
-            words = None
+            words = None        # unknown from here on
+        elif words is not None:
+            _toggle(words, c)
+        a = Assign(sec.type, None if words is None else " ".join(words), c.loc, c, templated)
         scope[sec.type] = a
         eff.all_settings.append(a)
+
+
+def _boollist_start(eff: EffectiveConfig, scope: dict[str, Assign], key: str) -> list[str] | None:
+    """The list a block adds to: the scope's, the global one, else the version's default."""
+    current = scope.get(key) or eff.root.get(key)
+    if current is None:
+        return eff.defaults.get(key, "").replace(",", " ").split()
+    return None if current.value is None else current.value.replace(",", " ").split()
+
+
+def _toggle(words: list[str], c: Setting) -> None:
+    if c.value == "yes" and c.key not in words:
+        words.append(c.key)
+    elif c.value == "no" and c.key in words:
+        words.remove(c.key)
 
 
 def _walk_service(eff: EffectiveConfig, sec: Section) -> None:

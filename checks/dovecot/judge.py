@@ -11,10 +11,17 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
-from checks.dovecot.effective import TLS_ORDER, Assign, EffectiveConfig, Filter, protocol_matches
+from checks.dovecot import templated
+from checks.dovecot.effective import (
+    TLS_ORDER,
+    Assign,
+    EffectiveConfig,
+    Filter,
+    Listener,
+    protocol_matches,
+)
 from checks.dovecot.parser import strip_comment
 from checks.dovecot.remedy import fix
-from checks.dovecot.template import is_templated, placeholder
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
 
@@ -210,32 +217,40 @@ def weak_cipher_classes(text: str) -> list[tuple[str, Severity]]:
     """Which weak classes the list leaves on: read left to right, a later '!' is final."""
     on: dict[str, Severity] = {}
     banned: set[str] = set()
+    for part in _cipher_parts(text):
+        if part.upper().startswith("@SECLEVEL="):
+            if part.upper() == "@SECLEVEL=0":
+                on["@SECLEVEL=0"] = Severity.HIGH
+            else:
+                on.pop("@SECLEVEL=0", None)
+        elif part[:1] in ("!", "-"):
+            _remove_classes(part, on, banned)
+        else:
+            word = part.lstrip("!-+")
+            on.update((name, sev) for name, sev, pat in _CIPHER_CLASSES
+                      if pat.match(word) and name not in banned)
+    return sorted(on.items(), key=lambda kv: -int(kv[1]))
+
+
+def _cipher_parts(text: str) -> list[str]:
+    """OpenSSL's cipher string words, an ``@STRENGTH``/``@SECLEVEL`` suffix as its own word."""
     parts: list[str] = []
     for token in re.split(r"[:, ]+", text.strip()):
         head, sep, tail = token.partition("@")
         parts.append(head)
         if sep:
             parts.append("@" + tail)
-    for part in parts:
-        if not part:
-            continue
-        if part.upper().startswith("@SECLEVEL="):
-            if part.upper() == "@SECLEVEL=0":
-                on["@SECLEVEL=0"] = Severity.HIGH
-            else:
-                on.pop("@SECLEVEL=0", None)
-            continue
-        neg = part[:1] in ("!", "-")
-        word = part.lstrip("!-+")
-        for name, sev, pat in _CIPHER_CLASSES:
-            if neg:
-                if word.upper() in _REMOVES[name]:
-                    on.pop(name, None)
-                    if part.startswith("!"):
-                        banned.add(name)
-            elif pat.match(word) and name not in banned:
-                on[name] = sev
-    return sorted(on.items(), key=lambda kv: -int(kv[1]))
+    return [p for p in parts if p]
+
+
+def _remove_classes(part: str, on: dict[str, Severity], banned: set[str]) -> None:
+    """``-X`` removes the classes X names; ``!X`` also bans them for the rest of the list."""
+    word = part.lstrip("!-+").upper()
+    for name, _sev, _pat in _CIPHER_CLASSES:
+        if word in _REMOVES[name]:
+            on.pop(name, None)
+            if part.startswith("!"):
+                banned.add(name)
 
 
 def _dov004(eff: EffectiveConfig) -> list[Finding]:
@@ -253,30 +268,36 @@ def _dov004(eff: EffectiveConfig) -> list[Finding]:
 
 
 def _dov005(eff: EffectiveConfig) -> list[Finding]:
+    """Trusted networks that cover the internet or a large public block."""
     out = []
     # Dovecot 2.4 still demands TLS from trusted clients under ssl = required (a trusted
     # client sees LOGINDISABLED); 2.3 lets them log in in clear even then.
     required_24 = eff.info.version == "2.4" and eff.ssl_mode()[0] == "required"
     for key in ("login_trusted_networks", "haproxy_trusted_networks"):
         for a, flt in scopes(eff, key):
-            if a.value is None:
-                continue
-            wide = [n for n in _nets(a.value) if n is not None and broad_public(n)]
-            if not wide:
-                continue
-            shown = ", ".join(str(n) for n in wide)
-            if required_24:
-                out.append(_f("DOV005", f"{key} trusts {shown}: clients from there may claim "
-                              "any client address (and are exempt from auth_allow_cleartext "
-                              "= no); ssl = required still makes Dovecot 2.4 demand TLS from "
-                              "them, so cleartext login stays closed, but the range covers the "
-                              "internet or a large public block.", a, flt, Severity.MEDIUM))
-                continue
-            out.append(_f("DOV005", f"{key} trusts {shown}: clients from there are treated "
-                          "as secure and may log in with cleartext passwords; "
-                          "that range covers the internet or a large public block.",
-                          a, flt))
+            wide = _wide_nets(a.value)
+            if wide:
+                out.append(_trusted(key, ", ".join(str(n) for n in wide), a, flt, required_24))
     return out
+
+
+def _wide_nets(value: str | None) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """The broad public networks in a list of networks (none when the value is unknown)."""
+    if value is None:
+        return []
+    return [n for n in _nets(value) if n is not None and broad_public(n)]
+
+
+def _trusted(key: str, shown: str, a: Assign, flt: Filter | None, required_24: bool) -> Finding:
+    if required_24:
+        return _f("DOV005", f"{key} trusts {shown}: clients from there may claim "
+                  "any client address (and are exempt from auth_allow_cleartext "
+                  "= no); ssl = required still makes Dovecot 2.4 demand TLS from "
+                  "them, so cleartext login stays closed, but the range covers the "
+                  "internet or a large public block.", a, flt, Severity.MEDIUM)
+    return _f("DOV005", f"{key} trusts {shown}: clients from there are treated "
+              "as secure and may log in with cleartext passwords; "
+              "that range covers the internet or a large public block.", a, flt)
 
 
 _RELAX: tuple[tuple[str, str, str, Severity], ...] = (
@@ -287,46 +308,64 @@ _RELAX: tuple[tuple[str, str, str, Severity], ...] = (
 
 
 def _filter_broad(f: Filter) -> tuple[bool, str]:
+    """Whether a remote/local filter covers internet clients, and which condition does."""
     for t, n in f.conds:
-        if t not in ("remote", "local"):
-            continue
-        nets = [x for x in _nets(n) if x is not None]
-        if t == "remote" and any(broad_public(x) for x in nets):
-            return True, f"{t} {n}"
-        if t == "local" and any(_is_public(x) for x in nets):
+        if t in _BROAD and any(_BROAD[t](x) for x in _nets(n) if x is not None):
             return True, f"{t} {n}"
     return False, ""
 
 
+# remote: a broad public client range; local: any public server address
+_BROAD: dict[str, Callable[[ipaddress.IPv4Network | ipaddress.IPv6Network], bool]] = {
+    "remote": broad_public, "local": _is_public}
+
+
 def _dov006(eff: EffectiveConfig) -> list[Finding]:
+    """Filters for internet clients that undo the global protection."""
     out = []
     global_ssl, _ = eff.ssl_mode()
+    for f, what in _internet_filters(eff):
+        out += _relaxed(eff, f, what, global_ssl)
+        out += _lowered_tls(f, what)
+    return out
+
+
+def _internet_filters(eff: EffectiveConfig) -> Iterator[tuple[Filter, str]]:
+    """IMAP-relevant remote/local filters that cover a broad public range, with that range."""
     for f in eff.filters:
         if not any(t in ("remote", "local") for t, _ in f.conds):
             continue
         if any(t == "protocol" and not protocol_matches(n) for t, n in f.conds):
             continue
         broad, what = _filter_broad(f)
-        if not broad:
+        if broad:
+            yield f, what
+
+
+def _relaxed(eff: EffectiveConfig, f: Filter, what: str, global_ssl: str | None) -> list[Finding]:
+    out = []
+    for key, bad, verb, sev in _RELAX:
+        a = f.assigns.get(key)
+        if a is None or a.value != bad:
             continue
-        for key, bad, verb, sev in _RELAX:
-            a = f.assigns.get(key)
-            if a is None or a.value != bad:
+        if key != "ssl":
+            ssl_here = f.assigns.get("ssl")
+            effective_ssl = ssl_here.value if ssl_here else global_ssl
+            if effective_ssl == "required":
                 continue
-            if key != "ssl":
-                ssl_here = f.assigns.get("ssl")
-                effective_ssl = ssl_here.value if ssl_here else global_ssl
-                if effective_ssl == "required":
-                    continue
-            out.append(_f("DOV006", f"The filter '{what}' {verb} ({_quoted(a)}) for "
-                          "clients on the internet, undoing the global protection for them."
-                          + fix(eff, "DOV006"), a, f, sev))
-        a = f.assigns.get("ssl_min_protocol")
-        r = _tls_rank(a.value) if a else None
-        if a is not None and r is not None and r < TLS_ORDER.index("TLSv1.2"):
-            out.append(_f("DOV006", f"The filter '{what}' lowers the TLS minimum to {a.value} for "
-                          "clients on the internet.", a, f, Severity.MEDIUM))
+        out.append(_f("DOV006", f"The filter '{what}' {verb} ({_quoted(a)}) for "
+                      "clients on the internet, undoing the global protection for them."
+                      + fix(eff, "DOV006"), a, f, sev))
     return out
+
+
+def _lowered_tls(f: Filter, what: str) -> list[Finding]:
+    a = f.assigns.get("ssl_min_protocol")
+    r = _tls_rank(a.value) if a else None
+    if a is None or r is None or r >= TLS_ORDER.index("TLSv1.2"):
+        return []
+    return [_f("DOV006", f"The filter '{what}' lowers the TLS minimum to {a.value} for "
+               "clients on the internet.", a, f, Severity.MEDIUM)]
 
 
 def _dov007_014(eff: EffectiveConfig) -> list[Finding]:
@@ -370,47 +409,71 @@ def _addresses_public(text: str) -> bool:
 
 
 def _dov008_009(eff: EffectiveConfig) -> list[Finding]:
-    out: list[Finding] = []
     enabled, proto_loc = eff.imap_enabled()
     if enabled is False:
-        return out
+        return []
+    return _dov008(eff, enabled, proto_loc) + _dov009(eff)
+
+
+def _dov008(eff: EffectiveConfig, enabled: bool | None,
+            proto_loc: Location | None) -> list[Finding]:
+    """The cleartext listener (143) answering on a public address."""
     port, ssl, _port_loc, lst_loc = eff.listener("imap")
     lst = eff.listeners.get(("imap-login", "imap"))
     explicit = lst is not None or (enabled and proto_loc is not None)
-    if explicit and port not in (None, "0") and ssl != "yes" and port is not None \
-            and port.isdigit():
-        addr_a = lst.assigns.get("address") if lst else None
-        addr = (addr_a.value if addr_a and addr_a.value else None)
-        if addr is None:
-            listen, _ = eff.value("listen")
-            addr = listen
-        if addr is not None and _addresses_public(addr):
-            if lst is not None and "port" in lst.assigns:
-                a = lst.assigns["port"]
-                out.append(_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
-                              f"(listening on {addr}); prefer implicit TLS on 993 only.", a))
-            else:
-                where = lst_loc or proto_loc
-                assert where is not None
-                why = ("the imap listener keeps its default port 143" if lst is not None else
-                       "'protocols' enables imap and the default imap listener on 143 is not "
-                       "disabled")
-                out.append(Finding(
-                    rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
-                    f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
-                    location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
-                    evidence=(lst_loc and _line_text(eff, lst_loc)) or ""))
+    if not explicit or not _cleartext_port(port, ssl):
+        return []
+    addr = _listen_address(eff, lst)
+    if addr is None or not _addresses_public(addr):
+        return []
+    if lst is not None and "port" in lst.assigns:
+        return [_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
+                   f"(listening on {addr}); prefer implicit TLS on 993 only.", lst.assigns["port"])]
+    return [_default_143(eff, addr, lst, lst_loc, proto_loc)]
+
+
+def _default_143(eff: EffectiveConfig, addr: str, lst: Listener | None, lst_loc: Location | None,
+                 proto_loc: Location | None) -> Finding:
+    """143 open by default: at the listener block, else at ``protocols``."""
+    where = lst_loc or proto_loc
+    assert where is not None
+    why = ("the imap listener keeps its default port 143" if lst is not None else
+           "'protocols' enables imap and the default imap listener on 143 is not "
+           "disabled")
+    return Finding(
+        rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
+        f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
+        location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
+        evidence=(lst_loc and _line_text(eff, lst_loc)) or "")
+
+
+def _cleartext_port(port: str | None, ssl: str | None) -> bool:
+    """A real port number (not 0, not unset) that does not speak implicit TLS."""
+    return port is not None and port != "0" and ssl != "yes" and port.isdigit()
+
+
+def _listen_address(eff: EffectiveConfig, lst: Listener | None) -> str | None:
+    """The listener's own ``address``, else the global ``listen``."""
+    addr_a = lst.assigns.get("address") if lst else None
+    if addr_a and addr_a.value:
+        return addr_a.value
+    return eff.value("listen")[0]
+
+
+def _dov009(eff: EffectiveConfig) -> list[Finding]:
+    """The implicit-TLS listener (993) switched off or speaking cleartext."""
     s_port, s_ssl, _s_loc, _s_lst = eff.listener("imaps")
     slst = eff.listeners.get(("imap-login", "imaps"))
-    if slst is not None:
-        if "port" in slst.assigns and s_port == "0":
-            out.append(_f("DOV009", "The imaps listener (implicit TLS, 993) is disabled "
-                          "(port = 0); clients must use 143 and STARTTLS, which can be stripped.",
-                          slst.assigns["port"]))
-        elif "ssl" in slst.assigns and s_ssl == "no" and s_port != "0":
-            out.append(_f("DOV009", f"The imaps listener on port {s_port} runs without TLS "
-                          "(ssl = no): port 993 speaks cleartext.", slst.assigns["ssl"]))
-    return out
+    if slst is None:
+        return []
+    if "port" in slst.assigns and s_port == "0":
+        return [_f("DOV009", "The imaps listener (implicit TLS, 993) is disabled "
+                   "(port = 0); clients must use 143 and STARTTLS, which can be stripped.",
+                   slst.assigns["port"])]
+    if "ssl" in slst.assigns and s_ssl == "no" and s_port != "0":
+        return [_f("DOV009", f"The imaps listener on port {s_port} runs without TLS "
+                   "(ssl = no): port 993 speaks cleartext.", slst.assigns["ssl"])]
+    return []
 
 
 def _line_text(eff: EffectiveConfig, loc: Location) -> str:
@@ -440,76 +503,79 @@ def _dov010(eff: EffectiveConfig) -> list[Finding]:
 
 
 def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
+    """A private key inline in the configuration, or committed where a setting points."""
     out = []
     for a in eff.all_settings:
-        text = a.setting.value
-        if _PRIVATE.search(text.encode("utf-8", "replace")):
+        if _PRIVATE.search(a.setting.value.encode("utf-8", "replace")):
             out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration."
                           + fix(eff, "DOV011"), a))
-            continue
-        is_key = a.key in KEY_SETTINGS or a.key.endswith("_key_file")
-        if not is_key or a.value is None or not text:
-            continue
-        if a.setting.kind != "file" and not a.key.endswith("_file"):
-            continue
-        rel, data = read_pointed(a.loc.path, text)
-        if rel is None or data is None:
-            continue
-        m = _PRIVATE.search(data)
-        if m:
-            line = data[: m.start()].count(b"\n") + 1
-            encrypted = b"ENCRYPTED" in data[: m.end() + 200]
-            sev = Severity.HIGH if encrypted else None
-            note = " (encrypted; its password must not be committed either)" if encrypted else ""
-            out.append(_f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
-                          f"repository{note}." + fix(eff, "DOV011"), a, None, sev,
-                          (Location(rel, line, 1, "the committed private key"),)))
+        elif _points_at_key(a):
+            found = _committed_key(eff, a, read_pointed)
+            if found is not None:
+                out.append(found)
     return out
+
+
+def _points_at_key(a: Assign) -> bool:
+    """A key setting whose value is a path (``<file`` or a ``*_file`` setting)."""
+    is_key = a.key in KEY_SETTINGS or a.key.endswith("_key_file")
+    if not is_key or a.value is None or not a.setting.value:
+        return False
+    return a.setting.kind == "file" or a.key.endswith("_file")
+
+
+def _committed_key(eff: EffectiveConfig, a: Assign, read_pointed: ReadPointed) -> Finding | None:
+    rel, data = read_pointed(a.loc.path, a.setting.value)
+    if rel is None or data is None:
+        return None
+    m = _PRIVATE.search(data)
+    if not m:
+        return None
+    line = data[: m.start()].count(b"\n") + 1
+    encrypted = b"ENCRYPTED" in data[: m.end() + 200]
+    sev = Severity.HIGH if encrypted else None
+    note = " (encrypted; its password must not be committed either)" if encrypted else ""
+    return _f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
+              f"repository{note}." + fix(eff, "DOV011"), a, None, sev,
+              (Location(rel, line, 1, "the committed private key"),))
+
+
+_ID_LEAKS = ("version", "os", "os-version")
 
 
 def _dov012(eff: EffectiveConfig) -> list[Finding]:
+    """Version or OS details told to every client before login."""
+    return _greeting_leaks(eff) + _id_send_leaks(eff) + _id_send_24_leaks(eff)
+
+
+def _greeting_leaks(eff: EffectiveConfig) -> list[Finding]:
+    return [_f("DOV012", f"login_greeting '{a.value}' discloses version or OS details "
+               "to every client before login.", a, flt)
+            for a, flt in scopes(eff, "login_greeting")
+            if a.value and _VERSIONISH.search(a.value)]
+
+
+def _id_send_leaks(eff: EffectiveConfig) -> list[Finding]:
+    """2.3's ``imap_id_send = name "x" version "y"``."""
     out = []
-    for a, flt in scopes(eff, "login_greeting"):
-        if a.value and _VERSIONISH.search(a.value):
-            out.append(_f("DOV012", f"login_greeting '{a.value}' discloses version or OS details "
-                          "to every client before login.", a, flt))
     for a, flt in scopes(eff, "imap_id_send"):
         if a.value is None:
             continue
-        words = a.value.replace('"', " ").split()
-        leaks = [w for w in words if w.lower() in ("version", "os", "os-version",
-                                                   "support-url", "support-email")
-                 and w.lower() in ("version", "os", "os-version")]
+        leaks = [w for w in a.value.replace('"', " ").split() if w.lower() in _ID_LEAKS]
         if leaks:
             out.append(_f("DOV012", f"imap_id_send sends {', '.join(leaks)} to any client that "
                           "asks with the ID command.", a, flt))
-    for a in eff.all_settings:
-        if a.key.startswith("imap_id_send_") and a.key[len("imap_id_send_"):] in (
-                "version", "os", "os-version", "os_version"):
-            out.append(_f("DOV012", f"imap_id_send sends {a.key[len('imap_id_send_'):]} to any "
-                          "client that asks with the ID command.", a))
     return out
+
+
+def _id_send_24_leaks(eff: EffectiveConfig) -> list[Finding]:
+    """2.4's ``imap_id_send { version = ... }`` (one setting per field)."""
+    return [_f("DOV012", f"imap_id_send sends {a.key[len('imap_id_send_'):]} to any "
+               "client that asks with the ID command.", a)
+            for a in eff.all_settings
+            if a.key.startswith("imap_id_send_") and a.key[len("imap_id_send_"):] in (
+                "version", "os", "os-version", "os_version")]
 
 
 def _dov015(eff: EffectiveConfig) -> list[Finding]:
-    out = []
-    listener_keys = {id(a) for lst in eff.listeners.values() if lst.service == "imap-login"
-                     for a in lst.assigns.values()}
-    in_any_listener = {id(a) for lst in eff.listeners.values() for a in lst.assigns.values()}
-    for a in eff.all_settings:
-        if a.key not in SECURITY_KEYS:
-            continue
-        if id(a) in in_any_listener and id(a) not in listener_keys:
-            continue      # lmtp, stats, sieve ports: not the IMAP attack surface
-        if a.templated and a.setting.conditional and not (
-                is_templated(a.setting.value) or is_templated(a.setting.raw)):
-            out.append(_f("DOV015", f"{a.key} = {a.setting.value} is set inside a template "
-                          "conditional or loop: whether it applies is decided when the template "
-                          "is rendered, so its value could not be judged.", a))
-        elif a.templated:
-            out.append(_f("DOV015", f"{a.key} is a template placeholder "
-                          f"({placeholder(a.setting.value)}); its value could not be judged.", a))
-        elif a.value is None and "$ENV:" in a.setting.value:
-            out.append(_f("DOV015", f"{a.key} comes from an environment variable "
-                          f"({a.setting.value}); its value could not be judged.", a))
-    return out
+    return templated.settings(eff, SECURITY_KEYS, _f)

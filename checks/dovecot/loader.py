@@ -48,6 +48,7 @@ class Loaded:
     problems: list[Problem] = field(default_factory=list)
     included: set[str] = field(default_factory=set)             # files reached by an include
     unread: list[Include] = field(default_factory=list)         # absolute includes, not read
+    mapped: dict[str, str] = field(default_factory=dict)        # repo path read -> absolute include
 
 
 def _rel(root: Path, p: Path) -> str | None:
@@ -140,67 +141,154 @@ def _expand(root: Path, nodes: list[Node], rel_path: str, out: Loaded,
             result.extend(_include(root, node, base, out, stack, depth + 1))
         else:
             if isinstance(node, Setting) and node.kind == "file" and node.value:
-                _, data = read_pointed_file(root, rel_path, node.value)
-                if data is not None and len(data) <= MAX_POINTED_TEXT:
-                    node.content = decode(data)
+                _read_content(root, rel_path, node)
             result.append(node)
     return result
+
+
+def _read_content(root: Path, rel_path: str, node: Setting) -> None:
+    """``key = <file``: the committed file's text, when it is small enough to be a value."""
+    _, data = read_pointed_file(root, rel_path, node.value)
+    if data is not None and len(data) <= MAX_POINTED_TEXT:
+        node.content = decode(data)
 
 
 def _include(root: Path, inc: Include, base: str, out: Loaded, stack: list[str],
              depth: int) -> list[Node]:
     word = "!include" if inc.required else "!include_try"
-    mapped, status = inside_path(root, base, inc.pattern)
+    mapped, status = _target(root, inc, base, out)
     if mapped is None:
-        if status == "absolute":
-            out.unread.append(inc)
-            if inc.required:
-                out.problems.append(Problem(
-                    f"{word} {inc.pattern} names an absolute path outside the repository; its "
-                    "settings were not read and are not judged", inc.loc, inc.text, "note"))
-            return []
+        return []
+    files = _matches(root, inc, word, mapped, out)
+    if files is None:
+        return []
+    if not files:
+        _no_match(inc, base, out)
+        return []
+    if status == "absolute":
+        out.mapped.update((f, inc.pattern) for f in files)
+    result: list[Node] = []
+    for f in files:
+        if _may_enter(inc, word, f, out, stack, depth):
+            out.included.add(f)
+            result.extend(_load_file(root, f, out, stack, inc.loc, depth))
+    return result
+
+
+def _target(root: Path, inc: Include, base: str, out: Loaded) -> tuple[str | None, str]:
+    """The repository path (or glob) an include names, and how it was found
+    ("ok": relative, "absolute": mapped from a host path); None: reported, not read."""
+    mapped, status = inside_path(root, base, inc.pattern)
+    if status == "absolute":
+        return _absolute_include(root, inc, out), status
+    if mapped is None:
+        word = "!include" if inc.required else "!include_try"
         out.problems.append(Problem(
             f"{word} {inc.pattern} leads outside --root; refusing to read it", inc.loc, inc.text))
-        return []
-    if glob.has_magic(mapped):
-        matches = sorted(glob.glob(glob.escape(str(root)) + "/" + mapped))
-        files = []
-        for m in matches:
-            r = _rel(root, Path(m))
-            if r is None:
-                out.problems.append(Problem(
-                    f"{word} {inc.pattern}: {m} leads outside --root through a symbolic link; "
-                    "refusing to read it", inc.loc, inc.text))
-            elif Path(m).is_file():
-                files.append(r)
-    else:
+    return mapped, status
+
+
+def _no_match(inc: Include, base: str, out: Loaded) -> None:
+    """doveconf: ``No matches`` is fatal for ``!include``, nothing for ``!include_try``."""
+    if inc.required:
+        out.problems.append(Problem(
+            f"!include {inc.pattern} matches no file (relative to "
+            f"{base or 'the root'}); doveconf refuses to load this configuration",
+            inc.loc, inc.text))
+
+
+def _matches(root: Path, inc: Include, word: str, mapped: str, out: Loaded) -> list[str] | None:
+    """The files an include names (a glob's in order); None when a symlink leads out."""
+    if not glob.has_magic(mapped):
         p = root / mapped
         if _rel(root, p) is None:
             out.problems.append(Problem(f"{word} {inc.pattern} leads outside --root through a "
                                         "symbolic link; refusing to read it", inc.loc, inc.text))
-            return []
-        files = [_rel(root, p) or mapped] if p.is_file() else []
-    if not files:
-        if inc.required:
+            return None
+        return [_rel(root, p) or mapped] if p.is_file() else []
+    files = []
+    for m in sorted(glob.glob(glob.escape(str(root)) + "/" + mapped)):
+        r = _rel(root, Path(m))
+        if r is None:
             out.problems.append(Problem(
-                f"!include {inc.pattern} matches no file (relative to "
-                f"{base or 'the root'}); doveconf refuses to load this configuration",
-                inc.loc, inc.text))
-        return []
-    result: list[Node] = []
-    for f in files:
-        if f in stack:
-            out.problems.append(Problem(
-                f"{word} {inc.pattern} includes {f} again: an include cycle "
-                f"({' -> '.join([*stack[stack.index(f):], f])})", inc.loc, inc.text))
-            continue
-        if len(stack) >= MAX_DEPTH or depth >= MAX_TOTAL_DEPTH:
-            out.problems.append(Problem(f"{word} nesting deeper than {MAX_DEPTH} files",
-                                        inc.loc, inc.text))
-            continue
-        out.included.add(f)
-        result.extend(_load_file(root, f, out, stack, inc.loc, depth))
-    return result
+                f"{word} {inc.pattern}: {m} leads outside --root through a symbolic link; "
+                "refusing to read it", inc.loc, inc.text))
+        elif Path(m).is_file():
+            files.append(r)
+    return files
+
+
+def _may_enter(inc: Include, word: str, f: str, out: Loaded, stack: list[str],
+               depth: int) -> bool:
+    """Not an include cycle and not nested too deep (each reported on the include line)."""
+    if f in stack:
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} includes {f} again: an include cycle "
+            f"({' -> '.join([*stack[stack.index(f):], f])})", inc.loc, inc.text))
+        return False
+    if len(stack) >= MAX_DEPTH or depth >= MAX_TOTAL_DEPTH:
+        out.problems.append(Problem(f"{word} nesting deeper than {MAX_DEPTH} files",
+                                    inc.loc, inc.text))
+        return False
+    return True
+
+
+# Dovecot reads dovecot.conf from /etc/dovecot/: a repository's dovecot.conf stands there.
+_CONFIG_DIR = "/etc/dovecot/"
+
+
+def repo_places(top: str, pattern: str) -> list[str]:
+    """Where a repository may hold the file an absolute ``!include`` names on the host.
+
+    Two readings, both of a repository that mirrors the host: the repository mirrors ``/``
+    (``/etc/dovecot/x.conf`` is ``etc/dovecot/x.conf``), or, when the linted file is a
+    ``dovecot.conf``, its directory mirrors ``/etc/dovecot/``, the directory Dovecot reads
+    dovecot.conf from (``config/dovecot/dovecot.conf`` + ``/etc/dovecot/conf.d/a.conf`` is
+    ``config/dovecot/conf.d/a.conf``). Nothing else is guessed.
+    """
+    places = [pattern.lstrip("/")]
+    top_dir, name = os.path.split(top)
+    if name == "dovecot.conf" and pattern.startswith(_CONFIG_DIR):
+        places.append(os.path.join(top_dir, pattern[len(_CONFIG_DIR):]))
+    return list(dict.fromkeys(os.path.normpath(p) for p in places))
+
+
+def _holds(root: Path, rel: str) -> bool:
+    """Whether the repository holds ``rel`` (a file, or a glob matching at least one)."""
+    ok, _status = inside_path(root, "", rel)
+    if ok is None:
+        return False
+    if glob.has_magic(ok):
+        return any(Path(m).is_file() for m in glob.glob(glob.escape(str(root)) + "/" + ok))
+    return (root / ok).is_file()
+
+
+def _absolute_include(root: Path, inc: Include, out: Loaded) -> str | None:
+    """The repository path an absolute include maps onto, when exactly one place holds it.
+
+    No place, or two different ones: the include is not read (a can't-judge note on its
+    line that says where to commit the file); one place: it is read from there, and the
+    mapping is named in the evidence of what it yields (``Loaded.mapped``).
+    """
+    word = "!include" if inc.required else "!include_try"
+    places = repo_places(out.top, inc.pattern)
+    held = [p for p in places if _holds(root, p)]
+    if len(held) == 1:
+        return held[0]
+    out.unread.append(inc)
+    if len(held) > 1:
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} names an absolute path that the repository holds at two "
+            f"places ({' and '.join(held)}); which one the host reads is not known, so its "
+            "settings are not judged. Keep one of them, or list the deployed file in the "
+            "manifest", inc.loc, inc.text, "note"))
+    elif inc.required:
+        out.problems.append(Problem(
+            f"{word} {inc.pattern} names an absolute path outside the repository; its "
+            "settings were not read and are not judged. To judge them, commit that file at "
+            f"{' or '.join(places)}, or lint the rendered configuration",
+            inc.loc, inc.text, "note"))
+    return None
 
 
 def read_pointed_file(root: Path, base_rel: str, path_text: str) -> tuple[str | None, bytes | None]:

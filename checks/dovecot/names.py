@@ -82,20 +82,29 @@ def known(version: str, key: str, sections: tuple[tuple[str, str], ...]) -> bool
 
 
 def _known_23(key: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
-    inner = None
-    for t, _n in sections:
-        if t in FREE_23:
-            return None
-        if t not in FILTERS:
-            inner = t
+    if any(t in FREE_23 for t, _n in sections):
+        return None
+    inner = next((t for t, _n in reversed(sections) if t not in FILTERS), None)
     if inner is None:
         return key in settings("2.3") or key in OBSOLETE_23
+    legacy = _legacy_auth_1x(key, inner, sections)
+    if legacy is not None:
+        return legacy
+    return _known_in_block_23(key, inner)
+
+
+def _legacy_auth_1x(key: str, inner: str, sections: tuple[tuple[str, str], ...]) -> bool | None:
+    """1.x ``auth default { ... }`` blocks, which 2.3 still reads; None: not one of them."""
     if inner == "auth" and sections[-1][0] == "auth":
         # 1.x ``auth default { mechanisms = plain }``: 2.3 reads it as auth_mechanisms
         return f"auth_{key}" in settings("2.3")
     if inner in ("master", "client") and any(t == "auth" for t, _ in sections):
         # 1.x ``auth default { socket listen { client { path = ... } } }``
         return key in ("path", "mode", "user", "group")
+    return None
+
+
+def _known_in_block_23(key: str, inner: str) -> bool | None:
     names = _inside_23().get(inner)
     if names is None:
         return None

@@ -10,6 +10,7 @@ not hide the rest of the file from the rules.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from imap_gate.findings import Location
@@ -128,128 +129,227 @@ def _split_word(s: str) -> tuple[str, str]:
     return s[:i], s[i:].lstrip(_WHITE)
 
 
-def parse_text(text: str, path: str) -> ParsedFile:
-    """Parse one file into a tree; includes are left as ``Include`` nodes for the loader."""
-    root: list[Node] = []
-    stack: list[Section] = []
-    suppressions: list[Suppression] = []
-    first: list[Setting] = []
-    pending = ""            # continuation buffer
-    pending_line = 0
-    pending_col = 1
-    lines = text.split("\n")
-    closer = ""             # inside a multi-line template block: the text that ends it
-    tdepth = 0              # open template conditionals and loops ({% if %} ... {% endif %})
-    overflow = 0            # open sections beyond MAX_NESTING (skipped, not kept)
-    for idx, physical in enumerate(lines, start=1):
-        line = physical[:-1] if physical.endswith("\r") else physical
+@dataclass(slots=True)
+class Statement:
+    """One logical line: continuations joined, comment cut; ``loc`` is where it starts."""
+
+    body: str
+    loc: Location
+    text: str                 # the (last) source line, stripped: evidence
+    in_template: bool = False
+    unfinished: bool = False  # the file ended inside a '\\' continuation
+
+
+@dataclass(slots=True)
+class Stray:
+    """A node the line reader makes itself (template code): it goes where the builder stands."""
+
+    node: ParseError
+
+
+class LogicalLines:
+    """Physical lines to ``Statement``s, the way doveconf joins and cuts them.
+
+    Template tags, suppression comments and ``\\`` continuations are line matters; the
+    tree builder never sees them, so it only has to know about sections.
+    """
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.suppressions: list[Suppression] = []
+        self.pending = ""       # continuation buffer
+        self.pending_line = 0
+        self.pending_col = 1
+        self.closer = ""        # inside a multi-line template block: the text that ends it
+        self.tdepth = 0         # open template conditionals and loops ({% if %} ... {% endif %})
+
+    def read(self, lines: list[str]) -> Iterator[Statement | Stray]:
+        line_items = self._line
+        for idx, physical in enumerate(lines, start=1):
+            line = physical[:-1] if physical.endswith("\r") else physical
+            yield from line_items(idx, line)
+        if self.pending:
+            yield Statement(self.pending.rstrip(), Location(self.path, self.pending_line,
+                                                            self.pending_col),
+                            self.pending.strip(), unfinished=True)
+
+    def _line(self, idx: int, line: str) -> tuple[Statement | Stray, ...]:
+        """What one physical line yields: nothing, a statement, and/or a template node
+        (a tuple, not a generator: this runs once per line of a 100k-line file)."""
         stripped = line.lstrip(_WHITE)
-        if closer:
-            if closer in line:
-                closer = _open_template(line[line.index(closer) + len(closer):])
-            if stripped:
-                (stack[-1].children if stack else root).append(ParseError(
-                    "template code", Location(path, idx, 1), line.strip(), template=True))
-            continue
-        depth_before = tdepth
-        if "{" in line or "<%" in line:
-            closer = _open_template(line)
-            if "{%" in line or "<%" in line:
-                tdepth = max(0, tdepth + _control_delta(line))
-        in_template = depth_before > 0 or tdepth > 0
-        if "imap-gate:" in line:
-            m = _SUPPRESS.search(line)
-            if m:
-                ids = tuple(r.strip().upper() for r in m.group(1).split(",") if r.strip())
-                suppressions.append(Suppression(ids, m.group(2).strip(), idx, path))
-        if not pending and (not stripped or stripped.startswith("#")):
-            continue
+        if self.closer:
+            return self._inside_tag(idx, line, stripped)
+        in_template = self._track_template(line)
+        self._suppression(idx, line)
+        if not self.pending and _blank(stripped):
+            return ()
+        stray: tuple[Stray, ...] = ()
         prefix = _LINE_PLACEHOLDER.match(stripped) if stripped.startswith("%{") else None
         if prefix is not None:
             # modoboa's ``%{radicale_enabled}unix_listener x {``: the installer keeps or
             # comments out the line; no Dovecot line starts with a variable
             in_template = True
-            (stack[-1].children if stack else root).append(ParseError(
-                "template line prefix", Location(path, idx, 1), line.strip(), template=True))
+            stray = (Stray(ParseError("template line prefix", Location(self.path, idx, 1),
+                                      line.strip(), template=True)),)
             stripped = stripped[prefix.end():].lstrip(_WHITE)
             line = " " * (len(line) - len(line.lstrip(_WHITE)) + prefix.end()) + stripped
-            if not stripped or stripped.startswith("#"):
-                continue
+            if _blank(stripped):
+                return stray
+        stmt = self._join(idx, line, stripped, in_template)
+        return stray if stmt is None else (*stray, stmt)
+
+    def _inside_tag(self, idx: int, line: str, stripped: str) -> tuple[Stray, ...]:
+        """A line of a template tag opened above: template code until its closer."""
+        if self.closer in line:
+            self.closer = _open_template(line[line.index(self.closer) + len(self.closer):])
+        if not stripped:
+            return ()
+        return (Stray(ParseError("template code", Location(self.path, idx, 1), line.strip(),
+                                 template=True)),)
+
+    def _track_template(self, line: str) -> bool:
+        """Open tags and conditionals; whether this line is inside (or opens) one."""
+        depth_before = self.tdepth
+        if "{" in line or "<%" in line:
+            self.closer = _open_template(line)
+            if "{%" in line or "<%" in line:
+                self.tdepth = max(0, self.tdepth + _control_delta(line))
+        return depth_before > 0 or self.tdepth > 0
+
+    def _suppression(self, idx: int, line: str) -> None:
+        if "imap-gate:" not in line:
+            return
+        m = _SUPPRESS.search(line)
+        if m:
+            ids = tuple(r.strip().upper() for r in m.group(1).split(",") if r.strip())
+            self.suppressions.append(Suppression(ids, m.group(2).strip(), idx, self.path))
+
+    def _join(self, idx: int, line: str, stripped: str, in_template: bool) -> Statement | None:
+        """A ``\\`` at the end continues the statement on the next line (or ends at a blank)."""
         body = strip_comment(stripped).rstrip(_WHITE)
         if body.endswith("\\"):
             part = body[:-1].rstrip(_WHITE)
-            if not pending:
-                pending_line = idx
-                pending_col = len(line) - len(stripped) + 1
+            if not self.pending:
+                self.pending_line = idx
+                self.pending_col = len(line) - len(stripped) + 1
             if part:
-                pending += part + " "
-            continue
-        if pending:
-            body = pending + body
-            line_no, col = pending_line, pending_col
-            pending = ""
+                self.pending += part + " "
+            return None
+        if self.pending:
+            body = self.pending + body
+            line_no, col = self.pending_line, self.pending_col
+            self.pending = ""
         else:
             line_no, col = idx, len(line) - len(stripped) + 1
         if not body:
-            continue
-        loc = Location(path, line_no, col)
-        target = stack[-1].children if stack else root
-        node = _parse_statement(body, loc, line.strip())
-        if in_template:
+            return None
+        return Statement(body, Location(self.path, line_no, col), line.strip(), in_template)
+
+
+def _blank(stripped: str) -> bool:
+    return not stripped or stripped.startswith("#")
+
+
+class TreeBuilder:
+    """``Statement``s to the section tree: opens, closes, and keeps broken sections together."""
+
+    def __init__(self) -> None:
+        self.root: list[Node] = []
+        self.stack: list[Section] = []
+        self.first: Setting | None = None
+        self.overflow = 0       # open sections beyond MAX_NESTING (skipped, not kept)
+
+    @property
+    def target(self) -> list[Node]:
+        return self.stack[-1].children if self.stack else self.root
+
+    def add(self, item: Statement | Stray) -> None:
+        if isinstance(item, Stray):
+            self.target.append(item.node)
+        elif item.unfinished:
+            self._unfinished(item)
+        else:
+            self._statement(item)
+
+    def _statement(self, st: Statement) -> None:
+        node = _parse_statement(st.body, st.loc, st.text)
+        if st.in_template:
             # A template decides whether this line exists, or joins it to the one before
             # ({%- if X -%} continuing a value): what it produces is not known here.
             if isinstance(node, Setting):
                 node.conditional = True
             elif isinstance(node, ParseError):
                 node.template = True
-        if overflow:
-            # inside sections nested deeper than MAX_NESTING: count braces, keep nothing
-            if node == "end":
-                overflow -= 1
-            elif isinstance(node, Section) or (isinstance(node, ParseError)
-                                               and body.endswith("{")):
-                overflow += 1
-            continue
-        if isinstance(node, Section) and len(stack) >= MAX_NESTING:
-            target.append(ParseError(f"sections nested deeper than {MAX_NESTING} levels; "
-                                     "their contents are not read", loc, line.strip()))
-            overflow = 1
-            continue
-        if isinstance(node, Section):
-            target.append(node)
-            stack.append(node)
+        if self.overflow:
+            self._skip(node, st.body)
+        elif isinstance(node, Section):
+            self._open(node, st)
         elif node == "end":
-            if stack:
-                stack.pop()
-            else:
-                target.append(ParseError("'}' without an open section", loc, line.strip()))
+            self._close(st)
         else:
             assert not isinstance(node, str)
-            target.append(node)
-            if isinstance(node, Setting) and not stack and not first:
-                first.append(node)
-            elif isinstance(node, ParseError) and body.endswith("{"):
-                # a broken section opener: keep its body and its '}' together so one
-                # mistake is one finding, and its settings are not taken as global ones
-                dummy = Section("<error>", "", loc, text=line.strip())
-                target.append(dummy)
-                stack.append(dummy)
-    if pending:
-        target = stack[-1].children if stack else root
-        loc = Location(path, pending_line, pending_col)
-        node = _parse_statement(pending.rstrip(), loc, pending.strip())
-        if isinstance(node, Setting | Include | ParseError):
-            target.append(node)
+            self._leaf(node, st)
+
+    def _skip(self, node: Node | str, body: str) -> None:
+        """Inside sections nested deeper than MAX_NESTING: count braces, keep nothing."""
+        if node == "end":
+            self.overflow -= 1
+        elif isinstance(node, Section) or (isinstance(node, ParseError) and body.endswith("{")):
+            self.overflow += 1
+
+    def _open(self, node: Section, st: Statement) -> None:
+        if len(self.stack) >= MAX_NESTING:
+            self.target.append(ParseError(f"sections nested deeper than {MAX_NESTING} levels; "
+                                          "their contents are not read", st.loc, st.text))
+            self.overflow = 1
+            return
+        self.target.append(node)
+        self.stack.append(node)
+
+    def _close(self, st: Statement) -> None:
+        if self.stack:
+            self.stack.pop()
         else:
-            target.append(ParseError("the file ends inside a '\\' continuation", loc))
-    for sec in stack:
-        sec.closed = False
-        if sec.type == "<error>":
-            continue
-        (root).append(ParseError(
-            f"section '{sec.type}{' ' + sec.name if sec.name else ''}' opened here is never "
-            "closed (missing '}')", sec.loc, sec.text))
-    return ParsedFile(path, root, suppressions, first[0] if first else None, len(lines))
+            self.target.append(ParseError("'}' without an open section", st.loc, st.text))
+
+    def _leaf(self, node: Node, st: Statement) -> None:
+        self.target.append(node)
+        if isinstance(node, Setting) and not self.stack and self.first is None:
+            self.first = node
+        elif isinstance(node, ParseError) and st.body.endswith("{"):
+            # a broken section opener: keep its body and its '}' together so one
+            # mistake is one finding, and its settings are not taken as global ones
+            dummy = Section("<error>", "", st.loc, text=st.text)
+            self.target.append(dummy)
+            self.stack.append(dummy)
+
+    def _unfinished(self, st: Statement) -> None:
+        node = _parse_statement(st.body, st.loc, st.text)
+        if isinstance(node, Setting | Include | ParseError):
+            self.target.append(node)
+        else:
+            self.target.append(ParseError("the file ends inside a '\\' continuation", st.loc))
+
+    def finish(self) -> list[Node]:
+        """Report every section left open (a missing '}') at the top level."""
+        for sec in self.stack:
+            sec.closed = False
+            if sec.type == "<error>":
+                continue
+            self.root.append(ParseError(
+                f"section '{sec.type}{' ' + sec.name if sec.name else ''}' opened here is never "
+                "closed (missing '}')", sec.loc, sec.text))
+        return self.root
+
+
+def parse_text(text: str, path: str) -> ParsedFile:
+    """Parse one file into a tree; includes are left as ``Include`` nodes for the loader."""
+    lines = text.split("\n")
+    reader = LogicalLines(path)
+    builder = TreeBuilder()
+    for item in reader.read(lines):
+        builder.add(item)
+    return ParsedFile(path, builder.finish(), reader.suppressions, builder.first, len(lines))
 
 
 # Template tag openers and their closers. ERB needs a space, '=', '-' or '#' after
@@ -292,32 +392,44 @@ def _open_template(line: str) -> str:
 
 
 def _parse_statement(body: str, loc: Location, text: str) -> Node | str:
+    """One logical line to a node, or ``"end"`` for a closing brace."""
     key, rest = _split_word(body)
     if key in ("!include", "!include_try"):
-        pattern = rest
-        if len(pattern) >= 2 and pattern[0] == pattern[-1] and pattern[0] in "'\"":
-            pattern = _unescape(pattern[1:-1])
-        if not pattern:
-            return ParseError(f"{key} without a file name", loc, text)
-        return Include(pattern, key == "!include", loc, text)
+        return _include(key, rest, loc, text)
     if rest.startswith("="):
-        if not key:
-            return ParseError("a setting without a name before '='", loc, text)
-        value = rest[1:].lstrip(_WHITE)
-        if value.startswith("<"):
-            return Setting(key, value[1:].lstrip(_WHITE), value, loc, "file", False, text)
-        if value[:1] not in ("'", '"') and "$" in value:
-            return Setting(key, value, value, loc, "var", False, text)
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            return Setting(key, _unescape(value[1:-1]), value, loc, "value", True, text)
-        return Setting(key, value, value, loc, "value", False, text)
+        return _setting(key, rest[1:].lstrip(_WHITE), loc, text)
     if key == "}" and not rest:
         return "end"
     if key == "}" or body.startswith("}"):
         return ParseError("unexpected text after '}'", loc, text)
     if not key:
         return ParseError("a line that is neither a setting nor a section", loc, text)
-    # section_type [name] {
+    return _section(key, rest, loc, text)
+
+
+def _include(key: str, pattern: str, loc: Location, text: str) -> Include | ParseError:
+    if len(pattern) >= 2 and pattern[0] == pattern[-1] and pattern[0] in "'\"":
+        pattern = _unescape(pattern[1:-1])
+    if not pattern:
+        return ParseError(f"{key} without a file name", loc, text)
+    return Include(pattern, key == "!include", loc, text)
+
+
+def _setting(key: str, value: str, loc: Location, text: str) -> Setting | ParseError:
+    """``key = value``: a ``<file``, a ``$var`` reference, a quoted or a plain value."""
+    if not key:
+        return ParseError("a setting without a name before '='", loc, text)
+    if value.startswith("<"):
+        return Setting(key, value[1:].lstrip(_WHITE), value, loc, "file", False, text)
+    if value[:1] not in ("'", '"') and "$" in value:
+        return Setting(key, value, value, loc, "var", False, text)
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return Setting(key, _unescape(value[1:-1]), value, loc, "value", True, text)
+    return Setting(key, value, value, loc, "value", False, text)
+
+
+def _section(key: str, rest: str, loc: Location, text: str) -> Section | ParseError:
+    """``section_type [name] {`` (2.4 also ``group @label name {``)."""
     if rest == "{":
         return Section(key, "", loc, text=text)
     name, after = _section_name(rest)

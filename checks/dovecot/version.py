@@ -69,14 +69,17 @@ def _walk(nodes: list[Node], prefix: str = "", scope: bool = True):
             else:
                 yield n, scope
         elif isinstance(n, Section):
-            if scope and not n.name and n.type not in SECTIONS_23 and \
-                    n.type in names.settings("2.4"):
-                # a setting written as a block (``import_environment { X = y }``,
-                # ``mail_plugins { quota = yes }``): 2.4 syntax, 2.3 refuses it
+            if scope and _setting_block(n):
                 yield Setting(n.type, "", "{", n.loc, "block", False, n.text), scope
             # 2.4 named filters such as ``ssl_server { cert_file = ... }``
             sub = n.type + "_" if n.type in ("ssl_server", "ssl_client") and not n.name else ""
             yield from _walk(n.children, prefix + sub, scope and n.type in _FILTERS)
+
+
+def _setting_block(n: Section) -> bool:
+    """A setting written as a block (``import_environment { X = y }``, ``mail_plugins {
+    quota = yes }``): 2.4 syntax, 2.3 refuses it."""
+    return not n.name and n.type not in SECTIONS_23 and n.type in names.settings("2.4")
 
 
 _FILTERS = frozenset({"protocol", "remote", "local", "local_name"})
@@ -88,35 +91,43 @@ SECTIONS_23 = frozenset({*_FILTERS, "service", "inet_listener", "unix_listener",
                          "event_exporter", "auth_policy", "group"})
 
 
+_OLD_DIALECTS = (("2.3", ONLY_23), ("2.2", ONLY_22), ("1.x", ONLY_1X))
+
+
+def _tells_24(s: Setting, scope: bool) -> bool:
+    """A 2.4-only name, a 2.4 filter or block syntax, or a 2.4 variable pipeline."""
+    k = s.key
+    return (k in ONLY_24 or k.startswith("ssl_server_") or s.kind == "block"
+            or ("%{" in s.value and _FILTER_24.search(s.value) is not None)
+            or (scope and k not in ONLY_23 and names.only_24(k)))
+
+
 def detect(nodes: list[Node]) -> VersionInfo:
     """Look at every setting name once (linear) and decide."""
-    first23: Setting | None = None
-    first24: Setting | None = None
-    first22: Setting | None = None
-    first1x: Setting | None = None
-    declared: Setting | None = None
+    first: dict[str, Setting] = {}      # dialect (or "declared") -> the first setting telling it
     for s, scope in _walk(nodes):
-        k = s.key
-        if k == "dovecot_config_version" and declared is None:
-            declared = s
-        if first24 is None and (k in ONLY_24 or k.startswith("ssl_server_") or s.kind == "block"
-                                or ("%{" in s.value and _FILTER_24.search(s.value))
-                                or (scope and k not in ONLY_23 and names.only_24(k))):
-            first24 = s
-        elif k in ONLY_23 and first23 is None:
-            first23 = s
-        elif k in ONLY_22 and first22 is None:
-            first22 = s
-        elif k in ONLY_1X and first1x is None:
-            first1x = s
-    old = first23 or first22 or first1x
+        if s.key == "dovecot_config_version":
+            first.setdefault("declared", s)
+        if "2.4" not in first and _tells_24(s, scope):
+            first["2.4"] = s
+            continue
+        old = next((d for d, only in _OLD_DIALECTS if s.key in only and d not in first), None)
+        if old is not None:
+            first[old] = s
+    return _decide(first)
+
+
+def _decide(first: dict[str, Setting]) -> VersionInfo:
+    """A declared version wins; 2.4 names alone make 2.4; else the oldest dialect seen."""
+    old = first.get("2.3") or first.get("2.2") or first.get("1.x")
+    first24 = first.get("2.4")
     mixed = (old, first24) if old is not None and first24 is not None else None
+    declared = first.get("declared")
     if declared is not None:
         return VersionInfo("2.4", "2.4", declared, declared.value, mixed)
     if first24 is not None and old is None:
         return VersionInfo("2.4", "2.4", first24, None, None)
-    if first1x is not None:
-        return VersionInfo("2.3", "1.x", first1x, None, mixed)
-    if first22 is not None:
-        return VersionInfo("2.3", "2.2", first22, None, mixed)
-    return VersionInfo("2.3", "2.3", first23, None, mixed)
+    for dialect in ("1.x", "2.2"):
+        if dialect in first:
+            return VersionInfo("2.3", dialect, first[dialect], None, mixed)
+    return VersionInfo("2.3", "2.3", first.get("2.3"), None, mixed)

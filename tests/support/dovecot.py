@@ -10,6 +10,7 @@ from __future__ import annotations
 import atexit
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -18,12 +19,14 @@ import uuid
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import TypeVar
 
 from tests.support import certs
 
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 SERVER_ADDR = "127.0.0.1"
 CLIENT_ADDR = "127.0.0.2"
+D = TypeVar("D", bound="Dovecot")
 
 
 @lru_cache(maxsize=1)
@@ -68,13 +71,8 @@ class Dovecot:
     log: Path = field(default_factory=Path)
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        if self.proc is not None:
+            terminate(self.proc, grace=5.0)
         self.proc = None
 
     def __enter__(self) -> Dovecot:
@@ -97,20 +95,7 @@ def start(workdir: Path, settings: str = "", *, imap: bool = True, imaps: bool =
     ``netns``: run it inside that network namespace (``listen`` is then its address there);
     ``ports``: (imap, imaps) to use instead of free high ports, e.g. (143, 993) in a namespace.
     """
-    workdir.mkdir(parents=True, exist_ok=True)
-    for sub in ("run", "state", "home"):
-        (workdir / sub).mkdir(exist_ok=True)
-    (workdir / "users").write_text("")
-    ca_path = None
-    cert_path = key_path = None
-    if ssl:
-        if leaf is None:
-            ca = ca or default_ca()
-            leaf = certs.make_leaf(ca, list(names))
-        cert_path, key_path = leaf.write(workdir, "server")
-        if ca is not None:
-            ca_path = workdir / "ca.pem"
-            ca_path.write_bytes(ca.cert_pem())
+    cert_path, key_path, ca_path = prepare(workdir, ssl, leaf, ca, names)
     port_addr = SERVER_ADDR if netns else listen  # any free number will do inside a namespace
     imap_port = free_port(port_addr) if imap else 0
     imaps_port = free_port(port_addr) if imaps else 0
@@ -150,12 +135,61 @@ service anvil {{
 {settings}
 """)
     prefix = ["ip", "netns", "exec", netns] if netns else []
-    proc = subprocess.Popen([*prefix, DOVECOT, "-F", "-c", str(conf)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT)
-    d = Dovecot(workdir, conf, imap_port, imaps_port, proc, cert_path, ca_path,
+    d = Dovecot(workdir, conf, imap_port, imaps_port, None, cert_path, ca_path,
                 workdir / "dovecot.log")
-    _wait_listening(d, listen)
+    return launch(d, [*prefix, DOVECOT, "-F", "-c", str(conf)], listen)
+
+
+def prepare(workdir: Path, ssl: bool, leaf: certs.Issued | None, ca: certs.Issued | None,
+            names: tuple[str, ...]) -> tuple[Path | None, Path | None, Path | None]:
+    """The directories, empty passwd file and certificates both versions' servers use:
+    (certificate, key, CA file) under ``workdir``, all None without TLS."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    for sub in ("run", "state", "home"):
+        (workdir / sub).mkdir(exist_ok=True)
+    (workdir / "users").write_text("")
+    if not ssl:
+        return None, None, None
+    if leaf is None:
+        ca = ca or default_ca()
+        leaf = certs.make_leaf(ca, list(names))
+    cert_path, key_path = leaf.write(workdir, "server")
+    ca_path = None
+    if ca is not None:
+        ca_path = workdir / "ca.pem"
+        ca_path.write_bytes(ca.cert_pem())
+    return cert_path, key_path, ca_path
+
+
+def launch(d: D, argv: list[str], listen: str, *, new_session: bool = False) -> D:
+    """Start ``argv`` as ``d``'s master and wait until its ports listen; stop it (``d.stop``)
+    and re-raise when it exits or does not listen in time."""
+    d.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, start_new_session=new_session)
+    try:
+        _wait_listening(d, listen)
+    except BaseException:
+        d.stop()
+        raise
     return d
+
+
+def terminate(proc: subprocess.Popen, grace: float, group: bool = False) -> None:
+    """SIGTERM, then after ``grace`` seconds SIGKILL (to its process group when it leads one)."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        if group:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)   # its own group, still held by it
+            except ProcessLookupError:
+                proc.kill()
+        else:
+            proc.kill()
+        proc.wait(timeout=5)
 
 
 def _wait_listening(d: Dovecot, addr: str, timeout: float = 10.0) -> None:

@@ -11,16 +11,13 @@ listens on 127.0.0.2 and the probe comes from 127.0.0.1. ``stop`` ends the maste
 
 from __future__ import annotations
 
-import os
 import shutil
-import signal
-import subprocess
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support import certs
-from tests.support.dovecot import Dovecot, _wait_listening, default_ca, free_port
+from tests.support.dovecot import Dovecot, free_port, launch, prepare, terminate
 
 SERVER_ADDR = "127.0.0.2"
 CLIENT_ADDR = "127.0.0.1"
@@ -31,17 +28,8 @@ class Dovecot24(Dovecot):
     root: Path = Path("/")
 
     def stop(self) -> None:
-        proc = self.proc
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=2)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(proc.pid, signal.SIGKILL)   # its own group, still held by it
-                except ProcessLookupError:
-                    proc.kill()
-                proc.wait(timeout=5)
+        if self.proc is not None:
+            terminate(self.proc, grace=2.0, group=True)
         self.proc = None
         shutil.rmtree(self.workdir, ignore_errors=True)
 
@@ -57,22 +45,9 @@ def start(root: Path, settings: str = "", *, imap: bool = True, imaps: bool = Tr
     name = f"imap-gate-test24-{uuid.uuid4().hex[:12]}"
     host_dir = root / "tmp" / name
     seen = f"/tmp/{name}"
-    for sub in ("run", "state", "home"):
-        (host_dir / sub).mkdir(parents=True, exist_ok=True)
-    (host_dir / "users").write_text("")
-    ca_path = None
-    ssl_lines = "ssl = no\n"
-    cert_path: Path | None = None
-    if ssl:
-        if leaf is None:
-            ca = ca or default_ca()
-            leaf = certs.make_leaf(ca, list(names))
-        cert_path, _ = leaf.write(host_dir, "server")
-        if ca is not None:
-            ca_path = host_dir / "ca.pem"
-            ca_path.write_bytes(ca.cert_pem())
-        ssl_lines = (f"ssl = yes\nssl_server_cert_file = {seen}/server.crt\n"
-                     f"ssl_server_key_file = {seen}/server.key\n")
+    cert_path, _key, ca_path = prepare(host_dir, ssl, leaf, ca, names)
+    ssl_lines = (f"ssl = yes\nssl_server_cert_file = {seen}/server.crt\n"
+                 f"ssl_server_key_file = {seen}/server.key\n") if ssl else "ssl = no\n"
     imap_port = free_port(listen) if imap else 0
     imaps_port = free_port(listen) if imaps else 0
     conf = host_dir / "dovecot.conf"
@@ -111,14 +86,9 @@ service anvil {{
 }}
 {settings}
 """)
-    proc = subprocess.Popen(["chroot", str(root), "dovecot", "-F", "-c", f"{seen}/dovecot.conf"],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
-    d = Dovecot24(host_dir, conf, imap_port, imaps_port, proc, cert_path, ca_path,
+    d = Dovecot24(host_dir, conf, imap_port, imaps_port, None, cert_path, ca_path,
                   host_dir / "dovecot.log", root=root)
-    try:
-        _wait_listening(d, listen)
-    except BaseException:
-        d.stop()
-        raise
-    return d
+    # the same start-and-wait as 2.3, through chroot, in a session of its own so that stop
+    # can end the master's whole group
+    return launch(d, ["chroot", str(root), "dovecot", "-F", "-c", f"{seen}/dovecot.conf"],
+                  listen, new_session=True)
