@@ -10,9 +10,9 @@ shift || true
 PY=".venv/bin/python"
 [ -x "$PY" ] || PY="python3"
 env -u CI IMAP_GATE_FUZZ_SCALE="$scale" IMAP_GATE_MUTATION_SEED="${IMAP_GATE_MUTATION_SEED:-$RANDOM}" "$PY" -m pytest -q -p no:cacheprovider \
-  tests/test_manifest_fuzz.py tests/test_probe_wire.py tests/test_tls_parsers.py \
-  tests/test_dovecot_fuzz.py tests/test_dovecot_mutation.py tests/test_dovecot_names.py \
-  tests/test_firewall_fuzz.py tests/test_tls_rules.py \
-  tests/test_probe_engine.py tests/test_firewall_mutation_nft.py \
-  tests/test_firewall_mutation_iptables.py "$@"
+  tests/gate/test_manifest_fuzz.py tests/imap/test_probe_wire.py tests/tls/test_tls_parsers.py \
+  tests/dovecot/test_dovecot_fuzz.py tests/dovecot/test_dovecot_mutation.py tests/dovecot/test_dovecot_names.py \
+  tests/firewall/test_firewall_fuzz.py tests/tls/test_tls_rules.py \
+  tests/imap/test_probe_engine.py tests/firewall/test_firewall_mutation_nft.py \
+  tests/firewall/test_firewall_mutation_iptables.py "$@"
 echo "fuzz: scale ${scale}x done"

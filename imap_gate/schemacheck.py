@@ -8,7 +8,7 @@ format checker does), over the same schema file: the schema stays the one source
 
 It may only ever say "valid" where jsonschema would: anything it does not know, in the schema
 or in the instance (a keyword, a format, a remote ``$ref``, a mapping key that is not a
-string), makes it answer None and jsonschema decide. ``tests/test_manifest_schemacheck.py``
+string), makes it answer None and jsonschema decide. ``tests/gate/test_manifest_schemacheck.py``
 compares the two on generated manifests.
 """
 

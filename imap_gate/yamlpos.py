@@ -5,7 +5,7 @@ jsonschema reports errors by path (``targets/0/ports/1``); users need
 maps to its mark, and refuse duplicate keys, which plain PyYAML silently merges.
 
 Why events and not a PyYAML composer: libyaml's (``CSafeLoader``) recurses in C, so a
-manifest nested 100k levels deep crashes the process (tests/test_manifest_fuzz.py); the
+manifest nested 100k levels deep crashes the process (tests/gate/test_manifest_fuzz.py); the
 pure-Python one is as slow as ``safe_load`` (4-7 s for 10,000 targets); both expand aliases
 without a bound (375 bytes of nested ten-fold aliases grow past 1.5 GB). libyaml's parser
 only emits events and keeps its stack on the heap. The loop below turns them into values

@@ -2,7 +2,7 @@
 # A stand-in for the Dockerfile's base image (python:3.11-slim-bookworm) where no container
 # registry is reachable: Debian 12 minbase with its python3 (3.11), and `python3 -m venv
 # /usr/local` so that /usr/local/bin/python has pip, as in the official image. The image tier
-# (tests/test_image.py) `docker import`s the tarball under that tag when the real image is absent.
+# (tests/action/test_image.py) `docker import`s the tarball under that tag when the real image is absent.
 #
 # pip inside `docker build` must reach the package index the way this machine does: the CA
 # bundle pip uses here (PIP_CERT, else pip's global.cert, else Debian's bundle) goes into the

@@ -93,3 +93,37 @@ def run_cli(tmp_path: Path) -> Callable[..., CliRun]:
 
 def git_available() -> bool:
     return subprocess.run(["git", "--version"], capture_output=True).returncode == 0
+
+
+# The kind of a test is a marker, given here by the module it lives in so that a new
+# module of a kind gets it without a line of its own: `pytest -m oracle` runs every check
+# against a real tool, `pytest -m "not slow"` is the quick loop (README, "Tests").
+KINDS: dict[str, tuple[str, ...]] = {
+    "oracle": ("test_dovecot_oracle", "test_dovecot_v24", "test_dovecot_names",
+               "test_firewall_oracle", "test_firewall_corpus", "test_firewalld_services"),
+    "netns": ("test_firewall_netns", "test_firewall_forward_netns", "test_firewall_oracle",
+              "test_firewall_mutation_iptables", "test_firewall_mutation_nft"),
+    "fuzz": ("_fuzz", "_mutation"),
+    "hostile": ("test_hostile", "test_probe_fakes", "test_tls_fake_server",
+                "test_probe_injection_alert"),
+    "server": ("test_probe_dovecot", "test_probe_dovecot24", "test_probe_imap4d",
+               "test_probe_legs", "test_tls_dovecot", "test_rehearse"),
+    "image": ("test_image",),
+}
+# Kinds whose tests start real servers, namespaces, images or hundreds of cases.
+SLOW_KINDS = {"oracle", "netns", "fuzz", "hostile", "server", "image", "dovecot"}
+
+
+def kinds_of(module: str) -> set[str]:
+    return {kind for kind, names in KINDS.items()
+            if any(module == n or (n.startswith("_") and n in module) or
+                   (not n.startswith("_") and module.startswith(n + "_")) for n in names)}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.path.stem
+        for kind in sorted(kinds_of(module)):
+            item.add_marker(kind)
+        if SLOW_KINDS & {m.name for m in item.iter_markers()}:
+            item.add_marker("slow")

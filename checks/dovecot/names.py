@@ -31,7 +31,7 @@ _DATA = Path(__file__).with_name("known_settings.json")
 FILTERS = frozenset({"protocol", "remote", "local", "local_name"})
 FREE_23 = frozenset({"plugin", "dict"})
 # 2.2-era names that doveconf 2.3 still reads (converting them, with a warning) or ignores;
-# checked against doveconf 2.3 in tests/test_dovecot_names.py.
+# checked against doveconf 2.3 in tests/dovecot/test_dovecot_names.py.
 OBSOLETE_23 = frozenset({
     "ssl_protocols", "ssl_parameters_regenerate", "ssl_dh_parameters_length",
 })

@@ -1,7 +1,7 @@
 """What Dovecot 2.4 refuses that 2.3 accepted: configuration-level facts of the real 2.4.
 
 Each rule here is checked against ``doveconf`` 2.4.1 (or, where doveconf loads the file and
-the server fails later, the 2.4 TLS library's own table) in tests/test_dovecot_v24.py.
+the server fails later, the 2.4 TLS library's own table) in tests/dovecot/test_dovecot_v24.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A private Docker daemon for the image tier (``tests/test_image.py``) and ``bench/image.py``.
+"""A private Docker daemon for the image tier (``tests/action/test_image.py``) and ``bench/image.py``.
 
 The tier starts its own ``dockerd`` (no iptables, no bridge, its own data and exec roots and
 socket), so it never touches a system daemon and is stopped by its PID at the end. No container

@@ -1,5 +1,5 @@
 """The corpus of real Dovecot files, rehearsed: which ones doveconf (2.3 or 2.4) loads, and
-what a rehearsal of each of those did. Shared by ``tests/test_rehearse_corpus.py`` and
+what a rehearsal of each of those did. Shared by ``tests/rehearse/test_rehearse_corpus.py`` and
 ``bench/rehearse.py`` (the figures)."""
 
 from __future__ import annotations

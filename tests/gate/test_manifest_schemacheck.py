@@ -24,7 +24,7 @@ from imap_gate.manifest import SCHEMA_PATH, load_manifest
 from imap_gate.schemacheck import conforms
 from tests.conftest import REPO
 from tests.support import fuzz
-from tests.test_manifest_fuzz import KEYS, values
+from tests.gate.test_manifest_fuzz import KEYS, values
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(
@@ -141,7 +141,7 @@ def test_every_bundled_manifest_takes_the_fast_path() -> None:
 
 def test_a_valid_manifest_never_imports_jsonschema(tmp_path: Path) -> None:
     """The point of the fast path: start-up without the import. A wrong manifest still gets
-    jsonschema's full explanation (tests/test_manifest_errors.py)."""
+    jsonschema's full explanation (tests/gate/test_manifest_errors.py)."""
     (tmp_path / "imap-gate.yml").write_text(
         "version: 1\ntargets:\n  - {name: a, host: 127.0.0.1, ports: [143]}\n")
     code = ("import sys; from pathlib import Path; from imap_gate.manifest import load_manifest; "

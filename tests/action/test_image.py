@@ -29,7 +29,7 @@ from tests.support.sarif_check import assert_valid_sarif
 
 pytestmark = [pytest.mark.image, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHA = "4b825dc642cb6eb9a060e54bf8d69288fbee4904"
 TOKEN = "ghs_image_tier_token_not_real"
 # what the runner passes to every Docker action besides the inputs (by name, values from its env)

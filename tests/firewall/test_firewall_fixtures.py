@@ -22,7 +22,7 @@ from imap_gate import catalogue
 from imap_gate.context import Context
 from imap_gate.manifest import Defaults, FirewallFile, Manifest, Target
 
-FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "firewall"
 
 
 @dataclass

@@ -15,7 +15,7 @@ from checks.tls import clienthello, records, suites, versions
 from checks.tls.records import MalformedReply, parse_reply_bytes
 from tests.support import fuzz
 
-FIX = Path(__file__).parent / "fixtures" / "tls"
+FIX = Path(__file__).parent.parent / "fixtures" / "tls"
 
 
 def fixture(name: str) -> bytes:

@@ -8,7 +8,7 @@ and the temporary paths in ``commandLine``.
 
 An intended change of output regenerates the files, to be reviewed in the diff::
 
-    IMAP_GATE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/test_golden.py
+    IMAP_GATE_UPDATE_GOLDEN=1 .venv/bin/python -m pytest tests/gate/test_golden.py
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GOLDEN = REPO / "tests" / "golden"
 FIXTURES = REPO / "tests" / "fixtures"
 UPDATE = bool(os.environ.get("IMAP_GATE_UPDATE_GOLDEN"))

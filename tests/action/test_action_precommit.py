@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SHIPPED = ("entrypoint.py", "imap_gate", "checks", "schemas", ".pre-commit-hooks.yaml")
 
 

@@ -42,7 +42,7 @@ def test_broken_manifest_exits_2_with_line(run_cli, tmp_path: Path) -> None:  # 
     assert r.code == 2
     assert r.stderr.strip() == ("imap-gate: imap-gate.yml:5:13: targets[0].ports[0]: "
                                 "70000 is not a valid port (1-65535)")
-    # a SARIF that carries the error, never none (tests/test_error_reports.py, issue 17)
+    # a SARIF that carries the error, never none (tests/gate/test_error_reports.py, issue 17)
     assert r.sarif["runs"][0]["invocations"][0]["executionSuccessful"] is False
 
 

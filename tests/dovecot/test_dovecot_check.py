@@ -11,7 +11,7 @@ from checks.dovecot.effective import EffectiveConfig
 from imap_gate.context import Context
 from imap_gate.manifest import Defaults, Endpoint, Manifest, Target
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dovecot"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dovecot"
 
 
 def ctx_for(root: Path, files: tuple[str, ...] = (), target_files: tuple[str, ...] = ()) -> Context:

@@ -38,7 +38,7 @@ from tests.support.doveconf import (
     with_local_users,
 )
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dovecot"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dovecot"
 COMMON = ("ssl", "ssl_min_protocol", "ssl_cipher_list", "auth_mechanisms",
           "login_trusted_networks", "auth_verbose_passwords", "protocols")
 SETTINGS = {"2.3": (*COMMON, "disable_plaintext_auth"), "2.4": (*COMMON, "auth_allow_cleartext")}

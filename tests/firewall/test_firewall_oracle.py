@@ -15,7 +15,7 @@ import pytest
 
 from checks.firewall.iptables_save import guess_family
 from checks.firewall.judge import judge
-from tests.test_firewall_fixtures import fixture_files, lint_group, rel
+from tests.firewall.test_firewall_fixtures import fixture_files, lint_group, rel
 
 pytestmark = pytest.mark.netns
 

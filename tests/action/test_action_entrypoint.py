@@ -20,9 +20,9 @@ from pytest_httpserver import HTTPServer
 
 from imap_gate.github import outputs
 from tests.support.sarif_check import assert_valid_sarif
-from tests.test_action_annotations import parse_command
+from tests.action.test_action_annotations import parse_command
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 ENTRY = REPO / "entrypoint.py"
 TOKEN = "ghs_s3cr3t_t0ken_for_tests_only"
 # %, LF, ':' and ',' must survive annotations; a forged command inside must stay inert

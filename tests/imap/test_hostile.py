@@ -33,7 +33,7 @@ from tests.support import hostile as h
 from tests.support.rusage import run_measured
 from tests.support.sarif_check import assert_valid_sarif
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TIMEOUT = 2.0
 SLACK = 1.0                  # the "timeout + 1 s"
 PARALLEL = 4

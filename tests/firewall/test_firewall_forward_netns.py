@@ -22,7 +22,7 @@ import pytest
 
 from checks.firewall.check import lint_text
 from checks.firewall.judge import judge
-from tests.test_firewall_netns import LISTENER, PROBER
+from tests.firewall.test_firewall_netns import LISTENER, PROBER
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from checks.dovecot.check import run
-from tests.test_dovecot_check import ctx_for
+from tests.dovecot.test_dovecot_check import ctx_for
 
 
 def _lint(tmp_path: Path, content: bytes) -> list:  # type: ignore[type-arg]

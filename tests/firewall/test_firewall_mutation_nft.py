@@ -26,11 +26,11 @@ import pytest
 from checks.firewall.check import lint_text
 from checks.firewall.judge import judge
 from tests.support.fuzz import examples
-from tests.test_firewall_netns import Lab, compare, lab, load  # noqa: F401 - lab is a fixture
+from tests.firewall.test_firewall_netns import Lab, compare, lab, load  # noqa: F401 - lab is a fixture
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
-FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "firewall"
 MUTANTS = examples(240)
 KERNEL = examples(48)
 KEYWORDS = ("accept", "drop", "reject", "tcp", "udp", "dport", "sport", "saddr", "daddr", "ct",

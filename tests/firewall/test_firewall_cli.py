@@ -6,7 +6,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-FIXTURES = Path(__file__).parent / "fixtures" / "firewall"
+FIXTURES = Path(__file__).parent.parent / "fixtures" / "firewall"
 
 
 def _root(tmp_path: Path, files: dict[str, str], manifest: str) -> Path:

@@ -43,7 +43,7 @@ from checks.firewall.model import (
     is_internal_iface,
 )
 from checks.firewall.verdict import FirewallVerdict
-from tests.test_firewall_fixtures import fixture_files, lint_group, rel
+from tests.firewall.test_firewall_fixtures import fixture_files, lint_group, rel
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 

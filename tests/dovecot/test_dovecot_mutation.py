@@ -31,7 +31,7 @@ from tests.support.doveconf import (
     write_staged,
 )
 from tests.support.fuzz import examples
-from tests.test_dovecot_oracle import (
+from tests.dovecot.test_dovecot_oracle import (
     FIXTURES,
     PORTS,
     SETTINGS,

@@ -12,7 +12,7 @@ from checks.dovecot.rules import RULES
 from imap_gate import catalogue
 from imap_gate.severity import Severity
 
-FIXTURES = Path(__file__).resolve().parent / "fixtures" / "dovecot"
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "dovecot"
 
 
 def lint(tmp_path: Path, text: str, name: str = "dovecot.conf", **files: str):

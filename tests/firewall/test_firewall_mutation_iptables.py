@@ -8,7 +8,7 @@ gets seeded mutations (tests/support/mutate.py). For each mutant:
   gate), on the line the tool names when it names one;
 - where the tool loads it, imap-gate must not call any line unreadable, and its 143/993
   verdict must equal what real connections through the kernel do (the namespace oracle of
-  tests/test_firewall_netns.py).
+  tests/firewall/test_firewall_netns.py).
 
 A second, faster half checks single rules: every iptables command the shell reader finds
 in the corpus scripts, mutated, must be refused by imap-gate exactly when
@@ -35,8 +35,8 @@ from checks.firewall.judge import judge
 from checks.firewall.model import is_internal_iface
 from checks.firewall.shell import run_script
 from tests.support.mutate import mutants, scale
-from tests.test_firewall_fixtures import FIXTURES
-from tests.test_firewall_netns import Lab, _run, compare, lab  # noqa: F401 - lab is a fixture
+from tests.firewall.test_firewall_fixtures import FIXTURES
+from tests.firewall.test_firewall_netns import Lab, _run, compare, lab  # noqa: F401 - lab is a fixture
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
