@@ -31,3 +31,23 @@ setup_venv() {
   fi
   .venv/bin/python -m pip install -q --disable-pip-version-check -r "$1"
 }
+
+# debootstrap_tmp NAME SUITE TMP INCLUDES: a minbase Debian SUITE built in TMP from the archive
+# apt already uses on this machine (so it works wherever apt works). pybase.sh and rootfs24.sh
+# both build this way, finish TMP, then move it into place in one step.
+debootstrap_tmp() {
+  local name="$1" suite="$2" tmp="$3" include="$4" mirror
+  command -v debootstrap >/dev/null || setup_system debootstrap
+  mirror="$(grep -hoE '^(URIs:|deb) +[a-z]+://[^ ]+' /etc/apt/sources.list.d/*.sources \
+    /etc/apt/sources.list 2>/dev/null | grep -v security | awk '{print $2}' | head -1 || true)"
+  if [ -z "$mirror" ]; then
+    echo "$name: /etc/apt/sources.list* names no Debian archive for debootstrap; set one up for apt first" >&2
+    return 1
+  fi
+  $SUDO rm -rf "$tmp"
+  $SUDO mkdir -p "$(dirname "$tmp")"
+  echo "$name: building Debian $suite in $tmp from $mirror" >&2
+  $SUDO debootstrap --variant=minbase --include="$include" "$suite" "$tmp" "$mirror" \
+    >"$tmp.log" 2>&1 || { tail -20 "$tmp.log" >&2; return 1; }
+  $SUDO rm -f "$tmp.log"
+}

@@ -17,8 +17,7 @@
 set -euo pipefail
 DIR="${IMAP_GATE_PYBASE:-/var/cache/imap-gate/python311-bookworm-standin}"
 TAR="$DIR.tar"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+. "$(dirname "$0")/_setup.sh"
 
 # This machine's pip configuration as far as it concerns reaching an index: PIP_* first, then
 # pip's own configuration files (read with a python that has pip: $PYTHON, else python3).
@@ -37,27 +36,15 @@ PIPCONF="$(printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n'
   true)"
 
 if ! [ -x "$DIR/usr/local/bin/python" ] || ! [ -f "$DIR/.imap-gate-ready" ]; then
-  if ! command -v debootstrap >/dev/null; then
-    $SUDO apt-get update -qq
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-  fi
-  # The same Debian archive apt already uses on this machine.
-  MIRROR="$(grep -hoE '^(URIs:|deb) +[a-z]+://[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-    | grep -v security | awk '{print $2}' | head -1 || true)"
-  MIRROR="${MIRROR:-http://deb.debian.org/debian}"
   TMP="$DIR.tmp.$$"
-  $SUDO rm -rf "$TMP"
-  $SUDO mkdir -p "$(dirname "$DIR")"
-  echo "pybase: building the python:3.11-slim-bookworm stand-in in $DIR from $MIRROR" >&2
-  $SUDO debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    bookworm "$TMP" "$MIRROR" >"$TMP.log" 2>&1 || { tail -20 "$TMP.log" >&2; exit 1; }
+  debootstrap_tmp pybase bookworm "$TMP" python3,python3-venv,ca-certificates
   $SUDO chroot "$TMP" python3 -m venv /usr/local
   $SUDO chroot "$TMP" /usr/local/bin/python -m pip --version >/dev/null
   # What the official slim image leaves out as well: package lists, docs, caches.
   $SUDO rm -rf "$TMP"/var/lib/apt/lists/* "$TMP"/var/cache/apt/* "$TMP"/usr/share/doc/* \
     "$TMP"/usr/share/man/* "$TMP"/usr/share/locale/* "$TMP"/var/log/*.log
   $SUDO chroot "$TMP" /usr/local/bin/python --version | $SUDO tee "$TMP/.imap-gate-ready" >/dev/null
-  $SUDO rm -rf "$DIR" "$TMP.log" "$TAR"
+  $SUDO rm -rf "$DIR" "$TAR"
   $SUDO mv "$TMP" "$DIR"
 fi
 

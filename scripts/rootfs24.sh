@@ -8,8 +8,7 @@
 #   IMAP_GATE_ROOTFS24  where it lives (default /var/cache/imap-gate/trixie-dovecot24)
 set -euo pipefail
 DIR="${IMAP_GATE_ROOTFS24:-/var/cache/imap-gate/trixie-dovecot24}"
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+. "$(dirname "$0")/_setup.sh"
 PLUGINS="$(cat "$(dirname "$0")/dovecot-plugins-2.4.txt")"
 # The Dovecot plugin packages, so that the 2.4 oracle knows every setting Debian's 2.4 knows.
 add_plugins() {
@@ -25,25 +24,13 @@ if [ -x "$DIR/usr/sbin/dovecot" ] && [ -f "$DIR/.imap-gate-ready" ]; then
   echo "$DIR"
   exit 0
 fi
-if ! command -v debootstrap >/dev/null; then
-  $SUDO apt-get update -qq
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
-fi
-# The same Debian archive apt already uses on this machine.
-MIRROR="$(grep -hoE '^(URIs:|deb) +[a-z]+://[^ ]+' /etc/apt/sources.list.d/*.sources /etc/apt/sources.list 2>/dev/null \
-  | grep -v security | awk '{print $2}' | head -1 || true)"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 TMP="$DIR.tmp.$$"
-$SUDO rm -rf "$TMP"
-$SUDO mkdir -p "$(dirname "$DIR")"
-echo "rootfs24: building Dovecot 2.4 root filesystem in $DIR from $MIRROR" >&2
-# policy-rc.d inside the target keeps the package scripts from starting a service.
-$SUDO debootstrap --variant=minbase --include=dovecot-core,dovecot-imapd,openssl,ca-certificates \
-  trixie "$TMP" "$MIRROR" >"$TMP.log" 2>&1 || { tail -20 "$TMP.log" >&2; exit 1; }
+# policy-rc.d inside the target (below) keeps the package scripts from starting a service.
+debootstrap_tmp rootfs24 trixie "$TMP" dovecot-core,dovecot-imapd,openssl,ca-certificates
 printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$TMP/usr/sbin/policy-rc.d" >/dev/null
 $SUDO chmod +x "$TMP/usr/sbin/policy-rc.d"
 add_plugins "$TMP"
 $SUDO chroot "$TMP" dovecot --version | $SUDO tee "$TMP/.imap-gate-ready" >/dev/null
-$SUDO rm -rf "$DIR" "$TMP.log"
+$SUDO rm -rf "$DIR"
 $SUDO mv "$TMP" "$DIR"
 echo "$DIR"
