@@ -39,8 +39,9 @@ def meta() -> dict:
     return yaml.safe_load((REPO / "action.yml").read_text())
 
 
-def test_action_yml_validates_against_the_action_schema() -> None:
-    p = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", "action.yml")
+@pytest.mark.parametrize("action", ["action.yml", "rehearse/action.yml"])
+def test_action_yml_validates_against_the_action_schema(action: str) -> None:
+    p = run(tool("check-jsonschema"), "--builtin-schema", "vendor.github-actions", action)
     assert p.returncode == 0, p.stdout + p.stderr
 
 
@@ -119,8 +120,9 @@ def test_matrix_workflow_gives_each_job_its_own_category() -> None:
 
 # ------------------------------------------------------------------ Docker image
 
-def test_dockerfile_passes_hadolint() -> None:
-    p = run(tool("hadolint"), "--failure-threshold", "style", "Dockerfile")
+@pytest.mark.parametrize("dockerfile", ["Dockerfile", "rehearse/Dockerfile"])
+def test_dockerfile_passes_hadolint(dockerfile: str) -> None:
+    p = run(tool("hadolint"), "--failure-threshold", "style", dockerfile)
     assert p.returncode == 0, p.stdout + p.stderr
 
 

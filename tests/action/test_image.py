@@ -110,14 +110,14 @@ def _unescape(s: str) -> str:
             .replace("%25", "%"))
 
 
-def action_defaults() -> dict[str, str]:
-    meta = yaml.safe_load((REPO / "action.yml").read_text())
+def action_defaults(action: str = "action.yml") -> dict[str, str]:
+    meta = yaml.safe_load((REPO / action).read_text())
     return {name: TOKEN if str(spec.get("default", "")) == "${{ github.token }}"
             else str(spec.get("default", "")) for name, spec in meta["inputs"].items()}
 
 
 def run_step(image: tuple[dockerd.Daemon, str], tmp: Path, repo_files: dict[str, Path],
-             inputs: dict[str, str] | None = None) -> Step:
+             inputs: dict[str, str] | None = None, action: str = "action.yml") -> Step:
     """One `uses: ./` step: the runner's docker run line, with its mounts and variables."""
     daemon, tag = image
     ws, fc, wf, home = (tmp / d for d in ("workspace", "file_commands", "workflow", "home"))
@@ -146,7 +146,8 @@ def run_step(image: tuple[dockerd.Daemon, str], tmp: Path, repo_files: dict[str,
         "RUNNER_OS": "Linux", "RUNNER_TEMP": "/home/runner/work/_temp", "GITHUB_ACTIONS": "true",
         "CI": "true",
     }
-    env = {f"INPUT_{k.upper()}": v for k, v in {**action_defaults(), **(inputs or {})}.items()}
+    env = {f"INPUT_{k.upper()}": v
+           for k, v in {**action_defaults(action), **(inputs or {})}.items()}
     env.update(values)
     argv = ["run", "--name", f"imap-gate-tier-{key.hex[:12]}", "--label", "imap-gate-tier",
             "--workdir", "/github/workspace", "--rm", "--network", "host"]
@@ -239,3 +240,83 @@ def test_the_image_carries_no_pip_and_runs_isolated(image) -> None:
     entry = json.loads(daemon.docker("image", "inspect", "--format", "{{json .Config.Entrypoint}}",
                                      tag).stdout)
     assert entry == ["python", "-I", "/opt/imap-gate/entrypoint.py"]
+
+
+# ------------------------------------------------------------------ the rehearse action
+# rehearse/ (its own action.yml and Dockerfile): the image above plus Dovecot 2.3 and a
+# Debian 13 root filesystem with 2.4, rehearsal on by default (issue 20).
+
+REHEARSE = "rehearse/action.yml"
+CONF24 = ("dovecot_config_version = 2.4.1\ndovecot_storage_version = 2.4.1\n"
+          "protocols = imap\nssl = yes\nssl_server_cert_file = /etc/dovecot/mail.crt\n"
+          "ssl_server_key_file = /etc/dovecot/mail.key\nssl_min_protocol = TLSv1\n"
+          "ssl_cipher_list = ALL:@SECLEVEL=0\nauth_allow_cleartext = yes\n")
+
+
+@pytest.fixture(scope="session")
+def rehearse_image(image, pytestconfig: pytest.Config) -> tuple[dockerd.Daemon, str]:
+    daemon, tag = image
+    t0 = time.monotonic()
+    note = dockerd.ensure_trixie(daemon)
+    reh = f"imap-gate-rehearse:tier-{uuid.uuid4().hex[:8]}"
+    built = dockerd.build_rehearse(daemon, tag, reh)
+    size, base = dockerd.image_size(daemon, reh), dockerd.image_size(daemon, tag)
+    reporter = pytestconfig.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"\nrehearse tier: {note}; built in {time.monotonic() - t0:.0f} s "
+                            f"(build {built:.0f} s); image {size / 1e6:.0f} MB, "
+                            f"{(size - base) / 1e6:.0f} MB over the main image")
+    return daemon, reh
+
+
+def _rehearsed(s: Step) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in s.sarif()["runs"][0]["results"]:
+        if r["message"]["text"].startswith("Rehearsal of"):
+            out.setdefault(r["ruleId"], []).append(r)
+    return out
+
+
+def _lines(results: list[dict]) -> set[int]:
+    return {r["locations"][0]["physicalLocation"]["region"]["startLine"] for r in results}
+
+
+def test_rehearse_action_yml_keeps_the_main_actions_inputs_and_outputs() -> None:
+    main, reh = (yaml.safe_load((REPO / p).read_text()) for p in ("action.yml", REHEARSE))
+    assert reh["inputs"].keys() == main["inputs"].keys()
+    assert reh["outputs"] == main["outputs"]
+    assert reh["inputs"]["rehearse"]["default"] == "true"
+    assert reh["runs"] == {"using": "docker", "image": "Dockerfile"}
+
+
+def test_rehearse_action_shows_the_insecure_examples_live_faults_at_their_lines(
+        rehearse_image, tmp_path: Path) -> None:
+    s = run_step(rehearse_image, tmp_path, {".": EXAMPLES / "insecure"}, action=REHEARSE)
+    assert s.code == 1, s.stdout + s.stderr
+    found = _rehearsed(s)
+    conf = (EXAMPLES / "insecure" / "deploy" / "dovecot" / "dovecot.conf").read_text().splitlines()
+    line = {text: n for n, text in enumerate(conf, 1)}
+    assert "REH002" not in found, found.get("REH002")
+    assert _lines(found["IMAP004"]) == {line["login_trusted_networks = 0.0.0.0/0"]}
+    assert _lines(found["TLS002"]) == {line["ssl_min_protocol = TLSv1"]}
+
+
+def test_rehearse_action_rehearses_a_24_configuration_with_dovecot_24(
+        rehearse_image, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "dovecot.conf").write_text(CONF24)
+    (repo / "imap-gate.yml").write_text("version: 1\nconfigs:\n  dovecot: [dovecot.conf]\n")
+    s = run_step(rehearse_image, tmp_path, {".": repo}, action=REHEARSE)
+    assert s.code == 1, s.stdout + s.stderr
+    found = _rehearsed(s)
+    assert "REH001" not in found and "REH002" not in found, found
+    # TLS004 (3DES) shows only on 2.4: Debian 12's OpenSSL behind 2.3 cannot serve it
+    assert _lines(found["IMAP004"]) == {9}
+    assert _lines(found["TLS002"]) == {7} and _lines(found["TLS004"]) == {8}
+
+
+def test_rehearse_action_passes_the_secure_example(rehearse_image, tmp_path: Path) -> None:
+    s = run_step(rehearse_image, tmp_path, {".": EXAMPLES / "secure"}, action=REHEARSE)
+    assert s.code == 0, s.stdout + s.stderr
+    assert s.outputs["gate"] == "pass"

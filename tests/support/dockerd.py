@@ -174,3 +174,31 @@ def build(daemon: Daemon, tag: str) -> float:
 
 def image_size(daemon: Daemon, tag: str) -> int:
     return int(daemon.docker("image", "inspect", "--format", "{{.Size}}", tag).stdout.strip())
+
+
+TRIXIE = "debian:trixie-slim"
+TRIXIE_CHANGES = ("ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                  'CMD ["bash"]')
+
+
+def ensure_trixie(daemon: Daemon) -> str:
+    """Make ``debian:trixie-slim`` (rehearse/Dockerfile's 2.4 stage) available; says what it is."""
+    if daemon.docker("image", "inspect", TRIXIE, check=False).returncode == 0:
+        return f"{TRIXIE}: present locally"
+    tar = subprocess.run([str(REPO / "scripts" / "trixiebase.sh")], capture_output=True,
+                         text=True, timeout=1800)
+    if tar.returncode != 0:
+        raise RuntimeError(f"scripts/trixiebase.sh failed: {tar.stderr.strip()[-2000:]}")
+    changes = [a for c in TRIXIE_CHANGES for a in ("--change", c)]
+    daemon.docker("import", *changes, tar.stdout.strip(), TRIXIE)
+    return (f"{TRIXIE} is a STAND-IN (no registry reachable): Debian 13 minbase, imported from "
+            f"{tar.stdout.strip()}")
+
+
+def build_rehearse(daemon: Daemon, base_tag: str, tag: str) -> float:
+    """``docker build`` of rehearse/ on top of the image just built; returns seconds taken."""
+    t0 = time.monotonic()
+    daemon.docker("build", "--network", "host", "--build-arg", f"IMAP_GATE_IMAGE={base_tag}",
+                  "--build-arg", f"DOVECOT24_BASE={TRIXIE}", "-t", tag, str(REPO / "rehearse"),
+                  timeout=1800)
+    return time.monotonic() - t0
