@@ -19,8 +19,8 @@ import yaml
 from pytest_httpserver import HTTPServer
 
 from imap_gate.github import outputs
-from tests.support.sarif_check import assert_valid_sarif
 from tests.action.test_action_annotations import parse_command
+from tests.support.sarif_check import assert_valid_sarif
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRY = REPO / "entrypoint.py"

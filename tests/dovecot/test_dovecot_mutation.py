@@ -22,15 +22,6 @@ import pytest
 
 from checks.dovecot.check import lint_file
 from tests.conftest import CORPUS
-from tests.support.doveconf import (
-    Result,
-    environmental,
-    stage,
-    template_refusal,
-    with_local_users,
-    write_staged,
-)
-from tests.support.fuzz import examples
 from tests.dovecot.test_dovecot_oracle import (
     FIXTURES,
     PORTS,
@@ -43,6 +34,15 @@ from tests.dovecot.test_dovecot_oracle import (
     ours,
     version_of,
 )
+from tests.support.doveconf import (
+    Result,
+    environmental,
+    stage,
+    template_refusal,
+    with_local_users,
+    write_staged,
+)
+from tests.support.fuzz import examples
 
 CASES = examples(240)
 _SETTING = re.compile(rb"^([ \t]*)([A-Za-z_][A-Za-z0-9_]*)([ \t]*=)(.*)$")

@@ -34,9 +34,9 @@ from checks.firewall.iptables_script import family_of
 from checks.firewall.judge import judge
 from checks.firewall.model import is_internal_iface
 from checks.firewall.shell import run_script
-from tests.support.mutate import mutants, scale
 from tests.firewall.test_firewall_fixtures import FIXTURES
 from tests.firewall.test_firewall_netns import Lab, _run, compare, lab  # noqa: F401 - lab is a fixture
+from tests.support.mutate import mutants, scale
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 

@@ -25,8 +25,8 @@ import pytest
 
 from checks.firewall.check import lint_text
 from checks.firewall.judge import judge
-from tests.support.fuzz import examples
 from tests.firewall.test_firewall_netns import Lab, compare, lab, load  # noqa: F401 - lab is a fixture
+from tests.support.fuzz import examples
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 

@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 from imap_gate.manifest import SCHEMA_PATH, load_manifest
 from imap_gate.schemacheck import conforms
 from tests.conftest import REPO
-from tests.support import fuzz
 from tests.gate.test_manifest_fuzz import KEYS, values
+from tests.support import fuzz
 
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
 VALIDATOR = jsonschema.Draft202012Validator(
