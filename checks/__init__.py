@@ -18,29 +18,9 @@ class Check:
 
 
 def all_checks(only: str | None = None) -> list[Check]:
-    """In the order they run: lints, then probes, then what correlates both.
+    """In the order they run (``checks.registry.STAGE``): lints, the rehearsal, probes, then
+    what correlates both. Only the families this run needs are imported."""
+    from checks.registry import FAMILIES, STAGE
 
-    With ``only`` the other families are not even imported: a probe-only run
-    does not pay for the linters' parsers, nor a lint-only run for the TLS code."""
-    out: list[Check] = []
-    if only in (None, "lint"):
-        from checks.dovecot.check import CHECK as dovecot
-        from checks.firewall.check import CHECK as firewall
-
-        out += [dovecot, firewall]
-    from checks.rehearse.check import CHECK as rehearse  # does nothing without --rehearse
-
-    out.append(rehearse)
-    if only in (None, "probe"):
-        from checks.imap.check import CHECK as probe
-
-        out.append(probe)
-    if only is None:
-        from checks.drift.check import CHECK as drift
-
-        out.append(drift)
-    elif only == "lint":
-        from checks.drift.check import FILES_CHECK as drift_files
-
-        out.append(drift_files)
-    return out
+    ordered = sorted(FAMILIES, key=lambda f: STAGE[f.kind])  # stable: registry order within
+    return [c for f in ordered for c in [f.load_check(only)] if c is not None]
