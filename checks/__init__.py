@@ -20,7 +20,7 @@ class Check:
 def all_checks(only: str | None = None) -> list[Check]:
     """In the order they run (``checks.registry.STAGE``): lints, the rehearsal, probes, then
     what correlates both. Only the families this run needs are imported."""
-    from checks.registry import FAMILIES, STAGE
+    from .registry import FAMILIES, STAGE
 
     ordered = sorted(FAMILIES, key=lambda f: STAGE[f.kind])  # stable: registry order within
     return [c for f in ordered for c in [f.load_check(only)] if c is not None]

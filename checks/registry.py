@@ -18,8 +18,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from checks import Check
     from imap_gate.rules import Rule
+
+    from . import Check
 
 # The order in which kinds run: the files first, then the rehearsal of those files, then the
 # live probes, then what correlates both (it reads what the others found).
@@ -33,12 +34,12 @@ ONLY = {None: frozenset(STAGE), "lint": frozenset({"lint", "rehearsal", "correla
 class Family:
     name: str                    # its folder under checks/, the family column of --list-rules
     kind: str                    # lint | rehearsal | probe | correlation (see STAGE)
-    rules: str                   # the module that defines RULES
-    check: str | None = None     # "module:NAME" of its Check; None: another family runs it
+    rules: str                   # the module that defines RULES (".imap.rules": in this package)
+    check: str | None = None     # ".module:NAME" of its Check; None: another family runs it
     lint_check: str | None = None  # the Check run instead under --only lint, if it differs
 
     def load_rules(self) -> tuple[Rule, ...]:
-        return tuple(importlib.import_module(self.rules).RULES)
+        return tuple(_module(self.rules).RULES)
 
     def load_check(self, only: str | None) -> Check | None:
         """The Check this family runs in a run with ``--only only``, or None."""
@@ -48,18 +49,24 @@ class Family:
         if ref is None:
             return None
         module, _, attr = ref.partition(":")
-        check: Any = getattr(importlib.import_module(module), attr)
+        check: Any = getattr(_module(module), attr)
         return check  # type: ignore[no-any-return]
+
+
+def _module(name: str) -> Any:
+    """A module named relative to this package (``.imap.rules``), or absolutely: in a checkout
+    this package is ``checks``, in the installed wheel ``imap_gate.checks``."""
+    return importlib.import_module(name, package=__package__)
 
 
 # The order of this list is the order of the rule catalogue (README table, docs/rules.md);
 # checks run by STAGE, then in this order.
 FAMILIES: list[Family] = [
-    Family("imap", "probe", "checks.imap.rules", "checks.imap.check:CHECK"),
-    Family("tls", "probe", "checks.tls.rules"),  # run by the imap family on each endpoint
-    Family("dovecot", "lint", "checks.dovecot.rules", "checks.dovecot.check:CHECK"),
-    Family("firewall", "lint", "checks.firewall.rules", "checks.firewall.check:CHECK"),
-    Family("drift", "correlation", "checks.drift.rules", "checks.drift.check:CHECK",
-           lint_check="checks.drift.check:FILES_CHECK"),
-    Family("rehearse", "rehearsal", "checks.rehearse.rules", "checks.rehearse.check:CHECK"),
+    Family("imap", "probe", ".imap.rules", ".imap.check:CHECK"),
+    Family("tls", "probe", ".tls.rules"),  # run by the imap family on each endpoint
+    Family("dovecot", "lint", ".dovecot.rules", ".dovecot.check:CHECK"),
+    Family("firewall", "lint", ".firewall.rules", ".firewall.check:CHECK"),
+    Family("drift", "correlation", ".drift.rules", ".drift.check:CHECK",
+           lint_check=".drift.check:FILES_CHECK"),
+    Family("rehearse", "rehearsal", ".rehearse.rules", ".rehearse.check:CHECK"),
 ]

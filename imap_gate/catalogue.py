@@ -10,10 +10,10 @@ from imap_gate.rules import Rule
 def _families() -> list[tuple[str, tuple[Rule, ...]]]:
     # The registry names every family once (checks/registry.py); its order is the order of
     # the README table. The gate's own policy rules come last.
-    from checks.registry import FAMILIES
-    from imap_gate import policy_rules
+    from imap_gate import layout, policy_rules
 
-    return [*((f.name, f.load_rules()) for f in FAMILIES), ("policy", policy_rules.RULES)]
+    families = layout.checks(".registry").FAMILIES
+    return [*((f.name, f.load_rules()) for f in families), ("policy", policy_rules.RULES)]
 
 
 @lru_cache(maxsize=1)

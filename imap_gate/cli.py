@@ -121,7 +121,9 @@ def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | 
                now: dt.datetime | None = None, waivers_enabled: bool = True,
                baseline_fps: set[str] | None = None, progress: Progress | None = None
                ) -> RunResult:
-    from checks import all_checks
+    from imap_gate import layout
+
+    all_checks = layout.checks().all_checks
 
     started = _now()
     ctx = Context(root=root, manifest=manifest, now=now or started, progress=progress)

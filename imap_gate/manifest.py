@@ -13,14 +13,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from imap_gate import schemacheck, yamlpos
+from imap_gate import layout, schemacheck, yamlpos
 from imap_gate.errors import InputError, InputErrors
 from imap_gate.paths import expand_glob, rel, resolve_inside
 
 if TYPE_CHECKING:
     import jsonschema
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schemas" / "manifest.schema.json"
+SCHEMA_PATH = layout.SCHEMAS / "manifest.schema.json"
 DEFAULT_NAMES = ("imap-gate.yml", ".github/imap-gate.yml")
 STDIN = Path("-")                 # --manifest -: read the manifest from standard input
 WELL_KNOWN = {143: "imap", 993: "imaps"}

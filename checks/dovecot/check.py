@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from checks import Check
-from checks.dovecot import loader, structure, suppress
-from checks.dovecot.effective import EffectiveConfig, build
-from checks.dovecot.judge import judge
-from checks.dovecot.version import detect
 from imap_gate.context import Context
 from imap_gate.findings import Finding
+
+from .. import Check
+from . import loader, structure, suppress
+from .effective import EffectiveConfig, build
+from .judge import judge
+from .version import detect
 
 
 def listed_files(ctx: Context) -> list[str]:

@@ -18,10 +18,11 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from checks.dovecot.parser import Node, Section, Setting
-from checks.dovecot.template import is_templated
-from checks.dovecot.version import VersionInfo
 from imap_gate.findings import Location
+
+from .parser import Node, Section, Setting
+from .template import is_templated
+from .version import VersionInfo
 
 CIPHERS_23 = ("ALL:!kRSA:!SRP:!kDHd:!DSS:!aNULL:!eNULL:!EXPORT:!DES:!3DES:!MD5:!PSK:!RC4:"
               "!ADH:!LOW@STRENGTH")

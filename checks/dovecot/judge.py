@@ -11,8 +11,11 @@ import ipaddress
 import re
 from collections.abc import Callable, Iterator
 
-from checks.dovecot import templated
-from checks.dovecot.effective import (
+from imap_gate.findings import Finding, Location
+from imap_gate.severity import Severity
+
+from . import templated
+from .effective import (
     TLS_ORDER,
     Assign,
     EffectiveConfig,
@@ -20,10 +23,8 @@ from checks.dovecot.effective import (
     Listener,
     protocol_matches,
 )
-from checks.dovecot.parser import strip_comment
-from checks.dovecot.remedy import fix
-from imap_gate.findings import Finding, Location
-from imap_gate.severity import Severity
+from .parser import strip_comment
+from .remedy import fix
 
 ReadPointed = Callable[[str, str], tuple[str | None, bytes | None]]
 

@@ -13,7 +13,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from checks.dovecot.parser import (
+from imap_gate.findings import Location
+
+from .parser import (
     Include,
     Node,
     ParsedFile,
@@ -22,7 +24,6 @@ from checks.dovecot.parser import (
     Setting,
     parse_text,
 )
-from imap_gate.findings import Location
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_DEPTH = 32           # include levels

@@ -7,7 +7,7 @@ version, both lines are given. The rule catalogue keeps the full text for both v
 
 from __future__ import annotations
 
-from checks.dovecot.effective import EffectiveConfig
+from .effective import EffectiveConfig
 
 _FIX: dict[str, dict[str, str]] = {
     "DOV001": {

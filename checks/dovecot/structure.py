@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 
-from checks.dovecot import names, templated, v24
-from checks.dovecot.effective import Assign, EffectiveConfig
-from checks.dovecot.loader import Loaded
-from checks.dovecot.parser import Node, ParseError, Section, Setting
-from checks.dovecot.template import is_templated
-from checks.dovecot.version import ONLY_23, RENAMED_24, VersionInfo
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
+
+from . import names, templated, v24
+from .effective import Assign, EffectiveConfig
+from .loader import Loaded
+from .parser import Node, ParseError, Section, Setting
+from .template import is_templated
+from .version import ONLY_23, RENAMED_24, VersionInfo
 
 _ENUMS_23 = {
     "ssl": ("yes", "no", "required"),

@@ -6,9 +6,10 @@ DOV013, so that a silenced finding always says why it is acceptable.
 
 from __future__ import annotations
 
-from checks.dovecot.loader import Loaded
-from checks.dovecot.parser import Suppression
 from imap_gate.findings import Finding, Location
+
+from .loader import Loaded
+from .parser import Suppression
 
 ByLine = dict[str, dict[int, list[Suppression]]]
 

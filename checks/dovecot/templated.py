@@ -11,12 +11,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 
-from checks.dovecot.effective import Assign, EffectiveConfig
-from checks.dovecot.loader import Loaded
-from checks.dovecot.parser import Node, ParseError, Section, Setting
-from checks.dovecot.template import is_template_line, is_templated, placeholder
 from imap_gate.findings import Finding, Location
 from imap_gate.severity import Severity
+
+from .effective import Assign, EffectiveConfig
+from .loader import Loaded
+from .parser import Node, ParseError, Section, Setting
+from .template import is_template_line, is_templated, placeholder
 
 # A template line that prints text (a placeholder), not only control flow.
 _OUTPUT = re.compile(r"\{\{|<%=|<%-?\s*[a-z_@]+\s*-?%>|^\s*%[a-z]|\bPH_[A-Z]|\$\{|@@|__[A-Z]")

@@ -6,9 +6,10 @@ the server fails later, the 2.4 TLS library's own table) in tests/dovecot/test_d
 
 from __future__ import annotations
 
-from checks.dovecot.effective import EffectiveConfig
-from checks.dovecot.parser import Setting
 from imap_gate.findings import Finding
+
+from .effective import EffectiveConfig
+from .parser import Setting
 
 # The 2.4 TLS library (libssl_iostream_openssl) knows these minimums and no others; 2.3 also
 # knew SSLv3. doveconf 2.4.1 loads any word, then every TLS context fails: "Can't set minimum

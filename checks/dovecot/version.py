@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from checks.dovecot import names
-from checks.dovecot.parser import Node, Section, Setting
+from . import names
+from .parser import Node, Section, Setting
 
 # Names that exist only in 2.3 (and earlier): 2.4 renamed, converted or removed them
 # (Dovecot documentation, "Upgrading 2.3 to 2.4": converted and removed settings).

@@ -11,10 +11,11 @@ import ipaddress
 from collections.abc import Iterable
 from typing import Any
 
-from checks import Check
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 from imap_gate.manifest import Target
+
+from .. import Check
 
 MODERN = {"TLSv1.2", "TLSv1.3"}
 

@@ -11,12 +11,12 @@ import glob as globmod
 import posixpath
 from pathlib import Path
 
-from checks import Check
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 from imap_gate.manifest import FirewallFile
 from imap_gate.paths import is_inside, rel
 
+from .. import Check
 from . import detect, firewalld, iptables_save, iptables_script, nftables, ufw
 from .judge import judge
 from .model import IfaceView, Parsed, ParseIssue, no_cyclic_gc

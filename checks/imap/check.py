@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 
-from checks import Check
-from checks.imap import engine, judge
-from checks.imap.facts import Plan
 from imap_gate.context import Context, endpoint_key
 from imap_gate.errors import InputError
 from imap_gate.findings import Finding
 from imap_gate.manifest import Target
+
+from .. import Check
+from . import engine, judge
+from .facts import Plan
 
 
 def plans_for(targets: tuple[Target, ...]) -> list[Plan]:

@@ -32,19 +32,7 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
-from checks.imap import wire
-from checks.imap.facts import EndpointFacts, Plan
-from checks.imap.legs import (
-    DEFAULT_PER_HOST,
-    GREETING,
-    IMAP,
-    LATE,
-    STALLED,
-    EndpointLegs,
-    NotTried,
-    Scheduler,
-)
-from checks.net import (
+from ..net import (
     Closed,
     Deadline,
     HandshakeFailed,
@@ -55,7 +43,19 @@ from checks.net import (
     send_all,
     tls_handshake,
 )
-from checks.tls.api import Opener
+from ..tls.api import Opener
+from . import wire
+from .facts import EndpointFacts, Plan
+from .legs import (
+    DEFAULT_PER_HOST,
+    GREETING,
+    IMAP,
+    LATE,
+    STALLED,
+    EndpointLegs,
+    NotTried,
+    Scheduler,
+)
 
 UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EADDRNOTAVAIL}
 LOGOUT_GRACE = 0.5   # seconds: a polite LOGOUT never holds up the run

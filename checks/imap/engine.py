@@ -24,11 +24,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from checks.imap import dialog
-from checks.imap.facts import EndpointFacts, Plan
-from checks.imap.legs import DEFAULT_PER_HOST, EndpointLegs, Scheduler
-from checks.net import Deadline, Resolver, Unresolved, resolve
-from checks.tls import api as tls_api
+from ..net import Deadline, Resolver, Unresolved, resolve
+from ..tls import api as tls_api
+from . import dialog
+from .facts import EndpointFacts, Plan
+from .legs import DEFAULT_PER_HOST, EndpointLegs, Scheduler
 
 # An endpoint gets this many step timeouts in all: the dialog (up to ~10 round
 # trips), the injection connection and the TLS assessment (up to ~15 handshakes)

@@ -12,9 +12,10 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
-from checks.imap import wire
-from checks.imap.facts import EndpointFacts
 from imap_gate.severity import Severity
+
+from . import wire
+from .facts import EndpointFacts
 
 WANTS_OPEN = ("open", "starttls-required")
 # SASL mechanisms that should not be offered (IMAP009), with their severity.

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.net import Deadline, ProbeError, Timeout
+from ..net import Deadline, ProbeError, Timeout
 
 DEFAULT_PER_HOST = 4
 

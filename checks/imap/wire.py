@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from checks.net import Deadline, ProbeError, Reader, TooLong
+from ..net import Deadline, ProbeError, Reader, TooLong
 
 LOGICAL_CAP = 64 * 1024   # one response including its literals
 ID_PAIRS_CAP = 30         # RFC 2971 3.3: at most 30 field-value pairs

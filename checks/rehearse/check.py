@@ -7,16 +7,17 @@ Rehearsals run a few at a time; each one stops its Dovecot whatever happens.
 
 from __future__ import annotations
 
-from checks import Check
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
+
+from .. import Check
 
 WORKERS = 8
 
 
 def entry_files(ctx: Context) -> list[str]:
-    from checks.dovecot import loader
-    from checks.dovecot.check import listed_files
+    from ..dovecot import loader
+    from ..dovecot.check import listed_files
 
     m = ctx.manifest
     files = list(m.rehearse_files) or listed_files(ctx)
@@ -31,7 +32,7 @@ def run(ctx: Context) -> list[Finding]:
         return []
     import concurrent.futures as cf  # only a run that rehearses pays for it
 
-    from checks.rehearse import rehearsal, report
+    from . import rehearsal, report
 
     files = entry_files(ctx)
     if not files:

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checks.dovecot import loader
-from checks.dovecot.effective import EffectiveConfig, build
-from checks.dovecot.version import detect
-from checks.rehearse import sandbox, server, throwaway
 from imap_gate.findings import Finding
 from imap_gate.manifest import Defaults, Endpoint, Manifest, Target
+
+from ..dovecot import loader
+from ..dovecot.effective import EffectiveConfig, build
+from ..dovecot.version import detect
+from . import sandbox, server, throwaway
 
 LISTEN = "127.0.0.2"
 SOURCE = "127.0.0.1"
@@ -167,8 +168,8 @@ def _named_setting(eff: EffectiveConfig, message: str) -> tuple[str, int] | None
 
 def _template_line(loaded: loader.Loaded) -> tuple[str, int] | None:
     """The first line of template code (Jinja, ERB, ...) Dovecot would choke on, if any."""
-    from checks.dovecot.parser import ParseError, Section
-    from checks.dovecot.template import is_template_line
+    from ..dovecot.parser import ParseError, Section
+    from ..dovecot.template import is_template_line
 
     stack = list(loaded.nodes)
     first: tuple[str, int] | None = None
@@ -184,8 +185,9 @@ def _template_line(loaded: loader.Loaded) -> tuple[str, int] | None:
 
 def _probe(root: Path, sb: sandbox.Sandbox, manifest_path: str, now: dt.datetime | None
            ) -> tuple[list[Finding], dict[str, dict[str, Any]]]:
-    from checks.imap.check import run as probe
     from imap_gate.context import Context
+
+    from ..imap.check import run as probe
 
     target = Target(name="rehearsal", host=sb.listen,
                     endpoints=tuple(Endpoint(x.port, x.protocol) for x in sb.listeners),

@@ -12,10 +12,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from checks.dovecot.effective import EffectiveConfig
-from checks.rehearse.rehearsal import Outcome
-from checks.rehearse.sandbox import Listener
 from imap_gate.findings import Finding, Location
+
+from ..dovecot.effective import EffectiveConfig
+from .rehearsal import Outcome
+from .sandbox import Listener
 
 MODERN = ("TLSv1.2", "TLSv1.3")
 LEGACY = ("SSLv3", "TLSv1", "TLSv1.1")

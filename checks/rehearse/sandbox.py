@@ -19,10 +19,10 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from checks.dovecot import loader
-from checks.dovecot.effective import EffectiveConfig
-from checks.dovecot.parser import Node, Section, Setting, strip_comment
-from checks.rehearse import throwaway
+from ..dovecot import loader
+from ..dovecot.effective import EffectiveConfig
+from ..dovecot.parser import Node, Section, Setting, strip_comment
+from . import throwaway
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 # A TEST-NET-1 address (RFC 5737): never the probe's, never anyone's.

@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checks.net import Deadline
 from imap_gate.severity import Severity
+
+from ..net import Deadline
 
 Opener = Callable[[Deadline], socket.socket]
 
@@ -61,6 +62,6 @@ def assess(target: TlsTarget, opener: Opener) -> TlsAssessment:
     that are not TLS end the plan and set ``incomplete``; what was already
     proven stays in ``issues``.
     """
-    from checks.tls.engine import run  # late: the engine imports this module's types
+    from .engine import run  # late: the engine imports this module's types
 
     return run(target, opener)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from checks.tls import versions
+from . import versions
 
 EXT_SERVER_NAME = 0
 EXT_SUPPORTED_GROUPS = 10

@@ -37,9 +37,9 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from checks.net import Closed, Deadline, ProbeError, Timeout, send_all
-from checks.tls import clienthello, records, suites, versions
-from checks.tls.api import Opener, TlsAssessment, TlsTarget
+from ..net import Closed, Deadline, ProbeError, Timeout, send_all
+from . import clienthello, records, suites, versions
+from .api import Opener, TlsAssessment, TlsTarget
 
 SSL_MODULE_CAP = 256 * 1024
 MAX_HANDSHAKES = 15
@@ -376,13 +376,13 @@ def _fetch_chain(st: _State, sni: str) -> None:
 
 
 def _warm_judge() -> None:
-    import checks.tls.judge  # noqa: F401  (cryptography: the slowest import of the run)
+    from . import judge  # noqa: F401  (cryptography: the slowest import of the run)
 
 
 def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
     # The verdicts need ``cryptography`` (a few hundred ms to import on a busy machine); the
     # hellos do not. Import it beside the first handshakes instead of before them.
-    if "checks.tls.judge" not in sys.modules:
+    if f"{__package__}.judge" not in sys.modules:
         threading.Thread(target=_warm_judge, name="tls-import", daemon=True).start()
     st = _State(target, opener)
     sni = target.sni or target.host
@@ -403,7 +403,7 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
         incomplete = f"the server hung up on all {st.handshakes} hellos without a TLS answer"
     complete = incomplete is None
 
-    from checks.tls import judge
+    from . import judge
 
     issues = judge.version_issues(st.accepted, st.evidence, complete)
     issues += judge.cipher_issues(st.weak, st.fs_suite, st.static_rsa_suite,

@@ -11,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from checks.tls import certificate, suites, versions
-from checks.tls.api import TlsIssue, TlsTarget
 from imap_gate.severity import Severity
+
+from . import certificate, suites, versions
+from .api import TlsIssue, TlsTarget
 
 _CATEGORY_TEXT = {
     suites.NULL_ANON_EXPORT: ("a NULL, anonymous or EXPORT cipher suite", Severity.CRITICAL),

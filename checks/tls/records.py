@@ -13,8 +13,8 @@ import socket
 import struct
 from dataclasses import dataclass
 
-from checks.net import Closed, Deadline, ProbeError, Reader
-from checks.tls import versions
+from ..net import Closed, Deadline, ProbeError, Reader
+from . import versions
 
 CT_CHANGE_CIPHER_SPEC = 20
 CT_ALERT = 21
@@ -76,7 +76,7 @@ class Reply:
 
     def evidence(self) -> str:
         if self.kind == "server_hello" and self.hello:
-            from checks.tls.suites import name_of
+            from .suites import name_of
             return (f"ServerHello version={versions.name(self.hello.version)} "
                     f"cipher={name_of(self.hello.cipher)}")
         if self.kind == "sslv2":
