@@ -155,14 +155,19 @@ def ensure_base(daemon: Daemon) -> str:
         daemon.docker("load", "-i", saved)
         if daemon.docker("image", "inspect", BASE, check=False).returncode == 0:
             return f"{BASE}: loaded from {saved}"
-    tar = subprocess.run([str(REPO / "scripts" / "pybase.sh")], capture_output=True, text=True,
+    tar = _import_standin(daemon, BASE, "pybase.sh", STANDIN_CHANGES)
+    return (f"{BASE} is a STAND-IN (no registry reachable): Debian 12 minbase python3 3.11 with "
+            f"`python3 -m venv /usr/local`, imported from {tar}")
+
+
+def _import_standin(daemon: Daemon, tag: str, script: str, changes: tuple[str, ...]) -> str:
+    """``docker import`` the root filesystem tarball that ``scripts/SCRIPT`` prints, as TAG."""
+    tar = subprocess.run([str(REPO / "scripts" / script)], capture_output=True, text=True,
                          timeout=1800, env={**os.environ, "PYTHON": sys.executable})
     if tar.returncode != 0:
-        raise RuntimeError(f"scripts/pybase.sh failed: {tar.stderr.strip()[-2000:]}")
-    changes = [a for c in STANDIN_CHANGES for a in ("--change", c)]
-    daemon.docker("import", *changes, tar.stdout.strip(), BASE)
-    return (f"{BASE} is a STAND-IN (no registry reachable): Debian 12 minbase python3 3.11 with "
-            f"`python3 -m venv /usr/local`, imported from {tar.stdout.strip()}")
+        raise RuntimeError(f"scripts/{script} failed: {tar.stderr.strip()[-2000:]}")
+    daemon.docker("import", *[a for c in changes for a in ("--change", c)], tar.stdout.strip(), tag)
+    return tar.stdout.strip()
 
 
 def build(daemon: Daemon, tag: str) -> float:
@@ -185,14 +190,8 @@ def ensure_trixie(daemon: Daemon) -> str:
     """Make ``debian:trixie-slim`` (rehearse/Dockerfile's 2.4 stage) available; says what it is."""
     if daemon.docker("image", "inspect", TRIXIE, check=False).returncode == 0:
         return f"{TRIXIE}: present locally"
-    tar = subprocess.run([str(REPO / "scripts" / "trixiebase.sh")], capture_output=True,
-                         text=True, timeout=1800)
-    if tar.returncode != 0:
-        raise RuntimeError(f"scripts/trixiebase.sh failed: {tar.stderr.strip()[-2000:]}")
-    changes = [a for c in TRIXIE_CHANGES for a in ("--change", c)]
-    daemon.docker("import", *changes, tar.stdout.strip(), TRIXIE)
-    return (f"{TRIXIE} is a STAND-IN (no registry reachable): Debian 13 minbase, imported from "
-            f"{tar.stdout.strip()}")
+    tar = _import_standin(daemon, TRIXIE, "trixiebase.sh", TRIXIE_CHANGES)
+    return f"{TRIXIE} is a STAND-IN (no registry reachable): Debian 13 minbase, imported from {tar}"
 
 
 def build_rehearse(daemon: Daemon, base_tag: str, tag: str) -> float:
