@@ -8,8 +8,12 @@ the README table, waivers, ``--fail-on`` and the tests all read from there.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from imap_gate.severity import Severity
+
+if TYPE_CHECKING:
+    from imap_gate.findings import Finding, Location
 
 
 @dataclass(frozen=True)
@@ -23,6 +27,19 @@ class Rule:
     references: tuple[str, ...] = field(default_factory=tuple)
     kind: str = "probe"      # probe | lint | policy | correlation
     precision: str = "high"  # SARIF precision: very-high | high | medium | low
+
+    def finding(self, message: str, location: Location, *, evidence: str = "",
+                severity: Severity | None = None, related: tuple[Location, ...] = (),
+                **identity: object) -> Finding:
+        """The one place a rule becomes a finding (``DOV013.finding(msg, loc, file=path,
+        setting=name)``): the rule is a name checked at import, not a string, and the
+        fingerprint key is made here from what identifies the finding, in the order given
+        (``file=...;setting=...``), never from a line number."""
+        from imap_gate.findings import Finding
+
+        key = ";".join(f"{k}={v}" for k, v in identity.items()) if identity else None
+        return Finding(self.id, message, location, severity=severity, evidence=evidence,
+                       key=key, related=related)
 
     @property
     def help_text(self) -> str:

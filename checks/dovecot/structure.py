@@ -16,6 +16,7 @@ from . import names, templated, v24
 from .effective import Assign, EffectiveConfig
 from .loader import Loaded
 from .parser import Node, ParseError, Section, Setting
+from .rules import DOV013
 from .template import is_templated
 from .version import ONLY_23, RENAMED_24, VersionInfo
 
@@ -70,17 +71,17 @@ def slug(msg: str) -> str:
 
 def _problems(loaded: Loaded) -> list[Finding]:
     """What the loader met: unreadable files, includes it could not follow."""
-    return [Finding("DOV013", p.message, p.loc,
-                    severity=Severity.NOTE if p.severity == "note" else None, evidence=p.text,
-                    key=f"file={p.loc.path};error={slug(p.message)}")
+    return [DOV013.finding(p.message, p.loc,
+                           severity=Severity.NOTE if p.severity == "note" else None,
+                           evidence=p.text, file=p.loc.path, error=slug(p.message))
             for p in loaded.problems]
 
 
 def _parse_errors(errors: list[ParseError]) -> list[Finding]:
     """Lines doveconf cannot parse (those a template explains are DOV015, not here)."""
-    return [Finding("DOV013", f"{n.loc.path}:{n.loc.line}: {n.message}; "
-                    "doveconf refuses this configuration.", n.loc, evidence=n.text,
-                    key=f"file={n.loc.path};error={slug(n.message)}")
+    return [DOV013.finding(f"{n.loc.path}:{n.loc.line}: {n.message}; "
+                           "doveconf refuses this configuration.", n.loc, evidence=n.text,
+                           file=n.loc.path, error=slug(n.message))
             for n in errors]
 
 
@@ -88,14 +89,14 @@ def _mixed(info: VersionInfo) -> list[Finding]:
     if info.mixed is None:
         return []
     old, new = info.mixed
-    return [Finding(
-        "DOV013", f"The configuration mixes Dovecot 2.3 and 2.4 names ({old.key} here, "
+    return [DOV013.finding(
+        f"The configuration mixes Dovecot 2.3 and 2.4 names ({old.key} here, "
         f"{new.key} at {new.loc.path}:{new.loc.line}); neither version will load it "
         f"(doveconf 2.4: {old.key}: Unknown setting: {old.key}"
         + (f"; 2.4 uses {RENAMED_24[old.key]}" if old.key in RENAMED_24 else "") + ").",
         old.loc, evidence=old.text, related=(Location(new.loc.path, new.loc.line,
                                                       new.loc.column, f"2.4 name {new.key}"),),
-        key=f"file={old.loc.path};setting={old.key};error=mixed-versions")]
+        file=old.loc.path, setting=old.key, error="mixed-versions")]
 
 
 def _missing_version(loaded: Loaded, info: VersionInfo, first: Setting | None) -> list[Finding]:
@@ -107,14 +108,14 @@ def _missing_version(loaded: Loaded, info: VersionInfo, first: Setting | None) -
     if where is None:
         return []
     told = info.evidence.key if info.evidence is not None else where.key
-    return [Finding(
-        "DOV013", f"{loaded.top} is a Dovecot 2.4 configuration ({told} tells 2.4) "
+    return [DOV013.finding(
+        f"{loaded.top} is a Dovecot 2.4 configuration ({told} tells 2.4) "
         "without dovecot_config_version; "
         "2.4 refuses it (doveconf: The first setting must be dovecot_config_version). "
         "Put `dovecot_config_version = 2.4.0` first, or, if this file is a fragment "
         "that a main dovecot.conf includes, list that main file in the manifest.",
         where.loc, evidence=where.text,
-        key=f"file={loaded.top};setting=dovecot_config_version;error=missing")]
+        file=loaded.top, setting="dovecot_config_version", error="missing")]
 
 
 def _earliest(top: str, first: Setting | None, evidence: Setting | None) -> Setting | None:
@@ -127,12 +128,12 @@ def _not_first(top: str, info: VersionInfo, first: Setting | None) -> list[Findi
     d = info.evidence
     if info.declared is None or first is None or d is None or first is d:
         return []
-    return [Finding(
-        "DOV013", f"dovecot_config_version must be the first setting in {top}, "
+    return [DOV013.finding(
+        f"dovecot_config_version must be the first setting in {top}, "
         f"but {first.key} comes first (line {first.loc.line}); Dovecot 2.4 refuses this "
         "(doveconf: The first setting must be dovecot_config_version).",
         first.loc, evidence=first.text,
-        key=f"file={top};setting=dovecot_config_version;error=not-first")]
+        file=top, setting="dovecot_config_version", error="not-first")]
 
 
 def _bad_values(eff: EffectiveConfig) -> list[Finding]:
@@ -142,10 +143,10 @@ def _bad_values(eff: EffectiveConfig) -> list[Finding]:
     for a in eff.all_settings:
         allowed = _allowed(eff, enums, a)
         if allowed is not None and a.value not in allowed:
-            out.append(Finding(
-                "DOV013", f"{a.key} = '{a.value}' is not a valid value (use one of "
+            out.append(DOV013.finding(
+                f"{a.key} = '{a.value}' is not a valid value (use one of "
                 f"{', '.join(allowed)}); Dovecot refuses to start.", a.loc,
-                evidence=a.setting.text, key=f"file={a.loc.path};setting={a.key};error=value"))
+                evidence=a.setting.text, file=a.loc.path, setting=a.key, error="value"))
     return out
 
 
@@ -172,11 +173,11 @@ def _unknown_protocols(eff: EffectiveConfig) -> list[Finding]:
     bad = [w for w in a.value.replace(",", " ").split() if w not in PROTOCOLS]
     if not bad:
         return []
-    return [Finding("DOV013", f"{a.loc.path}:{a.loc.line}: protocols: Unknown protocol: {bad[0]} "
+    return [DOV013.finding(f"{a.loc.path}:{a.loc.line}: protocols: Unknown protocol: {bad[0]} "
                     f"(known: {', '.join(sorted(PROTOCOLS - {'imaps', 'pop3s'}))}); doveconf "
                     f"{eff.info.version} refuses this configuration.", a.loc,
                     evidence=a.setting.text,
-                    key=f"file={a.loc.path};setting=protocols;error=unknown-protocol")]
+                    file=a.loc.path, setting="protocols", error="unknown-protocol")]
 
 
 # One check per way a setting's name is refused, tried in this order; the first that
@@ -187,21 +188,21 @@ NameCheck = Callable[[Setting, Sections, str, "str | None"], "Finding | None"]
 def _strlist(s: Setting, sections: Sections, version: str, kind: str | None) -> Finding | None:
     if kind != "strlist" or s.kind == "block":
         return None
-    return Finding(
-        "DOV013", f"{s.loc.path}:{s.loc.line}: {s.key}: Setting is a string list, use "
+    return DOV013.finding(
+        f"{s.loc.path}:{s.loc.line}: {s.key}: Setting is a string list, use "
         f"'{s.key} {{' (one `NAME = value` a line); doveconf 2.4 refuses this "
         "configuration.", s.loc, evidence=s.text,
-        key=f"file={s.loc.path};setting={s.key};error=strlist")
+        file=s.loc.path, setting=s.key, error="strlist")
 
 
 def _open_quote(s: Setting, sections: Sections, version: str, kind: str | None) -> Finding | None:
     if kind != "boollist" or s.kind != "value" or s.raw[:1] not in ("'", '"') or \
             (len(s.raw) >= 2 and s.raw[-1] == s.raw[0]):
         return None
-    return Finding(
-        "DOV013", f"{s.loc.path}:{s.loc.line}: {s.key}: Missing ending '{s.raw[0]}'; "
+    return DOV013.finding(
+        f"{s.loc.path}:{s.loc.line}: {s.key}: Missing ending '{s.raw[0]}'; "
         "doveconf 2.4 refuses this configuration.", s.loc, evidence=s.text,
-        key=f"file={s.loc.path};setting={s.key};error=quote")
+        file=s.loc.path, setting=s.key, error="quote")
 
 
 def _auth_scope_23(s: Setting, sections: Sections, version: str,
@@ -209,10 +210,10 @@ def _auth_scope_23(s: Setting, sections: Sections, version: str,
     if version != "2.3" or not s.key.startswith("auth_") or \
             not any(t in ("remote", "local", "local_name") for t, _ in sections):
         return None
-    return Finding(
-        "DOV013", f"{s.loc.path}:{s.loc.line}: Auth settings not supported inside "
+    return DOV013.finding(
+        f"{s.loc.path}:{s.loc.line}: Auth settings not supported inside "
         f"local/remote blocks: {s.key}; doveconf 2.3 refuses this configuration.",
-        s.loc, evidence=s.text, key=f"file={s.loc.path};setting={s.key};error=scope")
+        s.loc, evidence=s.text, file=s.loc.path, setting=s.key, error="scope")
 
 
 def _templated_name(s: Setting, sections: Sections, version: str,
@@ -226,11 +227,11 @@ def _unknown(s: Setting, sections: Sections, version: str, kind: str | None) -> 
         return None
     where = " inside " + " ".join(f"{t} {n}".strip() for t, n in sections[-1:]) \
         if sections else ""
-    return Finding(
-        "DOV013", f"{s.loc.path}:{s.loc.line}: Unknown setting: {s.key}{where}"
+    return DOV013.finding(
+        f"{s.loc.path}:{s.loc.line}: Unknown setting: {s.key}{where}"
         f"{_version_hint(s.key, version)}; doveconf {version} refuses this configuration.",
         s.loc, evidence=s.text,
-        key=f"file={s.loc.path};setting={s.key};error=unknown-setting")
+        file=s.loc.path, setting=s.key, error="unknown-setting")
 
 
 def _version_hint(key: str, version: str) -> str:
@@ -294,22 +295,22 @@ def _misplaced_23(n: Section, parent: str | None) -> Finding | None:
     allowed = _SUBSECTIONS_23.get(parent) if parent is not None else None
     if allowed is None or n.type in allowed:
         return None
-    return Finding(
-        "DOV013", f"{n.loc.path}:{n.loc.line}: a '{n.type}' block cannot stand inside "
+    return DOV013.finding(
+        f"{n.loc.path}:{n.loc.line}: a '{n.type}' block cannot stand inside "
         f"'{parent}' (doveconf 2.3: Unknown setting: {n.type}); is a '}}' missing "
         "above?", n.loc, evidence=n.text,
-        key=f"file={n.loc.path};section={parent}/{n.type};error=unknown-section")
+        file=n.loc.path, section=f"{parent}/{n.type}", error="unknown-section")
 
 
 def _setting_as_block_23(n: Section, parent: str | None) -> Finding | None:
     if parent is not None or n.name or n.type not in names.settings("2.3") or \
             n.type in _SUBSECTIONS_23:
         return None
-    return Finding(
-        "DOV013", f"{n.loc.path}:{n.loc.line}: {n.type} is a setting, not a block, in "
+    return DOV013.finding(
+        f"{n.loc.path}:{n.loc.line}: {n.type} is a setting, not a block, in "
         f"Dovecot 2.3 (write `{n.type} = ...`; the block form is 2.4 syntax); doveconf "
         "2.3 refuses this configuration.", n.loc, evidence=n.text,
-        key=f"file={n.loc.path};section={n.type};error=setting-as-block")
+        file=n.loc.path, section=n.type, error="setting-as-block")
 
 
 def settings_in(nodes: list[Node], sections: Sections) -> Iterator[tuple[Setting, Sections]]:
