@@ -30,14 +30,17 @@ class Rule:
 
     def finding(self, message: str, location: Location, *, evidence: str = "",
                 severity: Severity | None = None, related: tuple[Location, ...] = (),
-                **identity: object) -> Finding:
+                key: str | None = None, **identity: object) -> Finding:
         """The one place a rule becomes a finding (``DOV013.finding(msg, loc, file=path,
         setting=name)``): the rule is a name checked at import, not a string, and the
         fingerprint key is made here from what identifies the finding, in the order given
-        (``file=...;setting=...``), never from a line number."""
+        (``file=...;setting=...``), never from a line number. ``key=`` passes a key a family
+        composes itself (a helper shared by several rules). Findings about a live endpoint are
+        built by ``Context.live_finding``; so ``port=``, ``target=`` here are identity."""
         from imap_gate.findings import Finding
 
-        key = ";".join(f"{k}={v}" for k, v in identity.items()) if identity else None
+        if identity:
+            key = ";".join(f"{k}={v}" for k, v in identity.items())
         return Finding(self.id, message, location, severity=severity, evidence=evidence,
                        key=key, related=related)
 

@@ -10,6 +10,7 @@ from imap_gate.findings import Finding, Location
 
 from .loader import Loaded
 from .parser import Suppression
+from .rules import DOV013
 
 ByLine = dict[str, dict[int, list[Suppression]]]
 
@@ -48,9 +49,9 @@ def _match(f: Finding, by_file: ByLine) -> Suppression | None:
 
 
 def _no_reason(f: Finding, match: Suppression) -> Finding:
-    return Finding(
-        "DOV013", f"The inline suppression of {f.rule_id} has no reason, so it is "
+    return DOV013.finding(
+        f"The inline suppression of {f.rule_id} has no reason, so it is "
         "ignored and the finding still counts; write "
         f"'# imap-gate: ignore[{f.rule_id}] <why this is acceptable>'.",
         Location(match.path, match.line, 1),
-        key=f"file={match.path};suppression={f.rule_id};error=no-reason")
+        file=match.path, suppression=f.rule_id, error="no-reason")

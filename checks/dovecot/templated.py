@@ -17,6 +17,7 @@ from imap_gate.severity import Severity
 from .effective import Assign, EffectiveConfig
 from .loader import Loaded
 from .parser import Node, ParseError, Section, Setting
+from .rules import DOV015
 from .template import is_template_line, is_templated, placeholder
 
 # A template line that prints text (a placeholder), not only control flow.
@@ -108,24 +109,24 @@ def template_lines(errors: list[ParseError]) -> list[Finding]:
 
 def _template_lines(path: str, lines: list[int], prints: bool) -> Finding:
     if prints:
-        return Finding(
-            "DOV015", f"{len(lines)} template line(s) in {path} (first at line {lines[0]}) "
+        return DOV015.finding(
+            f"{len(lines)} template line(s) in {path} (first at line {lines[0]}) "
             "could not be parsed; settings they produce are not judged.",
-            Location(path, lines[0], 1), key=f"file={path};setting=<template lines>")
+            Location(path, lines[0], 1), file=path, setting="<template lines>")
     # only control flow ({% if %}, {% endif %}, <% end %>) and the lines it joins: the
     # settings inside are judged as conditional (DOV015 on each that decides a verdict)
-    return Finding(
-        "DOV015", f"{len(lines)} template control line(s) in {path} (first at line "
+    return DOV015.finding(
+        f"{len(lines)} template control line(s) in {path} (first at line "
         f"{lines[0]}): the settings inside them are judged as conditional.",
         Location(path, lines[0], 1), severity=Severity.LOW,
-        key=f"file={path};setting=<template lines>")
+        file=path, setting="<template lines>")
 
 
 def templated_name(s: Setting) -> Finding | None:
     """A setting name that is a placeholder: neither the setting nor its value is known."""
     if not is_templated(s.key):
         return None
-    return Finding(
-        "DOV015", f"The setting name {s.key} is a template placeholder; which setting "
+    return DOV015.finding(
+        f"The setting name {s.key} is a template placeholder; which setting "
         "it becomes, and its value, could not be judged.", s.loc, evidence=s.text,
-        key=f"file={s.loc.path};setting={s.key};error=templated-name")
+        file=s.loc.path, setting=s.key, error="templated-name")

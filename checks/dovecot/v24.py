@@ -10,6 +10,7 @@ from imap_gate.findings import Finding
 
 from .effective import EffectiveConfig
 from .parser import Setting
+from .rules import DOV013
 
 # The 2.4 TLS library (libssl_iostream_openssl) knows these minimums and no others; 2.3 also
 # knew SSLv3. doveconf 2.4.1 loads any word, then every TLS context fails: "Can't set minimum
@@ -28,12 +29,12 @@ def _no_storage_version(eff: EffectiveConfig, first: Setting | None) -> list[Fin
     declared = eff.info.declared is not None
     if not declared or eff.root.get("dovecot_storage_version") is not None or first is None:
         return []
-    return [Finding(
-        "DOV013", f"{eff.path}: dovecot_storage_version is not set; Dovecot 2.4 refuses "
+    return [DOV013.finding(
+        f"{eff.path}: dovecot_storage_version is not set; Dovecot 2.4 refuses "
         "to start without it (doveconf: dovecot_storage_version setting must be set). "
         "Add `dovecot_storage_version = 2.4.0` (the version whose storage format the "
         "mail files use) after dovecot_config_version.", first.loc, evidence=first.text,
-        key=f"file={eff.path};setting=dovecot_storage_version;error=missing")]
+        file=eff.path, setting="dovecot_storage_version", error="missing")]
 
 
 def _cleartext_with_required(eff: EffectiveConfig) -> list[Finding]:
@@ -41,21 +42,21 @@ def _cleartext_with_required(eff: EffectiveConfig) -> list[Finding]:
     clear = eff.root.get("auth_allow_cleartext")
     if ssl is None or clear is None or ssl.value != "required" or clear.value != "yes":
         return []
-    return [Finding(
-        "DOV013", "auth_allow_cleartext = yes together with ssl = required is a fatal "
+    return [DOV013.finding(
+        "auth_allow_cleartext = yes together with ssl = required is a fatal "
         "error in Dovecot 2.4 (doveconf: auth_allow_cleartext=yes has no effect with "
         "ssl=required); remove auth_allow_cleartext = yes.", clear.loc,
         evidence=clear.setting.text,
-        key=f"file={clear.loc.path};setting=auth_allow_cleartext;error=with-ssl-required")]
+        file=clear.loc.path, setting="auth_allow_cleartext", error="with-ssl-required")]
 
 
 def _sslv3(eff: EffectiveConfig) -> list[Finding]:
-    return [Finding(
-        "DOV013", "ssl_min_protocol = SSLv3 is no longer a value in Dovecot 2.4: doveconf "
+    return [DOV013.finding(
+        "ssl_min_protocol = SSLv3 is no longer a value in Dovecot 2.4: doveconf "
         "loads it, but every TLS connection then fails (Can't set minimum protocol to "
         "'SSLv3' (ssl_min_protocol setting): Unknown value). Use ssl_min_protocol = "
         "TLSv1.2.", a.loc, evidence=a.setting.text,
-        key=f"file={a.loc.path};setting=ssl_min_protocol;error=sslv3-removed")
+        file=a.loc.path, setting="ssl_min_protocol", error="sslv3-removed")
         for a in eff.all_settings
         if a.key == "ssl_min_protocol" and a.value is not None and not a.templated
         and a.value.lower() == "sslv3"]

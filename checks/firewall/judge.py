@@ -11,6 +11,7 @@ from imap_gate.findings import Finding, Location
 from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, relevant
 from .forward import Forwarded, forwards
 from .model import Ruleset, V, no_cyclic_gc
+from .rules import FW001, FW002, FW003, FW004, FW005, FW006, FW007
 from .verdict import FirewallVerdict
 
 PORTS = (143, 993)
@@ -74,11 +75,11 @@ def judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
 def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
     out: list[Finding] = []
     if v.format is None:
-        out.append(Finding(
-            "FW006", f"The firewall file {v.path} is in no format imap-gate recognises "
+        out.append(FW006.finding(
+            f"The firewall file {v.path} is in no format imap-gate recognises "
                      "(iptables-save, iptables script, nftables, ufw, firewalld zone), so whether "
                      "143/993 is reachable cannot be judged. Name its format in the manifest.",
-            Location(v.path, 1), key=f"file={v.path};format=unknown"))
+            Location(v.path, 1), file=v.path, format="unknown"))
         return out
     assert v.parsed is not None
     runtime_vars: list[int] = []
@@ -90,10 +91,10 @@ def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
             continue
         what = "holds a templated value that is not guessed" if issue.templated else \
             "cannot be understood"
-        out.append(Finding(
-            "FW006", f"Line {issue.loc.line} of {issue.loc.path} {what}: {issue.message}.",
+        out.append(FW006.finding(
+            f"Line {issue.loc.line} of {issue.loc.path} {what}: {issue.message}.",
             issue.loc, evidence=issue.text,
-            key=f"file={v.path};issue={_norm(issue.message)};text={_norm(issue.text)}"))
+            file=v.path, issue=_norm(issue.message), text=_norm(issue.text)))
     unknowns: dict[tuple[Location | None, str], list[str]] = {}
     for family in ("ipv4", "ipv6"):
         rs = v.parsed.rulesets.get(family)
@@ -110,11 +111,11 @@ def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
             out += _exposure_findings(v, rs, family, port, exp, peers)
             out += _shadowed(v, rs, family, port, rep)
     for (loc, reason), endpoints in unknowns.items():
-        out.append(Finding(
-            "FW006", f"Whether TCP {', '.join(endpoints)} is reachable from the internet cannot be "
+        out.append(FW006.finding(
+            f"Whether TCP {', '.join(endpoints)} is reachable from the internet cannot be "
                      f"judged from {v.path}: {reason or 'the outcome depends on rules not in it'}.",
             loc or Location(v.path, 1),
-            key=f"file={v.path};unknown={','.join(endpoints)}",
+            file=v.path, unknown=','.join(endpoints),
             evidence=""))
     out += _missing_v6(v, peers)
     for family in ("ipv4", "ipv6"):
@@ -148,14 +149,14 @@ def _exposure_findings(v: FirewallVerdict, rs: Ruleset, family: str, port: int, 
     note = _templated_note(exp, v.path)
     if port == 993:
         how = "the policy lets everything in" if exp.by_policy else f"line {loc.line} accepts it"
-        return [Finding("FW005", f"TCP 993 (IMAPS) is reachable from any {fam} address in {v.path}: "
+        return [FW005.finding(f"TCP 993 (IMAPS) is reachable from any {fam} address in {v.path}: "
                                  f"{how}. Expected for public mail; to restrict it write {fix}.{note}",
                         loc, evidence=exp.evidence, key=_key(v.path, family, port))]
     if family == "ipv6":
         v4 = _other_v4_restricts(v, peers)
         if v4 is not None:
             where = "" if v4 is v else f" ({v4.path})"
-            return [Finding("FW003", f"TCP 143 (IMAP) is restricted for IPv4{where} but reachable "
+            return [FW003.finding(f"TCP 143 (IMAP) is restricted for IPv4{where} but reachable "
                                      f"from any IPv6 address in {v.path} (line {loc.line}). "
                                      f"Restrict it for IPv6 too: {fix}.{note}",
                             loc, evidence=exp.evidence, key=_key(v.path, family, port))]
@@ -166,11 +167,11 @@ def _exposure_findings(v: FirewallVerdict, rs: Ruleset, family: str, port: int, 
             why = "the input path ends in accept"
         else:
             why = "a catch-all rule accepts it"
-        return [Finding("FW002", f"TCP 143 (IMAP) is reachable from any {fam} address in {v.path} "
+        return [FW002.finding(f"TCP 143 (IMAP) is reachable from any {fam} address in {v.path} "
                                  f"because {why} (line {loc.line}); no rule restricts it. Deny by "
                                  f"default and allow 143 only from known sources: {fix}.{note}",
                         loc, evidence=exp.evidence, key=_key(v.path, family, port))]
-    return [Finding("FW001", f"TCP 143 (IMAP) is open to any {fam} address in {v.path}: line "
+    return [FW001.finding(f"TCP 143 (IMAP) is open to any {fam} address in {v.path}: line "
                              f"{loc.line} accepts it with no source restriction. Restrict it to the "
                              f"sources that need it: {fix}.{note}",
                     loc, evidence=exp.evidence, key=_key(v.path, family, port))]
@@ -200,12 +201,12 @@ def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
                 continue
             dl = decider.loc.line if decider.loc else 1
             what = "policy" if decider.by_policy else f"rule at line {dl}"
-            out.append(Finding(
-                "FW004", f"The rule at line {rule.loc.line} of {v.path} is meant to restrict TCP "
+            out.append(FW004.finding(
+                f"The rule at line {rule.loc.line} of {v.path} is meant to restrict TCP "
                          f"{port} ({NAMES[family]}) but never matches: the earlier {what} already "
                          "accepts every source. Move the restriction above it.",
                 rule.loc, evidence=rule.text, related=(decider.loc,) if decider.loc else (),
-                key=f"file={v.path};family={family};port={port};shadowed={_norm(rule.text)}"))
+                file=v.path, family=family, port=port, shadowed=_norm(rule.text)))
     return out
 
 
@@ -216,8 +217,8 @@ def _forward_findings(v: FirewallVerdict, family: str, fwds: list[Forwarded]) ->
         key = f"file={v.path};family={family};port={f.port};forward={f.host}:{f.ext_port}"
         via = "" if f.ext_port == f.port else f" (external port {f.ext_port})"
         if f.state == UNKNOWN:
-            out.append(Finding(
-                "FW006", f"Whether the port forward at line {f.loc.line} of {v.path} exposes TCP "
+            out.append(FW006.finding(
+                f"Whether the port forward at line {f.loc.line} of {v.path} exposes TCP "
                          f"{f.port} of {f.host} to the internet over {fam} cannot be judged: "
                          f"{f.reason or 'the forward path depends on rules not in this file'}.",
                 f.loc, evidence=f.evidence, key=key))
@@ -225,14 +226,14 @@ def _forward_findings(v: FirewallVerdict, family: str, fwds: list[Forwarded]) ->
             fwd = (f" the forward path accepts it (line {f.forward_loc.line})"
                    if f.forward_loc is not None else " nothing on the forward path stops it")
             if f.port == 993:
-                out.append(Finding(
-                    "FW005", f"TCP 993 (IMAPS) of the internal host {f.host} is reachable from any "
+                out.append(FW005.finding(
+                    f"TCP 993 (IMAPS) of the internal host {f.host} is reachable from any "
                              f"{fam} address through this host{via}: line {f.loc.line} of {v.path} "
                              f"forwards it and{fwd}. Expected for a public mail server behind NAT.",
                     f.loc, evidence=f.evidence, key=key))
             else:
-                out.append(Finding(
-                    "FW007", f"TCP 143 (IMAP) of the internal host {f.host} is forwarded to any "
+                out.append(FW007.finding(
+                    f"TCP 143 (IMAP) of the internal host {f.host} is forwarded to any "
                              f"{fam} address{via}: line {f.loc.line} of {v.path} DNATs it and{fwd}. "
                              "Restrict the forward to the sources that need it, or forward 993.",
                     f.loc, evidence=f.evidence, key=key))
@@ -249,8 +250,8 @@ def _missing_v6(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Findin
     if exp.state != RESTRICTED:
         return []
     first = v.parsed.rulesets["ipv4"].first_loc if v.parsed else None
-    return [Finding(
-        "FW003", f"TCP 143 (IMAP) is restricted for IPv4 in {v.path}, but no IPv6 rules were "
+    return [FW003.finding(
+        f"TCP 143 (IMAP) is restricted for IPv4 in {v.path}, but no IPv6 rules were "
                  "linted: on a host with an IPv6 address, ip6tables' default ACCEPT leaves 143 "
                  "reachable over IPv6. Add an ip6tables file with the same restriction: "
                  f"{_fix(v.format, 'ipv6', 143)}.",

@@ -16,6 +16,7 @@ from imap_gate.findings import Finding, Location
 
 from ..dovecot.effective import EffectiveConfig
 from .rehearsal import Outcome
+from .rules import REH001, REH002, REH003, REH004
 from .sandbox import Listener
 
 MODERN = ("TLSv1.2", "TLSv1.3")
@@ -64,12 +65,12 @@ def findings(out: Outcome, manifest_path: str, manifest_line: int = 1) -> list[F
         r = out.refusal
         path, line = out.refusal_at or (entry, 1)
         where = f" at {path}:{line}" if out.refusal_at else ""
-        return [Finding("REH001", redact(f"{head}: Dovecot refuses to start{where}: {r.message}"),
+        return [REH001.finding(redact(f"{head}: Dovecot refuses to start{where}: {r.message}"),
                         Location(path, line), evidence=redact(r.message),
                         key=f"rehearse={entry};refused", related=related)]
     result: list[Finding] = []
     if out.status != "rehearsed":
-        result.append(Finding("REH002", f"{head} could not finish: {out.reason}; the "
+        result.append(REH002.finding(f"{head} could not finish: {out.reason}; the "
                               "configuration is not judged by a rehearsal.", Location(entry, 1),
                               evidence=redact(out.reason or ""),
                               key=f"rehearse={entry};incomplete", related=related))
@@ -125,8 +126,8 @@ def _disagreements(out: Outcome, head: str, live: dict[tuple[str, str], Finding]
             if predicted is not None and predicted != saw:
                 said = "allows" if predicted else "forbids"
                 did = "accepted" if saw else "refused"
-                result.append(Finding(
-                    "REH003", f"{head}, {x.name} listener: the linter predicts the file "
+                result.append(REH003.finding(
+                    f"{head}, {x.name} listener: the linter predicts the file "
                     f"{said} cleartext login for an internet client, but the rehearsed Dovecot "
                     f"{did} it.", loc or Location(out.entry, 1),
                     evidence=(live[("IMAP004", x.name)].evidence if saw else ""),
@@ -136,13 +137,13 @@ def _disagreements(out: Outcome, head: str, live: dict[tuple[str, str], Finding]
         facts = out.facts.get(f"rehearsal:{x.port}") or {}
         tls_judged = bool(facts.get("tls"))
         if min_tls in MODERN and legacy_live:
-            result.append(Finding(
-                "REH003", f"{head}, {x.name} listener: the file sets the minimum to {min_tls}, "
+            result.append(REH003.finding(
+                f"{head}, {x.name} listener: the file sets the minimum to {min_tls}, "
                 "but the rehearsed Dovecot accepted an older protocol.",
                 loc or Location(out.entry, 1), key=f"{key};aspect=min-tls", related=related))
         elif min_tls in LEGACY and tls_judged and not legacy_live:
-            result.append(Finding(
-                "REH003", f"{head}, {x.name} listener: the file allows {min_tls}, but the "
+            result.append(REH003.finding(
+                f"{head}, {x.name} listener: the file allows {min_tls}, but the "
                 "rehearsed Dovecot accepted nothing below TLS 1.2 (this machine's OpenSSL "
                 "refused it; production's may not).", loc or Location(out.entry, 1),
                 key=f"{key};aspect=min-tls", related=related))
@@ -159,7 +160,7 @@ def _sandbox_note(out: Outcome, head: str, related: tuple[Location, ...]) -> Fin
     # the message stays the same from run to run: the loopback ports are in the evidence
     what = ("no IMAP listener to probe" if not sb.listeners else
             ", ".join(f"{x.name} ({x.protocol})" for x in sb.listeners) + " on loopback")
-    return Finding(
-        "REH004", f"{head}: {len(lines)} rewrite(s) for the sandbox; probed {what}; {cert}.",
+    return REH004.finding(
+        f"{head}: {len(lines)} rewrite(s) for the sandbox; probed {what}; {cert}.",
         Location(out.entry, 1), evidence=redact("\n".join(lines)),
         key=f"rehearse={out.entry};sandbox", related=related)
