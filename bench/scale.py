@@ -7,8 +7,9 @@ endpoints, and lint inputs of 10k, 100k and 1M lines.
     python bench/scale.py --skip-lint     # only the probe fleets
 
 The fleets are lightweight fake IMAP listeners (STARTTLS required, a real TLS
-handshake after STARTTLS, LOGINDISABLED) served by one asyncio process, not
-Dovecot: 200 Dovecot instances are too heavy for this machine. Every greeting is
+handshake after STARTTLS, LOGINDISABLED) served by a few asyncio processes
+(--fake-procs) with an ECDSA certificate (--fake-key), not Dovecot: 200 Dovecot
+instances are too heavy for this machine. Every greeting is
 delayed by --latency seconds, as a distant server would be, so a run that took
 the sum of its endpoints instead of the slowest one would show at once.
 Peak memory is each imap-gate run's own (tests/support/rusage.py). Always exits 0.
@@ -20,6 +21,8 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import os
+import resource
 import ssl
 import sys
 import tempfile
@@ -31,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _fleet as fl
 
-from tests.support import hostile
+from tests.support import certs
 
 SIZES = (10, 50, 200)
 LINES = (10_000, 100_000, 1_000_000)
@@ -81,9 +84,12 @@ async def _serve_one(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
             pass
 
 
-def _fleet_process(n: int, latency: float, cert_dir: str, ports: mp.Queue, stop: mp.Event) -> None:
-    files = hostile.plain_cert(Path(cert_dir))
-    ctx = files.context()
+def _fleet_process(n: int, latency: float, cert_dir: str, key_kind: str, ports: mp.Queue,
+                   stop: mp.Event) -> None:
+    issued = certs.make_leaf(None, ["127.0.0.1", "localhost"], key_kind=key_kind)
+    cert, key = issued.write(Path(cert_dir), "fake")
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(cert, key)
 
     async def main() -> None:
         servers = [await asyncio.start_server(
@@ -100,37 +106,76 @@ def _fleet_process(n: int, latency: float, cert_dir: str, ports: mp.Queue, stop:
 @dataclass
 class FakeFleet:
     ports: list[int]
-    proc: mp.Process
+    procs: list[mp.Process]
     stop_event: mp.Event
+
+    def cpu_seconds(self) -> float:
+        """User+system CPU the fake servers have used so far (Linux /proc)."""
+        total = 0.0
+        for proc in self.procs:
+            try:
+                fields = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return total
 
     def stop(self) -> None:
         self.stop_event.set()
-        self.proc.join(5)
-        if self.proc.is_alive():
-            self.proc.kill()
-            self.proc.join(5)
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(5)
 
 
-def start_fake_fleet(n: int, latency: float, work: Path) -> FakeFleet:
+def start_fake_fleet(n: int, latency: float, work: Path, procs: int = 2,
+                     key_kind: str = "ec") -> FakeFleet:
+    """``n`` listeners spread over ``procs`` asyncio processes.
+
+    The fakes share the machine's cores with the imap-gate run they serve, which a real
+    fleet does not: every connection costs the fake a TLS handshake in Python. One
+    process (the bench's first version) became the bottleneck at 200 endpoints; several
+    processes and an ECDSA P-256 key (a signature costs ~30x less than RSA-2048's) keep
+    the fake's share small, so the figures measure imap-gate. ``--fake-procs 1 --fake-key rsa``
+    gives the old setting."""
     ctx = mp.get_context("spawn")
     q: mp.Queue = ctx.Queue()
     stop = ctx.Event()
-    proc = ctx.Process(target=_fleet_process, args=(n, latency, str(work), q, stop), daemon=True)
-    proc.start()
-    return FakeFleet(q.get(timeout=60), proc, stop)
+    procs = max(1, min(procs, n))
+    shares = [n // procs + (1 if i < n % procs else 0) for i in range(procs)]
+    started = []
+    for i, share in enumerate(shares):
+        d = work / f"fake{i}"
+        d.mkdir(parents=True, exist_ok=True)
+        proc = ctx.Process(target=_fleet_process, args=(share, latency, str(d), key_kind, q, stop),
+                           daemon=True)
+        proc.start()
+        started.append(proc)
+    ports: list[int] = []
+    for _ in started:
+        ports += q.get(timeout=60)
+    return FakeFleet(ports, started, stop)
 
 
 # ------------------------------------------------------------------ probe scaling
 
-def probe_scaling(sizes: tuple[int, ...], latency: float, work: Path) -> None:
-    print(f"\nProbe fleet scaling: fake STARTTLS-required listeners in one asyncio process, "
-          f"greeting latency {latency:.2f} s; concurrency set to the fleet size")
+def _children_cpu() -> float:
+    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return ru.ru_utime + ru.ru_stime
+
+
+def probe_scaling(sizes: tuple[int, ...], latency: float, work: Path, procs: int = 2,
+                  key_kind: str = "ec") -> None:
+    print(f"\nProbe fleet scaling: fake STARTTLS-required listeners in {procs} asyncio "
+          f"process(es), {key_kind.upper()} key, greeting latency {latency:.2f} s; concurrency "
+          f"set to the fleet size; CPU = user+system seconds of imap-gate / of the fakes")
     rows = []
     xs, ts, ms = [], [], []
     for n in sizes:
         d = work / f"fleet{n}"
         d.mkdir(parents=True, exist_ok=True)
-        fleet = start_fake_fleet(n, latency, d)
+        fleet = start_fake_fleet(n, latency, d, procs, key_kind)
         try:
             eps = [fl.Endpoint(f"fake{i}", "fake", p, "imap", frozenset())
                    for i, p in enumerate(fleet.ports)]
@@ -138,7 +183,9 @@ def probe_scaling(sizes: tuple[int, ...], latency: float, work: Path) -> None:
                                                              timeout=10, source=None)), 120)
             m = fl.write_manifest(d / "imap-gate.yml", eps, None, timeout=10, source=None,
                                   concurrency=max(32, n))
+            gate0, fake0 = _children_cpu(), fleet.cpu_seconds()
             run = fl.timed_run(_probe_argv(m, json_out=d / "out.json"), 300)
+            gate_cpu, fake_cpu = _children_cpu() - gate0, fleet.cpu_seconds() - fake0
         finally:
             fleet.stop()
         judged = _judged(d / "out.json")
@@ -146,14 +193,19 @@ def probe_scaling(sizes: tuple[int, ...], latency: float, work: Path) -> None:
         xs.append(n)
         ts.append(run.seconds)
         ms.append(run.maxrss_kb / 1024)
+        floor = (gate_cpu + fake_cpu) / max(1, os.cpu_count() or 1)
         rows.append([str(n), f"{run.seconds:.2f} s", f"{one.seconds:.2f} s",
                      f"{run.seconds / one.seconds:.1f}x", f"{n * one.seconds:.0f} s",
-                     f"{run.maxrss_kb / 1024:.0f} MiB", f"{judged}/{n}", conns, shakes,
+                     f"{run.maxrss_kb / 1024:.0f} MiB", f"{gate_cpu:.2f} s", f"{fake_cpu:.2f} s",
+                     f"{floor:.2f} s", f"{judged}/{n}", conns, shakes,
                      "HUNG" if run.hung else f"exit {run.code}"])
     print(fl.table(["endpoints", "fleet", "one alone", "fleet/one", "sum would be", "peak RSS",
-                    "judged", "connections/endpoint", "handshakes/endpoint", "run"], rows))
+                    "gate CPU", "fakes CPU", "CPU floor", "judged", "connections/endpoint",
+                    "handshakes/endpoint", "run"], rows))
     print(f"growth exponent (time vs endpoints): {fl.fit_exponent(xs, ts):.2f}; "
           f"memory vs endpoints: {fl.fit_exponent(xs, ms):.2f}  (1.0 = linear, 0 = flat)")
+    print(f"CPU floor = (gate CPU + fakes CPU) / {os.cpu_count()} cores: the shortest wall time "
+          "this machine allows for that work, whatever the concurrency")
 
 
 def _probe_argv(manifest: Path, json_out: Path | None = None) -> list[str]:
@@ -313,6 +365,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-lint", action="store_true")
     p.add_argument("--skip-probe", action="store_true")
     p.add_argument("--latency", type=float, default=0.2, help="greeting delay of every fake endpoint")
+    p.add_argument("--fake-procs", type=int, default=2, help="processes serving the fake fleet")
+    p.add_argument("--fake-key", choices=("ec", "rsa"), default="ec",
+                   help="the fakes' certificate key (rsa: 2048 bits)")
     p.add_argument("--lint-timeout", type=float, default=300.0)
     p.add_argument("--workdir", type=Path)
     p.add_argument("--entrypoint", type=Path,
@@ -329,7 +384,8 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     print(f"imap-gate scale bench; {fl.ENTRYPOINT}; work dir {work}")
     if not args.skip_probe:
-        probe_scaling(SIZES[:2] if args.quick else SIZES, args.latency, work)
+        probe_scaling(SIZES[:2] if args.quick else SIZES, args.latency, work, args.fake_procs,
+                      args.fake_key)
     if not args.skip_lint:
         kinds = args.only_kind or sorted(KINDS)
         lint_scaling(LINES[:2] if args.quick else LINES, work, args.lint_timeout, kinds)

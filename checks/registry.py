@@ -37,6 +37,8 @@ class Family:
     rules: str                   # the module that defines RULES (".imap.rules": in this package)
     check: str | None = None     # ".module:NAME" of its Check; None: another family runs it
     lint_check: str | None = None  # the Check run instead under --only lint, if it differs
+    publishes: tuple[str, ...] = ()  # names of the artefact Keys its check puts (artefact.py)
+    needs: tuple[str, ...] = ()      # names of the Keys it reads: published by earlier stages
 
     def load_rules(self) -> tuple[Rule, ...]:
         return tuple(_module(self.rules).RULES)
@@ -62,11 +64,14 @@ def _module(name: str) -> Any:
 # The order of this list is the order of the rule catalogue (README table, docs/rules.md);
 # checks run by STAGE, then in this order.
 FAMILIES: list[Family] = [
-    Family("imap", "probe", ".imap.rules", ".imap.check:CHECK"),
+    Family("imap", "probe", ".imap.rules", ".imap.check:CHECK", publishes=("imap.endpoints",)),
     Family("tls", "probe", ".tls.rules"),  # run by the imap family on each endpoint
-    Family("dovecot", "lint", ".dovecot.rules", ".dovecot.check:CHECK"),
-    Family("firewall", "lint", ".firewall.rules", ".firewall.check:CHECK"),
+    Family("dovecot", "lint", ".dovecot.rules", ".dovecot.check:CHECK",
+           publishes=("dovecot.configs",)),
+    Family("firewall", "lint", ".firewall.rules", ".firewall.check:CHECK",
+           publishes=("firewall.verdicts",)),
     Family("drift", "correlation", ".drift.rules", ".drift.check:CHECK",
-           lint_check=".drift.check:FILES_CHECK"),
+           lint_check=".drift.check:FILES_CHECK",
+           needs=("imap.endpoints", "dovecot.configs", "firewall.verdicts")),
     Family("rehearse", "rehearsal", ".rehearse.rules", ".rehearse.check:CHECK"),
 ]

@@ -132,8 +132,6 @@ def run_checks(root: Path, manifest: Manifest, only: str | None, fail_on: str | 
     for check in all_checks(only):  # already only the families this run needs
         if progress is not None:
             progress.stage(STAGES.get(check.name, check.name))
-        if check.kind == "correlation":
-            ctx.results["findings"] = list(findings)
         try:
             findings.extend(check.run(ctx))
         except GateError as exc:

@@ -1,7 +1,8 @@
 """What a check is given: the root, the manifest, the clock, and shared results.
 
-Checks are pure with respect to each other except through ``results``: a
-correlation check (drift) reads what the lint and probe checks left there.
+Checks are pure with respect to each other except through ``artefacts``: typed results a
+family publishes under a key it declares (``imap_gate.artefacts``), which a correlation
+check (drift) reads. ``facts`` is the JSON view of the endpoints, for the reports only.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from imap_gate.artefacts import Artefacts
 from imap_gate.findings import Finding, Location
 from imap_gate.manifest import Manifest, Target
 from imap_gate.severity import Severity
@@ -21,10 +23,11 @@ class Context:
     root: Path
     manifest: Manifest
     now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
-    # "target:port" -> facts the probe learned (greeting, capabilities, TLS, cert...)
+    # "target:port" -> facts the probe learned (greeting, capabilities, TLS, cert...), as
+    # the reports show them
     facts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    # check name -> structured result for correlation (e.g. effective Dovecot settings)
-    results: dict[str, Any] = field(default_factory=dict)
+    # typed results for correlation (effective Dovecot settings, firewall verdicts, ...)
+    artefacts: Artefacts = field(default_factory=Artefacts)
     # a live count for a terminal (imap_gate.term.Progress), None in pipes, logs and --quiet
     progress: Any = None
 

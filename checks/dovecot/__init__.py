@@ -1,7 +1,7 @@
 """dovecot checks: lint committed Dovecot 2.3/2.4 configuration (DOV001..DOV015).
 
 Public API for other families (the drift rules): after ``check.run(ctx)``,
-``ctx.results["dovecot"]`` maps each listed file (relative to the root) to an
+``ctx.artefacts.get(artefact.CONFIGS)`` maps each listed file (relative to the root) to an
 ``effective.EffectiveConfig``, whose methods return ``(value, Location | None)`` with
 value None when unknown or templated:
 

@@ -3,7 +3,7 @@
 Each top-level file (from ``configs.dovecot`` and every ``targets[].dovecot``)
 is read with its includes (``loader``), judged once (``judge`` for the settings,
 ``structure`` for what doveconf refuses, ``suppress`` for inline waivers), and its
-effective settings are left in ``ctx.results["dovecot"]`` ({rel path: EffectiveConfig}) for
+effective settings are published as ``artefact.CONFIGS`` ({rel path: EffectiveConfig}) for
 the drift rules. A file that another listed file includes is judged as part of that parent,
 not on its own, and its entry in the results is the parent's EffectiveConfig.
 """
@@ -18,6 +18,7 @@ from imap_gate.findings import Finding
 
 from .. import Check
 from . import loader, structure, suppress
+from .artefact import CONFIGS
 from .effective import EffectiveConfig, build
 from .judge import judge
 from .version import detect
@@ -91,7 +92,7 @@ Linted = tuple[str, list[Finding], EffectiveConfig, loader.Loaded]
 
 def run(ctx: Context) -> list[Finding]:
     results: dict[str, EffectiveConfig] = {}
-    ctx.results["dovecot"] = results
+    ctx.artefacts.put(CONFIGS, results)
     files = listed_files(ctx)
     linted: list[Linted] = [(top, *lint_file(ctx.root, top)) for top in files]
     parent_of = _parents(linted)

@@ -1,44 +1,47 @@
 """Declared versus live: what the committed files say against what the probe saw.
 
-Reads what the other families left in ``ctx.results`` (effective Dovecot
-settings, firewall verdicts), the endpoint facts and the live findings. It
-never touches the network or the filesystem itself.
+Reads the typed artefacts the other families published (``ctx.artefacts``: effective
+Dovecot settings, firewall verdicts, the probe's endpoints with its own judgements). It
+never touches the network or the filesystem itself, and never reads other rules' findings.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 from imap_gate.manifest import Target
 
 from .. import Check
+from ..dovecot.artefact import CONFIGS
+from ..firewall.artefact import VERDICTS
+from ..imap.artefact import ENDPOINTS, LiveEndpoint
+
+if TYPE_CHECKING:
+    from ..dovecot.effective import EffectiveConfig
+    from ..firewall.verdict import FirewallVerdict
 
 MODERN = {"TLSv1.2", "TLSv1.3"}
 
 
-def _configs(ctx: Context, target: Target) -> list[tuple[str, Any]]:
-    known = ctx.results.get("dovecot") or {}
+def _configs(ctx: Context, target: Target) -> list[tuple[str, EffectiveConfig]]:
+    known = ctx.artefacts.get(CONFIGS) or {}
     return [(p, known[p]) for p in target.dovecot if p in known]
 
 
-def _firewalls(ctx: Context, target: Target) -> list[tuple[str, Any]]:
-    known = ctx.results.get("firewall") or {}
+def _firewalls(ctx: Context, target: Target) -> list[tuple[str, FirewallVerdict]]:
+    known = ctx.artefacts.get(VERDICTS) or {}
     return [(f.path, known[f.path]) for f in target.firewall if f.path in known]
 
 
-def _live(findings: Iterable[Finding], target: Target, port: int, *rules: str) -> Finding | None:
-    for f in findings:
-        if f.target == target.name and f.port == port and f.rule_id in rules and not f.waived:
-            return f
-    return None
+def _endpoint(ctx: Context, target: Target, port: int) -> LiveEndpoint | None:
+    return (ctx.artefacts.get(ENDPOINTS) or {}).get((target.name, port))
 
 
-def _family(host: str, facts: dict[str, Any]) -> str:
-    addr = facts.get("remote_address") or host
+def _family(host: str, live: LiveEndpoint | None) -> str:
+    addr = (live.remote_address if live else None) or host
     try:
         return "ipv6" if ipaddress.ip_address(str(addr).split("%")[0]).version == 6 else "ipv4"
     except ValueError:
@@ -67,43 +70,43 @@ def _finding(rule: str, ctx: Context, target: Target, port: int | None, message:
                    related=(manifest_loc, *extra_related))
 
 
-def _config_drift(ctx: Context, target: Target, findings: list[Finding]) -> list[Finding]:
+def _config_drift(ctx: Context, target: Target) -> list[Finding]:
     out: list[Finding] = []
     for path, cfg in _configs(ctx, target):
         ssl_mode, ssl_loc = cfg.ssl_mode()
         clear, clear_loc = cfg.cleartext_auth_allowed(143)
         min_tls, tls_loc = cfg.min_tls()
         for ep in target.endpoints:
-            facts = ctx.facts.get(f"{target.name}:{ep.port}") or {}
-            if facts.get("connect") != "open":
+            live = _endpoint(ctx, target, ep.port)
+            if live is None or live.connect != "open":
                 continue
             if ep.protocol == "imap":
-                live_clear = _live(findings, target, ep.port, "IMAP004")
+                live_clear = live.cleartext_login
                 if clear is False and live_clear:
                     out.append(_finding(
                         "DRIFT001", ctx, target, ep.port,
                         f"{path} forbids cleartext login, but {target.host}:{ep.port} accepts "
                         "a password before TLS.", clear_loc, path, live_clear.evidence,
                         f"file={path};aspect=cleartext"))
-                elif clear is True and not live_clear and facts.get("auth_plain") == "refused":
+                elif clear is True and not live_clear and live.auth_plain == "refused":
                     out.append(_finding(
                         "DRIFT001", ctx, target, ep.port,
                         f"{path} allows cleartext login, but {target.host}:{ep.port} refuses it: "
                         "the server does not run the committed configuration.", clear_loc, path,
-                        facts.get("auth_plain_evidence", ""), f"file={path};aspect=cleartext"))
-                no_tls = _live(findings, target, ep.port, "IMAP002")
+                        live.auth_plain_evidence, f"file={path};aspect=cleartext"))
+                no_tls = live.no_starttls
                 if ssl_mode == "required" and no_tls:
                     out.append(_finding(
                         "DRIFT001", ctx, target, ep.port,
                         f"{path} sets ssl = required, but {target.host}:{ep.port} offers no "
                         "STARTTLS.", ssl_loc, path, no_tls.evidence, f"file={path};aspect=ssl"))
-                elif ssl_mode == "no" and facts.get("starttls") == "ok":
+                elif ssl_mode == "no" and live.starttls == "ok":
                     out.append(_finding(
                         "DRIFT001", ctx, target, ep.port,
                         f"{path} sets ssl = no, but {target.host}:{ep.port} completes STARTTLS: "
                         "the server does not run the committed configuration.", ssl_loc, path,
-                        facts.get("starttls_evidence", ""), f"file={path};aspect=ssl"))
-            legacy = _live(findings, target, ep.port, "TLS001", "TLS002")
+                        live.starttls_evidence, f"file={path};aspect=ssl"))
+            legacy = live.legacy_tls
             if min_tls in MODERN and legacy:
                 out.append(_finding(
                     "DRIFT001", ctx, target, ep.port,
@@ -117,10 +120,10 @@ def _firewall_drift(ctx: Context, target: Target) -> list[Finding]:
     out: list[Finding] = []
     for path, verdict in _firewalls(ctx, target):
         for ep in target.endpoints:
-            facts = ctx.facts.get(f"{target.name}:{ep.port}") or {}
-            connect = facts.get("connect")
-            source = facts.get("local_address") or target.source_address
-            exposure = verdict.exposure(ep.port, _family(target.host, facts))
+            live = _endpoint(ctx, target, ep.port)
+            connect = live.connect if live else None
+            source = (live.local_address if live else None) or target.source_address
+            exposure = verdict.exposure(ep.port, _family(target.host, live))
             state, where, sources = exposure.state, exposure.location, exposure.sources
             if state == "unknown" or connect not in ("open", "refused", "filtered"):
                 continue
@@ -144,7 +147,7 @@ def _firewall_drift(ctx: Context, target: Target) -> list[Finding]:
     return out
 
 
-def _exposed_cleartext(ctx: Context, target: Target, findings: list[Finding]) -> list[Finding]:
+def _exposed_cleartext(ctx: Context, target: Target) -> list[Finding]:
     open_world: Location | None = None
     fw_path = None
     for path, verdict in _firewalls(ctx, target):
@@ -162,8 +165,8 @@ def _exposed_cleartext(ctx: Context, target: Target, findings: list[Finding]) ->
         clear, loc = cfg.cleartext_auth_allowed(143)
         if clear is True:
             reasons.append((f"{path} allows cleartext login", loc or Location(path, 1), path))
-    live = next((f for ep in target.endpoints if ep.protocol == "imap"
-                 for f in [_live(findings, target, ep.port, "IMAP004")] if f), None)
+    live = next((e for ep in target.endpoints if ep.protocol == "imap"
+                 for e in [_endpoint(ctx, target, ep.port)] if e and e.cleartext_login), None)
     if live:
         reasons.append((f"{target.host}:{live.port} accepts a password before TLS", None, ""))
     if not reasons:
@@ -181,19 +184,19 @@ def _exposed_cleartext(ctx: Context, target: Target, findings: list[Finding]) ->
 
 
 def run(ctx: Context) -> list[Finding]:
-    findings: list[Finding] = list(ctx.results.get("findings") or [])
     out: list[Finding] = []
     for target in ctx.manifest.targets:
-        out += _config_drift(ctx, target, findings)
+        out += _config_drift(ctx, target)
         out += _firewall_drift(ctx, target)
-        out += _exposed_cleartext(ctx, target, findings)
+        out += _exposed_cleartext(ctx, target)
     return out
 
 
 def run_files(ctx: Context) -> list[Finding]:
     """``--only lint``: the drift computed from the committed files alone (DRIFT003, a world-
-    open 143 in a firewall file with cleartext login in a Dovecot file); no live facts."""
-    return [f for target in ctx.manifest.targets for f in _exposed_cleartext(ctx, target, [])]
+    open 143 in a firewall file with cleartext login in a Dovecot file); the probe did not run,
+    so there is no live endpoint to read."""
+    return [f for target in ctx.manifest.targets for f in _exposed_cleartext(ctx, target)]
 
 
 CHECK = Check(name="drift", kind="correlation", run=run)

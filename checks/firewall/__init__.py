@@ -3,5 +3,5 @@
 Modules: ``detect`` (format), one reader per format (``iptables_save``, ``iptables_script``,
 ``nftables``, ``ufw``, ``firewalld``) into the shared ``model``, ``evaluate`` (walks a ruleset
 for one new TCP connection), ``judge`` (FW001..FW006), ``verdict`` (``FirewallVerdict``, what
-``ctx.results["firewall"]`` holds for the DRIFT rules) and ``check`` (the ``CHECK``).
+``ctx.artefacts.get(artefact.VERDICTS)`` holds for the DRIFT rules) and ``check`` (the ``CHECK``).
 """

@@ -1,7 +1,7 @@
 """The firewall check: lint every firewall file the manifest names, once each.
 
 Files are read only inside the root (nftables includes and ufw's settings files
-too). Each file's verdict is kept in ``ctx.results["firewall"]`` for the DRIFT
+too). Each file's verdict is published as ``artefact.VERDICTS`` for the DRIFT
 rules; a file that cannot be read or understood becomes FW006, never an exception.
 """
 
@@ -18,6 +18,7 @@ from imap_gate.paths import is_inside, rel
 
 from .. import Check
 from . import detect, firewalld, iptables_save, iptables_script, nftables, ufw
+from .artefact import VERDICTS
 from .judge import judge
 from .model import IfaceView, Parsed, ParseIssue, no_cyclic_gc
 from .verdict import FirewallVerdict
@@ -178,7 +179,7 @@ def run(ctx: Context) -> list[Finding]:
     with no_cyclic_gc():
         for v in peers:
             findings += judge(v, peers)
-    ctx.results["firewall"] = verdicts
+    ctx.artefacts.put(VERDICTS, verdicts)
     return findings
 
 

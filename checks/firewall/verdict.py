@@ -1,6 +1,6 @@
 """What the firewall lint leaves for correlation: per file, the exposure of any port.
 
-``ctx.results["firewall"]`` maps each linted file (path relative to the root) to a
+``ctx.artefacts.get(artefact.VERDICTS)`` maps each linted file (path relative to the root) to a
 ``FirewallVerdict``. DRIFT rules ask ``verdict.exposure(143, "ipv4")`` and compare
 the answer with what the live probe saw.
 """

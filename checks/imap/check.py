@@ -10,8 +10,10 @@ from imap_gate.findings import Finding
 from imap_gate.manifest import Target
 
 from .. import Check
-from . import engine, judge
+from ..tls.rules import TLS001, TLS002
+from . import artefact, engine, judge
 from .facts import Plan
+from .rules import IMAP002, IMAP004
 
 
 def plans_for(targets: tuple[Target, ...]) -> list[Plan]:
@@ -40,6 +42,7 @@ def run(ctx: Context) -> list[Finding]:
     silent = {t.name for t in targets
               if judge.nothing_answered([r.facts for r in results if r.plan.target == t.name])}
     findings: list[Finding] = []
+    live: dict[tuple[str, int], artefact.LiveEndpoint] = {}
     for r in results:
         target = by_name[r.plan.target]
         facts = r.facts.as_json()
@@ -47,20 +50,39 @@ def run(ctx: Context) -> list[Finding]:
             facts["tls"] = dict(r.tls.facts)
             facts["tls"].setdefault("handshakes", r.tls.handshakes)
         ctx.facts[endpoint_key(target.name, r.plan.port)] = facts
-        for issue in judge.judge_endpoint(r.facts):
-            if target.name in silent and issue.detail == "phase=connect":
-                continue
-            findings.append(_finding(ctx, target, issue))
+        issues = [i for i in judge.judge_endpoint(r.facts)
+                  if not (target.name in silent and i.detail == "phase=connect")]
+        findings += [_finding(ctx, target, issue) for issue in issues]
         if r.tls is not None:
             findings += _tls_findings(ctx, target, r)
+        live[(target.name, r.plan.port)] = _published(r, issues)
     for target in targets:
         endpoints = [r.facts for r in results if r.plan.target == target.name]
         for issue in judge.judge_target(endpoints):
             findings.append(_finding(ctx, target, issue))
-    # For correlation (drift): the same JSON-shaped facts, keyed like ctx.facts.
-    mine = {endpoint_key(r.plan.target, r.plan.port) for r in results}
-    ctx.results["probe"] = {k: v for k, v in ctx.facts.items() if k in mine}
+    ctx.artefacts.put(artefact.ENDPOINTS, live)
     return findings
+
+
+def _published(r: engine.EndpointResult, issues: list[judge.Issue]) -> artefact.LiveEndpoint:
+    """The endpoint as drift reads it: its facts, and the first issue of each kind drift
+    compares with the committed files (the message and evidence of that finding)."""
+    def first(rule_ids: tuple[str, ...], found: list[tuple[str, str, str]]
+              ) -> artefact.Observation | None:
+        return next((artefact.Observation(msg, ev) for rid, msg, ev in found if rid in rule_ids),
+                    None)
+
+    port = r.plan.port
+    mine = [(i.rule_id, i.message, i.evidence) for i in issues if i.port == port]
+    tls = [(i.rule_id, i.message, i.evidence) for i in r.tls.issues] if r.tls is not None else []
+    f = r.facts
+    return artefact.LiveEndpoint(
+        target=r.plan.target, port=port, connect=f.connect, remote_address=f.remote_address,
+        local_address=f.local_address, auth_plain=f.auth_plain,
+        auth_plain_evidence=f.auth_plain_evidence, starttls=f.starttls,
+        starttls_evidence=f.starttls_evidence,
+        cleartext_login=first((IMAP004.id,), mine), no_starttls=first((IMAP002.id,), mine),
+        legacy_tls=first((TLS001.id, TLS002.id), tls))
 
 
 def _finding(ctx: Context, target: Target, issue: judge.Issue) -> Finding:

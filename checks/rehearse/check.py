@@ -50,7 +50,6 @@ def run(ctx: Context) -> list[Finding]:
             outcomes[f] = fut.result()
     for f in files:
         out += report.findings(outcomes[f], ctx.manifest.path, ctx.manifest.rehearse_line)
-    ctx.results["rehearse"] = outcomes
     return out
 
 

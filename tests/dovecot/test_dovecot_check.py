@@ -6,6 +6,7 @@ import shutil
 import time
 from pathlib import Path
 
+from checks.dovecot.artefact import CONFIGS
 from checks.dovecot.check import CHECK, lint_file, run
 from checks.dovecot.effective import EffectiveConfig
 from imap_gate.context import Context
@@ -32,9 +33,9 @@ def test_union_once_and_included_files_judged_with_parent(tmp_path: Path) -> Non
     ctx = ctx_for(tmp_path, ("split/dovecot.conf", "split/conf.d/10-auth.conf"),
                   ("split/dovecot.conf",))
     findings = run(ctx)
-    assert sorted(ctx.results["dovecot"]) == ["split/conf.d/10-auth.conf", "split/dovecot.conf"]
-    eff = ctx.results["dovecot"]["split/dovecot.conf"]
-    assert ctx.results["dovecot"]["split/conf.d/10-auth.conf"] is eff
+    assert sorted(ctx.artefacts.get(CONFIGS)) == ["split/conf.d/10-auth.conf", "split/dovecot.conf"]
+    eff = ctx.artefacts.get(CONFIGS)["split/dovecot.conf"]
+    assert ctx.artefacts.get(CONFIGS)["split/conf.d/10-auth.conf"] is eff
     assert isinstance(eff, EffectiveConfig)
     # the cleartext setting lives in the included file, so the finding points there, once
     dov002 = [f for f in findings if f.rule_id == "DOV002"]
@@ -96,10 +97,10 @@ def test_every_corpus_file_lints(corpus_dir: Path) -> None:
     start = time.perf_counter()
     findings = run(ctx)
     assert time.perf_counter() - start < 1.0
-    assert set(ctx.results["dovecot"]) == set(files)
+    assert set(ctx.artefacts.get(CONFIGS)) == set(files)
     for f in findings:
         assert f.location.path in files and f.location.line >= 1
-    for eff in ctx.results["dovecot"].values():
+    for eff in ctx.artefacts.get(CONFIGS).values():
         eff.ssl_mode(), eff.cleartext_auth_allowed(143), eff.cleartext_auth_allowed(993)
         eff.min_tls(), eff.listener_ports(), eff.version()
 
@@ -137,14 +138,14 @@ def test_listed_files_that_include_each_other_are_still_judged(tmp_path: Path) -
     findings = run(ctx)
     assert "DOV001" in {f.rule_id for f in findings}
     assert any("cycle" in f.message for f in findings)
-    assert set(ctx.results["dovecot"]) >= {"a.conf"}
+    assert set(ctx.artefacts.get(CONFIGS)) >= {"a.conf"}
 
 
 def test_contract_methods_return_value_location_pairs(tmp_path: Path) -> None:
     (tmp_path / "d.conf").write_text("dovecot_config_version = 2.4.0\nssl = required\n")
     ctx = ctx_for(tmp_path, ("d.conf",))
     run(ctx)
-    eff = ctx.results["dovecot"]["d.conf"]
+    eff = ctx.artefacts.get(CONFIGS)["d.conf"]
     for method in (eff.ssl_mode, eff.cleartext_auth_allowed, eff.min_tls, eff.listener_ports,
                    eff.version):
         _value, loc = method()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from checks.firewall.artefact import VERDICTS
 from checks.firewall.check import RootReader, lint_text, run
 from checks.firewall.judge import judge
 from checks.firewall.verdict import FirewallVerdict
@@ -144,7 +145,7 @@ def test_run_lints_each_file_once_and_leaves_verdicts() -> None:
     ctx = Context(root=FIXTURES, manifest=_manifest(
         [FirewallFile("ipt_open.v4"), FirewallFile("pair/rules.v4", "iptables-save")], (t,)))
     findings = run(ctx)
-    verdicts = ctx.results["firewall"]
+    verdicts = ctx.artefacts.get(VERDICTS)
     assert sorted(verdicts) == ["ipt_open.v4", "pair/rules.v4", "pair/rules.v6"]
     assert verdicts["pair/rules.v4"].exposure(143, "ipv4").state == "restricted"
     assert verdicts["pair/rules.v4"].exposure(143, "ipv6").state == "unknown"
