@@ -28,6 +28,13 @@ class Rule:
     kind: str = "probe"      # probe | lint | policy | correlation
     precision: str = "high"  # SARIF precision: very-high | high | medium | low
 
+    def issue(self, message: str, *, evidence: str = "", severity: Severity | None = None,
+              port: int | None = None, detail: str = "") -> Issue:
+        """What a live check found, before it is placed (``IMAP004.issue(msg, port=143)``):
+        the probe's judges return these, the family's check turns them into findings at the
+        target's manifest line (``Context.live_finding``)."""
+        return Issue(self, message, evidence, severity, port, detail)
+
     def finding(self, message: str, location: Location, *, evidence: str = "",
                 severity: Severity | None = None, related: tuple[Location, ...] = (),
                 key: str | None = None, **identity: object) -> Finding:
@@ -53,6 +60,25 @@ class Rule:
         refs = "".join(f"\n- <{r}>" for r in self.references)
         more = f"\n\n**References**{refs}" if refs else ""
         return f"{self.full}\n\n**Remediation**\n\n{self.remediation}{more}"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One thing a live check judged, with the rule it breaks: the one issue type of the IMAP
+    and TLS judges. ``port`` None: about the whole target (or the endpoint the caller knows);
+    ``detail`` tells apart findings of one rule on one endpoint (the fingerprint key);
+    ``severity`` None: the rule's own."""
+
+    rule: Rule
+    message: str
+    evidence: str = ""
+    severity: Severity | None = None
+    port: int | None = None
+    detail: str = ""
+
+    @property
+    def rule_id(self) -> str:
+        return self.rule.id
 
 
 def doc_url(rule_id: str) -> str:

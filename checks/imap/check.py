@@ -8,6 +8,7 @@ from imap_gate.context import Context, endpoint_key
 from imap_gate.errors import InputError
 from imap_gate.findings import Finding
 from imap_gate.manifest import Target
+from imap_gate.rules import Issue, Rule
 
 from .. import Check
 from ..tls.rules import TLS001, TLS002
@@ -64,28 +65,27 @@ def run(ctx: Context) -> list[Finding]:
     return findings
 
 
-def _published(r: engine.EndpointResult, issues: list[judge.Issue]) -> artefact.LiveEndpoint:
+def _published(r: engine.EndpointResult, issues: list[Issue]) -> artefact.LiveEndpoint:
     """The endpoint as drift reads it: its facts, and the first issue of each kind drift
     compares with the committed files (the message and evidence of that finding)."""
-    def first(rule_ids: tuple[str, ...], found: list[tuple[str, str, str]]
-              ) -> artefact.Observation | None:
-        return next((artefact.Observation(msg, ev) for rid, msg, ev in found if rid in rule_ids),
-                    None)
+    def first(rules: tuple[Rule, ...], found: list[Issue]) -> artefact.Observation | None:
+        return next((artefact.Observation(i.message, i.evidence) for i in found
+                     if i.rule in rules), None)
 
     port = r.plan.port
-    mine = [(i.rule_id, i.message, i.evidence) for i in issues if i.port == port]
-    tls = [(i.rule_id, i.message, i.evidence) for i in r.tls.issues] if r.tls is not None else []
+    mine = [i for i in issues if i.port == port]
+    tls = r.tls.issues if r.tls is not None else []
     f = r.facts
     return artefact.LiveEndpoint(
         target=r.plan.target, port=port, connect=f.connect, remote_address=f.remote_address,
         local_address=f.local_address, auth_plain=f.auth_plain,
         auth_plain_evidence=f.auth_plain_evidence, starttls=f.starttls,
         starttls_evidence=f.starttls_evidence,
-        cleartext_login=first((IMAP004.id,), mine), no_starttls=first((IMAP002.id,), mine),
-        legacy_tls=first((TLS001.id, TLS002.id), tls))
+        cleartext_login=first((IMAP004,), mine), no_starttls=first((IMAP002,), mine),
+        legacy_tls=first((TLS001, TLS002), tls))
 
 
-def _finding(ctx: Context, target: Target, issue: judge.Issue) -> Finding:
+def _finding(ctx: Context, target: Target, issue: Issue) -> Finding:
     key = f"target={target.name};" + (f"port={issue.port}" if issue.port is not None
                                       else "scope=target")
     if issue.detail:

@@ -10,12 +10,30 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 
+from imap_gate.rules import Issue
 from imap_gate.severity import Severity
 
 from . import wire
 from .facts import EndpointFacts
+from .rules import (
+    IMAP001,
+    IMAP002,
+    IMAP003,
+    IMAP004,
+    IMAP005,
+    IMAP006,
+    IMAP007,
+    IMAP008,
+    IMAP009,
+    IMAP010,
+    IMAP011,
+    IMAP012,
+    IMAP013,
+    IMAP014,
+    IMAP015,
+    IMAP016,
+)
 
 WANTS_OPEN = ("open", "starttls-required")
 # SASL mechanisms that should not be offered (IMAP009), with their severity.
@@ -41,38 +59,26 @@ _TLS_FIRST = re.compile(r"PRIVACYREQUIRED|STARTTLS|\bTLS\b|\bSSL\b|encrypt", re.
 NOT_ANSWERED = ("refused", "filtered", "unreachable")
 
 
-@dataclass(frozen=True)
-class Issue:
-    rule_id: str
-    port: int | None          # None: about the whole target
-    message: str
-    evidence: str = ""
-    severity: Severity | None = None
-    detail: str = ""          # extra key part when one rule can fire twice on one endpoint
-
-
 def judge_endpoint(f: EndpointFacts) -> list[Issue]:
     where = f"{f.target} ({f.host}:{f.port}, {f.protocol})"
     if not f.is_open:
         return _closed(f, where)
     out: list[Issue] = []
     if f.expect == "closed":
-        out.append(Issue("IMAP010", f.port,
-                         f"{where} accepts connections although the manifest expects it closed.",
-                         f.greeting or f"TCP connect from {f.local_address} succeeded"))
+        out.append(IMAP010.issue(f"{where} accepts connections although the manifest expects it closed.",
+                                 evidence=f.greeting or f"TCP connect from {f.local_address} succeeded",
+                                 port=f.port))
     out += _secured_source(f, where)
     if f.protocol == "imap":
         out += _cleartext(f, where)
     elif f.implicit_tls == "failed" and f.expect in WANTS_OPEN:
-        out.append(Issue("IMAP011", f.port,
-                         f"{where} is expected open but no TLS session could be set up on it.",
-                         _problem_evidence(f, "tls-handshake")))
+        out.append(IMAP011.issue(f"{where} is expected open but no TLS session could be set up on it.",
+                                 evidence=_problem_evidence(f, "tls-handshake"), port=f.port))
     out += _disclosure(f, where)
     out += _weak_mechanisms(f, where)
     for p in f.problems:
-        out.append(Issue("IMAP012", f.port,
-                         f"{where} could not be judged ({p.phase}): {p.reason}.",
-                         p.evidence, detail=f"phase={p.phase}"))
+        out.append(IMAP012.issue(f"{where} could not be judged ({p.phase}): {p.reason}.",
+                                 evidence=p.evidence, port=f.port, detail=f"phase={p.phase}"))
     return out
 
 
@@ -82,21 +88,18 @@ def _closed(f: EndpointFacts, where: str) -> list[Issue]:
         return []  # one finding for the target (judge_target): nothing was sent anywhere
     if f.connect == "refused":
         if f.expect in WANTS_OPEN:
-            return [Issue("IMAP011", f.port,
-                          f"{where} refuses connections although the manifest expects "
-                          f"it {f.expect}.", "TCP connect: connection refused")]
+            return [IMAP011.issue(f"{where} refuses connections although the manifest expects "
+                                  f"it {f.expect}.", evidence="TCP connect: connection refused", port=f.port)]
         return []  # a closed port is the safest port
     silent = f.connect in ("filtered", "unreachable")
     if f.expect == "closed" and silent:
         return []
     if f.expect in WANTS_OPEN:
-        return [Issue("IMAP011", f.port,
-                      f"{where} does not answer ({f.connect}) although the manifest expects it "
-                      f"{f.expect}.", f"TCP connect: {detail}")]
-    return [Issue("IMAP012", f.port,
-                  f"{where} could not be judged: the TCP connection was not answered ({f.connect}); "
-                  "if it is firewalled on purpose, write `expect: {" + str(f.port) + ": closed}`.",
-                  f"TCP connect: {detail}", detail="phase=connect")]
+        return [IMAP011.issue(f"{where} does not answer ({f.connect}) although the manifest expects it "
+                              f"{f.expect}.", evidence=f"TCP connect: {detail}", port=f.port)]
+    return [IMAP012.issue(f"{where} could not be judged: the TCP connection was not answered ({f.connect}); "
+                          "if it is firewalled on purpose, write `expect: {" + str(f.port) + ": closed}`.",
+                          evidence=f"TCP connect: {detail}", port=f.port, detail="phase=connect")]
 
 
 def _secured_source(f: EndpointFacts, where: str) -> list[Issue]:
@@ -112,30 +115,27 @@ def _secured_source(f: EndpointFacts, where: str) -> list[Issue]:
         return []
     why = ("the probe's source address equals the server's" if same
            else "the probe connects from a loopback address")
-    return [Issue("IMAP013", f.port,
-                  f"{where}: {why}, so a Dovecot-like server may treat the session as already "
-                  "secured and hide cleartext problems; probe from another host or namespace.",
-                  f"local {local} -> remote {remote}")]
+    return [IMAP013.issue(f"{where}: {why}, so a Dovecot-like server may treat the session as already "
+                          "secured and hide cleartext problems; probe from another host or namespace.",
+                          evidence=f"local {local} -> remote {remote}", port=f.port)]
 
 
 def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
     out: list[Issue] = []
     caps = f.caps_before_tls
     if f.greeting_status == "PREAUTH":
-        out.append(Issue("IMAP001", f.port,
-                         f"{where} greets with PREAUTH on a cleartext connection: the session is "
-                         "authenticated before TLS could start, so STARTTLS is impossible.",
-                         f.greeting or ""))
+        out.append(IMAP001.issue(f"{where} greets with PREAUTH on a cleartext connection: the session is "
+                                 "authenticated before TLS could start, so STARTTLS is impossible.",
+                                 evidence=f.greeting or "", port=f.port))
         if f.expect == "starttls-required":
-            out.append(Issue("IMAP011", f.port, f"{where} is expected starttls-required but "
-                             "greets with PREAUTH.", f.greeting or ""))
+            out.append(IMAP011.issue(f"{where} is expected starttls-required but "
+                                     "greets with PREAUTH.", evidence=f.greeting or "", port=f.port))
         return out
     if f.greeting_status != "OK" or caps is None:
         return out  # the dialog stopped early: IMAP012 says so
     if "STARTTLS" not in caps:
-        out.append(Issue("IMAP002", f.port,
-                         f"{where} does not offer STARTTLS, so every session on it is cleartext.",
-                         f.caps_evidence))
+        out.append(IMAP002.issue(f"{where} does not offer STARTTLS, so every session on it is cleartext.",
+                                 evidence=f.caps_evidence, port=f.port))
     accepted = [m for m, state in (("PLAIN", f.auth_plain), ("LOGIN", f.auth_login))
                 if state == "continuation"]
     cleartext = bool(accepted) or "LOGINDISABLED" not in caps
@@ -159,37 +159,35 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
             ev = f.caps_evidence
             how = "does not advertise LOGINDISABLED before TLS, so clients may send LOGIN in clear"
             tail = "passwords can cross the network unencrypted"
-        out.append(Issue("IMAP004", f.port, f"{where} {how}: {tail}.", ev, severity=sev))
+        out.append(IMAP004.issue(f"{where} {how}: {tail}.", evidence=ev, severity=sev, port=f.port))
     if f.starttls == "refused":
-        out.append(Issue("IMAP003", f.port,
-                         f"{where} advertises STARTTLS but refuses it.", f.starttls_evidence))
+        out.append(IMAP003.issue(f"{where} advertises STARTTLS but refuses it.",
+                                 evidence=f.starttls_evidence, port=f.port))
     elif f.starttls == "handshake-failed":
-        out.append(Issue("IMAP003", f.port,
-                         f"{where} accepts STARTTLS but the TLS handshake fails.",
-                         f.starttls_evidence))
+        out.append(IMAP003.issue(f"{where} accepts STARTTLS but the TLS handshake fails.",
+                                 evidence=f.starttls_evidence, port=f.port))
     if f.caps_tls is not None and "STARTTLS" in f.caps_tls:
-        out.append(Issue("IMAP003", f.port,
-                         f"{where} still advertises STARTTLS inside TLS (RFC 3501 6.2.1 forbids it), "
-                         "a sign of a broken TLS layer or a proxy in the path.",
-                         f.caps_tls_evidence, severity=Severity.LOW, detail="starttls-in-tls"))
+        out.append(IMAP003.issue(f"{where} still advertises STARTTLS inside TLS (RFC 3501 6.2.1 forbids it), "
+                                 "a sign of a broken TLS layer or a proxy in the path.",
+                                 evidence=f.caps_tls_evidence, severity=Severity.LOW, port=f.port,
+                                 detail="starttls-in-tls"))
     if f.injection == "vulnerable":
-        out.append(Issue("IMAP005", f.port,
-                         f"{where} executes commands pipelined in cleartext after STARTTLS inside "
-                         "the TLS session (STARTTLS command injection).", f.injection_evidence))
+        out.append(IMAP005.issue(f"{where} executes commands pipelined in cleartext after STARTTLS inside "
+                                 "the TLS session (STARTTLS command injection).",
+                                 evidence=f.injection_evidence, port=f.port))
     secure = "STARTTLS" in caps and f.starttls == "ok" and not cleartext
     if f.expect == "starttls-required" and not secure:
         reasons = [r for r, bad in (("no STARTTLS", "STARTTLS" not in caps),
                                     (f"STARTTLS {f.starttls}",
                                      "STARTTLS" in caps and f.starttls != "ok"),
                                     ("cleartext authentication accepted", cleartext)) if bad]
-        out.append(Issue("IMAP011", f.port,
-                         f"{where} is expected starttls-required but shows {', '.join(reasons)}.",
-                         f.caps_evidence))
+        out.append(IMAP011.issue(f"{where} is expected starttls-required but shows {', '.join(reasons)}.",
+                                 evidence=f.caps_evidence, port=f.port))
     if not cleartext and f.expect not in WANTS_OPEN:
-        out.append(Issue("IMAP006", f.port,
-                         f"{where} is reachable although it refuses cleartext login; RFC 8314 "
-                         "prefers implicit TLS on 993 (declare `expect: {" + str(f.port) +
-                         ": starttls-required}` if it stays open on purpose).", f.caps_evidence))
+        out.append(IMAP006.issue(f"{where} is reachable although it refuses cleartext login; RFC 8314 "
+                                 "prefers implicit TLS on 993 (declare `expect: {" + str(f.port) +
+                                 ": starttls-required}` if it stays open on purpose).",
+                                 evidence=f.caps_evidence, port=f.port))
     return out
 
 
@@ -214,9 +212,8 @@ def _disclosure(f: EndpointFacts, where: str) -> list[Issue]:
         return []
     evidence = "\n".join(x for x in (f.greeting if any(x.startswith("greeting") for x in found)
                                      else None, f.id_evidence if f.id_reply else None) if x)
-    return [Issue("IMAP008", f.port,
-                  f"{where} discloses software or host details to anonymous clients: "
-                  f"{'; '.join(found)[:300]}.", evidence)]
+    return [IMAP008.issue(f"{where} discloses software or host details to anonymous clients: "
+                          f"{'; '.join(found)[:300]}.", evidence=evidence, port=f.port)]
 
 
 def disclosed_in_text(text: str, f: EndpointFacts | None = None) -> list[str]:
@@ -245,19 +242,18 @@ def _weak_mechanisms(f: EndpointFacts, where: str) -> list[Issue]:
                                            (f.caps_tls, f.caps_tls_evidence))
                          if caps and f"AUTH={mech}" in caps and e), f"AUTH={mech}")
         if mech == "ANONYMOUS" and f.anonymous == "accepted":
-            out.append(Issue("IMAP014", f.port,
-                             f"{where} lets anyone in: AUTHENTICATE ANONYMOUS with an empty trace "
-                             "was accepted (the probe logged out at once).",
-                             f"{evidence}\n{f.anonymous_evidence}"))
+            out.append(IMAP014.issue(f"{where} lets anyone in: AUTHENTICATE ANONYMOUS with an empty trace "
+                                     "was accepted (the probe logged out at once).",
+                                     evidence=f"{evidence}\n{f.anonymous_evidence}", port=f.port))
             continue
         if mech == "ANONYMOUS" and f.anonymous == "refused":
-            out.append(Issue("IMAP015", f.port,
-                             f"{where} advertises AUTH=ANONYMOUS but refuses it: the capability "
-                             "list is misleading (clients and scanners take it at its word).",
-                             f"{evidence}\n{f.anonymous_evidence}", detail="mech=ANONYMOUS"))
+            out.append(IMAP015.issue(f"{where} advertises AUTH=ANONYMOUS but refuses it: the capability "
+                                     "list is misleading (clients and scanners take it at its word).",
+                                     evidence=f"{evidence}\n{f.anonymous_evidence}", port=f.port,
+                                     detail="mech=ANONYMOUS"))
             continue
-        out.append(Issue("IMAP009", f.port, f"{where} offers the weak SASL mechanism {mech}.",
-                         evidence, severity=sev, detail=f"mech={mech}"))
+        out.append(IMAP009.issue(f"{where} offers the weak SASL mechanism {mech}.", evidence=evidence,
+                                 severity=sev, port=f.port, detail=f"mech={mech}"))
     return out
 
 
@@ -274,19 +270,18 @@ def judge_target(endpoints: list[EndpointFacts]) -> list[Issue]:
     first = endpoints[0]
     unresolved = [f for f in endpoints if f.connect == "unresolved"]
     if unresolved:
-        return [Issue("IMAP012", None,
-                      f"{first.target} ({first.host}) could not be judged: the host name does not "
-                      f"resolve, so no port was probed ({unresolved[0].connect_detail}).",
-                      unresolved[0].connect_detail, detail="phase=resolve")]
+        return [IMAP012.issue(f"{first.target} ({first.host}) could not be judged: the host name does not "
+                              f"resolve, so no port was probed ({unresolved[0].connect_detail}).",
+                              evidence=unresolved[0].connect_detail, port=None, detail="phase=resolve")]
     if nothing_answered(endpoints):
         states = ", ".join(f"{f.port}: {f.connect}" for f in endpoints)
         closed = ", ".join(f"{f.port}: closed" for f in endpoints)
-        return [Issue("IMAP016", None,
-                      f"{first.target} ({first.host}) answered on none of its ports ({states}): "
-                      "a wrong address or a dead server passes no gate. If the ports are closed on "
-                      f"purpose, write `expect: {{{closed}}}`.",
-                      "; ".join(f"TCP connect to {f.port}: {f.connect_detail or f.connect}"
-                                for f in endpoints))]
+        return [IMAP016.issue(f"{first.target} ({first.host}) answered on none of its ports ({states}): "
+                              "a wrong address or a dead server passes no gate. If the ports are closed on "
+                              f"purpose, write `expect: {{{closed}}}`.",
+                              evidence="; ".join(f"TCP connect to {f.port}: {f.connect_detail or f.connect}"
+                                       for f in endpoints),
+                              port=None)]
     return _implicit_tls_missing(endpoints)
 
 
@@ -317,6 +312,6 @@ def _implicit_tls_missing(endpoints: list[EndpointFacts]) -> list[Issue]:
         why = f"its implicit-TLS endpoints do not work ({states})"
     else:
         why = "the manifest lists no implicit-TLS port (add 993 to ports if it exists)"
-    return [Issue("IMAP007", first.port,
-                  f"{first.target} ({first.host}) answers on cleartext port {first.port} but "
-                  f"{why}; RFC 8314 asks for implicit TLS.", first.greeting or "")]
+    return [IMAP007.issue(f"{first.target} ({first.host}) answers on cleartext port {first.port} but "
+                          f"{why}; RFC 8314 asks for implicit TLS.", evidence=first.greeting or "",
+                          port=first.port)]

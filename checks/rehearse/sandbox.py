@@ -295,66 +295,103 @@ def _walk(ed: _Editor, nodes: list[Node], chain: tuple[Section, ...], service: s
 def _section(ed: _Editor, n: Section, chain: tuple[Section, ...], service: str | None,
              certs: _Certs, service_listeners: list[tuple[str, str]], version: str, sb: Sandbox,
              prefix: str) -> None:
-    path, line = n.loc.path, n.loc.line
-    if n.type in DROPPED_SECTIONS and service is None:
-        why = {"passdb": "passdb replaced by one that accepts nobody",
-               "userdb": "userdb replaced by a static one",
-               }.get(n.type, f"{n.type} removed: it may send events off this machine")
-        ed.remove_section(path, line, why)
-        return
-    if n.type == "auth" and n.name and service is None:
-        ed.remove_section(path, line, f"1.x auth {n.name} section (passdb, userdb, sockets) "
-                          "replaced by the sandbox's passdb that accepts nobody")
-        return
-    if n.type == "service" and service is None:
-        if n.name not in BUILTIN_SERVICES:
-            ed.remove_section(path, line, f"service {n.name} removed: it is not one of "
-                              "Dovecot's own, so it would run a program from the configuration")
+    """One section of the committed tree: removed, rewritten, or walked into. Sections that
+    matter only at the top level and those inside a ``service`` block are told apart first,
+    then the list-like sections any level may hold."""
+    if service is None:
+        if _top_section(ed, n, chain, certs, service_listeners, version, sb):
             return
-        _walk(ed, n.children, (*chain, n), n.name, certs, service_listeners, version, sb)
+    elif _service_section(ed, n, service, service_listeners):
         return
-    if service is not None and n.type in ("unix_listener", "fifo_listener") and \
-            n.name.startswith("/"):
-        ed.remove_section(path, line, f"{n.type} {n.name} removed: a socket outside the sandbox")
-        return
-    if service is not None and n.type == "inet_listener":
-        service_listeners.append((service, n.name))
-        for c in n.children:
-            if isinstance(c, Setting) and c.key in ("port", "address", "listen"):
-                ed.remove(c.loc.path, c.loc.line, f"service {service} listener {n.name}: "
-                          f"{c.key} moved to the sandbox's loopback address")
-            elif isinstance(c, Setting) and c.key == "haproxy":
-                # a proxy hands Dovecot the internet client's address: without one, the probe
-                # is that client itself
-                ed.remove(c.loc.path, c.loc.line, f"service {service} listener {n.name}: "
-                          "haproxy removed: the probe connects directly, as the client a "
-                          "proxy would announce")
-        return
-    if n.type in TRUST_KEYS and not n.name:
-        for c in n.children:
-            if isinstance(c, Setting) and kept_away(c.key):
-                ed.remove(c.loc.path, c.loc.line, f"{n.type}: {c.key} removed: it covers the "
-                          "probe's loopback address but no public one")
-        return
-    if n.type == "mail_plugins" and not n.name:
-        for c in n.children:
-            if isinstance(c, Setting) and sb.lacks_plugin(c.key):
-                ed.remove(c.loc.path, c.loc.line, f"mail_plugins: {c.key} removed: the local "
-                          f"Dovecot {sb.version} lacks the plugin")
-        return
-    if n.type == "protocols" and not n.name:
-        ed.remove_section(path, line, "protocols set by the sandbox")
+    if _list_section(ed, n, sb):
         return
     if n.type in ("remote", "local") and service is None:
-        words = _words(n.name)
-        if words and any(kept_away(w.strip("'\"")) for w in words):
-            ed.replace(path, line, f"{ed.indent(path, line)}{n.type} {NOBODY_NET} {{",
-                       f"{n.type} {n.name} filter pointed at {NOBODY_NET}: it covers the "
-                       "probe's loopback address but no public one")
+        _filter_section(ed, n)
     sub = prefix
     if n.type in ("ssl_server", "ssl_client") and not n.name:
         sub = prefix + n.type + "_"
     _walk(ed, n.children, (*chain, n), service, certs, service_listeners, version, sb, sub)
+
+
+def _top_section(ed: _Editor, n: Section, chain: tuple[Section, ...], certs: _Certs,
+                 service_listeners: list[tuple[str, str]], version: str, sb: Sandbox) -> bool:
+    """Outside any service: what could reach beyond the machine or run a program goes."""
+    path, line = n.loc.path, n.loc.line
+    if n.type in DROPPED_SECTIONS:
+        why = {"passdb": "passdb replaced by one that accepts nobody",
+               "userdb": "userdb replaced by a static one",
+               }.get(n.type, f"{n.type} removed: it may send events off this machine")
+        ed.remove_section(path, line, why)
+        return True
+    if n.type == "auth" and n.name:
+        ed.remove_section(path, line, f"1.x auth {n.name} section (passdb, userdb, sockets) "
+                          "replaced by the sandbox's passdb that accepts nobody")
+        return True
+    if n.type != "service":
+        return False
+    if n.name not in BUILTIN_SERVICES:
+        ed.remove_section(path, line, f"service {n.name} removed: it is not one of "
+                          "Dovecot's own, so it would run a program from the configuration")
+        return True
+    _walk(ed, n.children, (*chain, n), n.name, certs, service_listeners, version, sb)
+    return True
+
+
+def _service_section(ed: _Editor, n: Section, service: str,
+                     service_listeners: list[tuple[str, str]]) -> bool:
+    """Inside a service: sockets outside the sandbox go, inet listeners move to loopback."""
+    path, line = n.loc.path, n.loc.line
+    if n.type in ("unix_listener", "fifo_listener") and n.name.startswith("/"):
+        ed.remove_section(path, line, f"{n.type} {n.name} removed: a socket outside the sandbox")
+        return True
+    if n.type != "inet_listener":
+        return False
+    service_listeners.append((service, n.name))
+    for c in n.children:
+        if isinstance(c, Setting) and c.key in ("port", "address", "listen"):
+            ed.remove(c.loc.path, c.loc.line, f"service {service} listener {n.name}: "
+                      f"{c.key} moved to the sandbox's loopback address")
+        elif isinstance(c, Setting) and c.key == "haproxy":
+            # a proxy hands Dovecot the internet client's address: without one, the probe
+            # is that client itself
+            ed.remove(c.loc.path, c.loc.line, f"service {service} listener {n.name}: "
+                      "haproxy removed: the probe connects directly, as the client a "
+                      "proxy would announce")
+    return True
+
+
+def _list_section(ed: _Editor, n: Section, sb: Sandbox) -> bool:
+    """2.4's list sections (``login_trusted_networks { ... }``, ``mail_plugins { ... }``,
+    ``protocols { ... }``): the entries the sandbox cannot keep go, one by one."""
+    if n.name:
+        return False
+    if n.type in TRUST_KEYS:
+        for c in n.children:
+            if isinstance(c, Setting) and kept_away(c.key):
+                ed.remove(c.loc.path, c.loc.line, f"{n.type}: {c.key} removed: it covers the "
+                          "probe's loopback address but no public one")
+        return True
+    if n.type == "mail_plugins":
+        for c in n.children:
+            if isinstance(c, Setting) and sb.lacks_plugin(c.key):
+                ed.remove(c.loc.path, c.loc.line, f"mail_plugins: {c.key} removed: the local "
+                          f"Dovecot {sb.version} lacks the plugin")
+        return True
+    if n.type == "protocols":
+        ed.remove_section(n.loc.path, n.loc.line, "protocols set by the sandbox")
+        return True
+    return False
+
+
+def _filter_section(ed: _Editor, n: Section) -> None:
+    """``remote``/``local`` filters that cover the probe's loopback address but no public one
+    would apply to the rehearsal only: they are pointed at a network nobody is in."""
+    path, line = n.loc.path, n.loc.line
+    words = _words(n.name)
+    if words and any(kept_away(w.strip("'\"")) for w in words):
+        ed.replace(path, line, f"{ed.indent(path, line)}{n.type} {NOBODY_NET} {{",
+                   f"{n.type} {n.name} filter pointed at {NOBODY_NET}: it covers the "
+                   "probe's loopback address but no public one")
 
 
 def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],

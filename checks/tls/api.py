@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from imap_gate.severity import Severity
+from imap_gate.rules import Issue
 
 from ..net import Deadline
 
@@ -38,18 +38,9 @@ class TlsTarget:
 
 
 @dataclass
-class TlsIssue:
-    rule_id: str
-    message: str
-    evidence: str = ""
-    severity: Severity | None = None
-    detail: str = ""               # distinguishes findings of one rule on one endpoint (fingerprint)
-
-
-@dataclass
 class TlsAssessment:
     facts: dict[str, Any] = field(default_factory=dict)
-    issues: list[TlsIssue] = field(default_factory=list)
+    issues: list[Issue] = field(default_factory=list)
     handshakes: int = 0
     incomplete: str | None = None  # why it could not finish: the engine reports IMAP012
 

@@ -11,10 +11,25 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from imap_gate.rules import Issue
 from imap_gate.severity import Severity
 
 from . import certificate, suites, versions
-from .api import TlsIssue, TlsTarget
+from .api import TlsTarget
+from .rules import (
+    CERT001,
+    CERT002,
+    CERT003,
+    CERT004,
+    CERT005,
+    CERT006,
+    CERT007,
+    TLS001,
+    TLS002,
+    TLS003,
+    TLS004,
+    TLS005,
+)
 
 _CATEGORY_TEXT = {
     suites.NULL_ANON_EXPORT: ("a NULL, anonymous or EXPORT cipher suite", Severity.CRITICAL),
@@ -24,54 +39,55 @@ _CATEGORY_TEXT = {
 _LEGACY_TLS = (versions.SSL3, versions.TLS10, versions.TLS11, versions.TLS12)
 
 
-def version_issues(accepted: dict[int, bool], evidence: dict[int, str], complete: bool) -> list[TlsIssue]:
-    out: list[TlsIssue] = []
+def version_issues(accepted: dict[int, bool], evidence: dict[int, str], complete: bool) -> list[Issue]:
+    out: list[Issue] = []
     for v, sev in ((versions.SSL2, Severity.CRITICAL), (versions.SSL3, Severity.HIGH)):
         if accepted.get(v):
-            out.append(TlsIssue("TLS001", f"The endpoint accepts {versions.name(v)}, a broken protocol "
-                                "version that exposes the IMAP login to an attacker on the path.",
-                                evidence.get(v, ""), sev, f"version={versions.name(v)}"))
+            out.append(TLS001.issue(f"The endpoint accepts {versions.name(v)}, a broken protocol "
+                                    "version that exposes the IMAP login to an attacker on the path.",
+                                    evidence=evidence.get(v, ""), severity=sev,
+                                    detail=f"version={versions.name(v)}"))
     for v in (versions.TLS10, versions.TLS11):
         if accepted.get(v):
-            out.append(TlsIssue("TLS002", f"The endpoint accepts {versions.name(v)}, deprecated by "
-                                "RFC 8996.", evidence.get(v, ""), Severity.MEDIUM,
-                                f"version={versions.name(v)}"))
+            out.append(TLS002.issue(f"The endpoint accepts {versions.name(v)}, deprecated by "
+                                    "RFC 8996.", evidence=evidence.get(v, ""), severity=Severity.MEDIUM,
+                                    detail=f"version={versions.name(v)}"))
     if complete and not accepted.get(versions.TLS12) and not accepted.get(versions.TLS13):
         took = [versions.name(v) for v in versions.ALL if accepted.get(v)]
-        out.append(TlsIssue("TLS003", "The endpoint accepts neither TLS 1.2 nor TLS 1.3.",
-                            "versions accepted: " + (", ".join(took) or "none"), None, ""))
+        out.append(TLS003.issue("The endpoint accepts neither TLS 1.2 nor TLS 1.3.",
+                                evidence="versions accepted: " + (", ".join(took) or "none")))
     return out
 
 
 def cipher_issues(weak: dict[str, str], fs_suite: str | None, static_rsa_suite: str | None,
-                  tls13: bool, legacy_probed: bool, complete: bool) -> list[TlsIssue]:
-    out: list[TlsIssue] = []
+                  tls13: bool, legacy_probed: bool, complete: bool) -> list[Issue]:
+    out: list[Issue] = []
     for cat in suites.WEAK_CATEGORIES:
         if cat in weak:
             text, sev = _CATEGORY_TEXT[cat]
-            out.append(TlsIssue("TLS004", f"The endpoint negotiates {text}.", weak[cat], sev,
-                                f"category={cat}"))
+            out.append(TLS004.issue(f"The endpoint negotiates {text}.", evidence=weak[cat], severity=sev,
+                                    detail=f"category={cat}"))
     if complete and legacy_probed and not tls13 and fs_suite is None and static_rsa_suite:
-        out.append(TlsIssue("TLS005", "The endpoint offers no forward secrecy: it accepts only "
-                            "static-RSA key exchange.",
-                            f"accepted: {static_rsa_suite}; no ECDHE/DHE suite accepted; "
-                            "TLS 1.3 not accepted", None, ""))
+        out.append(TLS005.issue("The endpoint offers no forward secrecy: it accepts only "
+                                "static-RSA key exchange.",
+                                evidence=f"accepted: {static_rsa_suite}; no ECDHE/DHE suite accepted; "
+                                         "TLS 1.3 not accepted"))
     return out
 
 
 def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
-                                 ) -> tuple[dict[str, Any], list[TlsIssue]]:
+                                 ) -> tuple[dict[str, Any], list[Issue]]:
     try:
         chain = certificate.load_chain(ders)
     except certificate.BadCertificate as exc:
         return ({"error": str(exc)},
-                [TlsIssue("CERT003", "The server's certificate cannot be parsed, so no client can "
-                          "verify it.", str(exc), None, "")])
+                [CERT003.issue("The server's certificate cannot be parsed, so no client can "
+                               "verify it.", evidence=str(exc))])
     leaf = chain[0]
     now = target.now if target.now.tzinfo else target.now.replace(tzinfo=dt.UTC)
     facts = certificate.describe(leaf, now)
     facts["chain_length"] = len(chain)
-    issues: list[TlsIssue] = []
+    issues: list[Issue] = []
     subject = facts["subject"]
 
     store = certificate.trust_store(target.ca_file)
@@ -80,8 +96,8 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
     facts["trust_error"] = why or None
     facts["trust_sources"] = list(store.sources)
     if not trusted:
-        issues.append(TlsIssue("CERT003", f"The server certificate is not trusted: {why}.",
-                               f"subject={subject}; issuer={facts['issuer']}", None, ""))
+        issues.append(CERT003.issue(f"The server certificate is not trusted: {why}.",
+                                    evidence=f"subject={subject}; issuer={facts['issuer']}"))
 
     name = (target.sni or target.host).strip()
     matches = certificate.name_matches(leaf, name)
@@ -89,30 +105,33 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
     facts["name_matches"] = matches
     if not matches:
         names = ", ".join(facts["san"]) or "none"
-        issues.append(TlsIssue("CERT004", f"The server certificate does not match the name {name!r}.",
-                               f"presented: {names}", None, ""))
+        issues.append(CERT004.issue(f"The server certificate does not match the name {name!r}.",
+                                    evidence=f"presented: {names}"))
 
     not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
     if now > not_after:
-        issues.append(TlsIssue("CERT001", f"The server certificate expired on {not_after:%Y-%m-%d}.",
-                               f"notAfter={facts['not_after']}; subject={subject}", None, ""))
+        issues.append(CERT001.issue(f"The server certificate expired on {not_after:%Y-%m-%d}.",
+                                    evidence=f"notAfter={facts['not_after']}; subject={subject}"))
     elif now < not_before:
-        issues.append(TlsIssue("CERT002", f"The server certificate is not valid before "
-                               f"{not_before:%Y-%m-%d}.", f"notBefore={facts['not_before']}; "
-                               f"subject={subject}", None, ""))
+        issues.append(CERT002.issue(f"The server certificate is not valid before "
+                                    f"{not_before:%Y-%m-%d}.",
+                                    evidence=f"notBefore={facts['not_before']}; "
+                                             f"subject={subject}"))
     elif facts["days_left"] < target.cert_expiry_days:
         sev = Severity.MEDIUM if facts["days_left"] < 7 else Severity.LOW
-        issues.append(TlsIssue("CERT007", f"The server certificate expires in {facts['days_left']} "
-                               f"day(s), on {not_after:%Y-%m-%d}.",
-                               f"notAfter={facts['not_after']}; threshold={target.cert_expiry_days} days",
-                               sev, ""))
+        issues.append(CERT007.issue(f"The server certificate expires in {facts['days_left']} "
+                                    f"day(s), on {not_after:%Y-%m-%d}.",
+                                    evidence=f"notAfter={facts['not_after']}; "
+                                             f"threshold={target.cert_expiry_days} days",
+                                    severity=sev))
 
     key_sev = certificate.weak_key_severity(facts["key_type"], facts["key_bits"])
     if key_sev:
-        issues.append(TlsIssue("CERT005", f"The server certificate has a weak {facts['key_type']} key "
-                               f"of {facts['key_bits']} bits.",
-                               f"key={facts['key_type']}-{facts['key_bits']}; subject={subject}",
-                               Severity.parse(key_sev), ""))
+        issues.append(CERT005.issue(f"The server certificate has a weak {facts['key_type']} key "
+                                    f"of {facts['key_bits']} bits.",
+                                    evidence=f"key={facts['key_type']}-{facts['key_bits']}; "
+                                             f"subject={subject}",
+                                    severity=Severity.parse(key_sev)))
 
     # The trust anchor's own self-signature does not matter; every signature below it does.
     signed = [c for c in (path if trusted else chain) if not store.is_anchor(c)] or [leaf]
@@ -123,6 +142,6 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
         if hash_sev and (worst is None or Severity.parse(hash_sev) > Severity.parse(worst[1])):
             worst = (f"{algo} signature on {certificate._rfc4514(cert.subject)}", hash_sev)
     if worst:
-        issues.append(TlsIssue("CERT006", f"The server certificate chain uses a weak signature: "
-                               f"{worst[0]}.", worst[0], Severity.parse(worst[1]), ""))
+        issues.append(CERT006.issue(f"The server certificate chain uses a weak signature: "
+                                    f"{worst[0]}.", evidence=worst[0], severity=Severity.parse(worst[1])))
     return facts, issues

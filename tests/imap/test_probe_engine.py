@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from checks.imap import check, dialog, engine
 from checks.imap.facts import Plan
+from checks.imap.rules import IMAP003
 from checks.net import Deadline, HandshakeFailed, ProbeError, tls_handshake
 from checks.tls import api as tls_api
 from imap_gate.context import Context
@@ -136,7 +137,8 @@ def test_assessment_becomes_findings_and_facts(tmp_path: Path, monkeypatch) -> N
         ssl_sock.close()
         return tls_api.TlsAssessment(
             facts={"versions": ["TLSv1.3"]}, handshakes=1, incomplete="version scan timed out",
-            issues=[tls_api.TlsIssue("IMAP003", "fake TLS issue", "ev", Severity.LOW, "v=1")])
+            issues=[IMAP003.issue("fake TLS issue", evidence="ev", severity=Severity.LOW,
+                                  detail="v=1")])
 
     monkeypatch.setattr(tls_api, "assess", fake_assess)
     with fs.serve(fs.imap_script()) as srv:
