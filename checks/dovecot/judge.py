@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from imap_gate.findings import Finding, Location
+from imap_gate.rules import Rule
 from imap_gate.severity import Severity
 
 from . import templated
@@ -25,6 +26,21 @@ from .effective import (
 )
 from .parser import strip_comment
 from .remedy import fix
+from .rules import (
+    DOV001,
+    DOV002,
+    DOV003,
+    DOV004,
+    DOV005,
+    DOV006,
+    DOV007,
+    DOV008,
+    DOV009,
+    DOV010,
+    DOV011,
+    DOV012,
+    DOV014,
+)
 
 ReadPointed = Callable[[str, str], tuple[str | None, bytes | None]]
 
@@ -51,16 +67,18 @@ def _key(path: str, setting: str, flt: Filter | None = None) -> str:
     return base
 
 
-def _f(rule: str, msg: str, a: Assign, flt: Filter | None = None,
+def _f(rule: Rule, msg: str, a: Assign, flt: Filter | None = None,
        severity: Severity | None = None, related: tuple[Location, ...] = ()) -> Finding:
-    return Finding(rule_id=rule, message=msg, location=a.loc, severity=severity,
-                   evidence=a.setting.text, key=_key(a.loc.path, a.key, flt), related=related)
+    """A finding at the assignment that causes it, keyed by file, setting and filter."""
+    return rule.finding(msg, a.loc, severity=severity, evidence=a.setting.text,
+                        key=_key(a.loc.path, a.key, flt), related=related)
 
 
-def _default_finding(rule: str, msg: str, eff: EffectiveConfig, setting: str,
+def _default_finding(rule: Rule, msg: str, eff: EffectiveConfig, setting: str,
                      severity: Severity | None = None) -> Finding:
-    return Finding(rule_id=rule, message=msg, location=Location(eff.path, 1, 1),
-                   severity=severity, key=_key(eff.path, setting))
+    """A finding about a default nobody wrote: located at the file's first line."""
+    return rule.finding(msg, Location(eff.path, 1, 1), severity=severity,
+                        key=_key(eff.path, setting))
 
 
 def _owner(eff: EffectiveConfig, a: Assign) -> Filter | None:
@@ -146,8 +164,8 @@ def _dov001(eff: EffectiveConfig, mode: str | None) -> list[Finding]:
         a = eff.lookup("ssl_disable")
         if a is None:
             return []
-    return [_f("DOV001", f"TLS is disabled for IMAP ({_quoted(a)}): passwords and "
-               "mail cross the network in clear text." + fix(eff, "DOV001"), a, _owner(eff, a))]
+    return [_f(DOV001, f"TLS is disabled for IMAP ({_quoted(a)}): passwords and "
+               "mail cross the network in clear text." + fix(eff, DOV001), a, _owner(eff, a))]
 
 
 def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
@@ -168,9 +186,9 @@ def _dov002(eff: EffectiveConfig, ssl_loc: Location | None) -> list[Finding]:
         extra = " No cleartext IMAP listener is active now, so this becomes exploitable only " \
                 "if port 143 is enabled."
     flt = _owner(eff, a)
-    return [_f("DOV002", f"Cleartext authentication is allowed without TLS ({_quoted(a)}"
+    return [_f(DOV002, f"Cleartext authentication is allowed without TLS ({_quoted(a)}"
                f") and ssl is not 'required': an IMAP client on the internet can send its "
-               f"password in clear text on port 143.{extra}" + fix(eff, "DOV002"), a, flt, sev,
+               f"password in clear text on port 143.{extra}" + fix(eff, DOV002), a, flt, sev,
                related)]
 
 
@@ -193,9 +211,9 @@ def _dov003(eff: EffectiveConfig) -> list[Finding]:
         default = ("ssl_protocols = !SSLv2 !SSLv3" if eff.info.dialect == "2.2" else
                    "SSLv3 and TLS 1.0 enabled")
         return [_default_finding(
-            "DOV003", msg[:-1] + f"; this comes from the Dovecot {eff.info.dialect} default "
+            DOV003, msg[:-1] + f"; this comes from the Dovecot {eff.info.dialect} default "
             f"({default}), which the file does not override.", eff, "ssl_protocols")]
-    return [_f("DOV003", msg, a, _owner(eff, a))]
+    return [_f(DOV003, msg, a, _owner(eff, a))]
 
 
 _CIPHER_CLASSES: tuple[tuple[str, Severity, re.Pattern[str]], ...] = (
@@ -264,7 +282,7 @@ def _dov004(eff: EffectiveConfig) -> list[Finding]:
         return []
     flt = _owner(eff, a)
     names = ", ".join(n for n, _ in weak)
-    return [_f("DOV004", f"ssl_cipher_list enables weak cipher suites ({names}).", a, flt,
+    return [_f(DOV004, f"ssl_cipher_list enables weak cipher suites ({names}).", a, flt,
                weak[0][1])]
 
 
@@ -291,12 +309,12 @@ def _wide_nets(value: str | None) -> list[ipaddress.IPv4Network | ipaddress.IPv6
 
 def _trusted(key: str, shown: str, a: Assign, flt: Filter | None, required_24: bool) -> Finding:
     if required_24:
-        return _f("DOV005", f"{key} trusts {shown}: clients from there may claim "
+        return _f(DOV005, f"{key} trusts {shown}: clients from there may claim "
                   "any client address (and are exempt from auth_allow_cleartext "
                   "= no); ssl = required still makes Dovecot 2.4 demand TLS from "
                   "them, so cleartext login stays closed, but the range covers the "
                   "internet or a large public block.", a, flt, Severity.MEDIUM)
-    return _f("DOV005", f"{key} trusts {shown}: clients from there are treated "
+    return _f(DOV005, f"{key} trusts {shown}: clients from there are treated "
               "as secure and may log in with cleartext passwords; "
               "that range covers the internet or a large public block.", a, flt)
 
@@ -354,9 +372,9 @@ def _relaxed(eff: EffectiveConfig, f: Filter, what: str, global_ssl: str | None)
             effective_ssl = ssl_here.value if ssl_here else global_ssl
             if effective_ssl == "required":
                 continue
-        out.append(_f("DOV006", f"The filter '{what}' {verb} ({_quoted(a)}) for "
+        out.append(_f(DOV006, f"The filter '{what}' {verb} ({_quoted(a)}) for "
                       "clients on the internet, undoing the global protection for them."
-                      + fix(eff, "DOV006"), a, f, sev))
+                      + fix(eff, DOV006), a, f, sev))
     return out
 
 
@@ -365,22 +383,22 @@ def _lowered_tls(f: Filter, what: str) -> list[Finding]:
     r = _tls_rank(a.value) if a else None
     if a is None or r is None or r >= TLS_ORDER.index("TLSv1.2"):
         return []
-    return [_f("DOV006", f"The filter '{what}' lowers the TLS minimum to {a.value} for "
+    return [_f(DOV006, f"The filter '{what}' lowers the TLS minimum to {a.value} for "
                "clients on the internet.", a, f, Severity.MEDIUM)]
 
 
 def _dov007_014(eff: EffectiveConfig) -> list[Finding]:
     out = []
     checks = (
-        ("auth_verbose_passwords", ("yes", "plain"), "DOV007",
+        ("auth_verbose_passwords", ("yes", "plain"), DOV007,
          "auth_verbose_passwords = {v} writes the password of every failed login to the log."),
-        ("auth_debug_passwords", ("yes",), "DOV007",
+        ("auth_debug_passwords", ("yes",), DOV007,
          "auth_debug_passwords = yes writes passwords to the debug log."),
-        ("mail_debug", ("yes",), "DOV014", "mail_debug = yes enables debug logging of mail "
+        ("mail_debug", ("yes",), DOV014, "mail_debug = yes enables debug logging of mail "
          "lookups."),
-        ("auth_debug", ("yes",), "DOV014", "auth_debug = yes enables debug logging of "
+        ("auth_debug", ("yes",), DOV014, "auth_debug = yes enables debug logging of "
          "authentication (user names, passdb lookups)."),
-        ("verbose_ssl", ("yes",), "DOV014", "verbose_ssl = yes logs TLS protocol details."),
+        ("verbose_ssl", ("yes",), DOV014, "verbose_ssl = yes logs TLS protocol details."),
     )
     for key, bad, rule, msg in checks:
         for a, flt in scopes(eff, key):
@@ -388,8 +406,8 @@ def _dov007_014(eff: EffectiveConfig) -> list[Finding]:
                 out.append(_f(rule, msg.format(v=a.value) + fix(eff, rule), a, flt))
     for a, flt in scopes(eff, "log_debug"):
         if a.value:
-            out.append(_f("DOV014", f"log_debug = {a.value} enables debug logging."
-                          + fix(eff, "DOV014"), a, flt))
+            out.append(_f(DOV014, f"log_debug = {a.value} enables debug logging."
+                          + fix(eff, DOV014), a, flt))
     return out
 
 
@@ -428,7 +446,7 @@ def _dov008(eff: EffectiveConfig, enabled: bool | None,
     if addr is None or not _addresses_public(addr):
         return []
     if lst is not None and "port" in lst.assigns:
-        return [_f("DOV008", f"The cleartext IMAP listener is active on port {port} "
+        return [_f(DOV008, f"The cleartext IMAP listener is active on port {port} "
                    f"(listening on {addr}); prefer implicit TLS on 993 only.", lst.assigns["port"])]
     return [_default_143(eff, addr, lst, lst_loc, proto_loc)]
 
@@ -441,10 +459,10 @@ def _default_143(eff: EffectiveConfig, addr: str, lst: Listener | None, lst_loc:
     why = ("the imap listener keeps its default port 143" if lst is not None else
            "'protocols' enables imap and the default imap listener on 143 is not "
            "disabled")
-    return Finding(
-        rule_id="DOV008", message=f"The cleartext IMAP listener is active on port "
-        f"143 (listening on {addr}): {why}; prefer implicit TLS on 993 only.",
-        location=where, key=_key(where.path, "service/imap-login/inet_listener/imap"),
+    return DOV008.finding(
+        f"The cleartext IMAP listener is active on port 143 (listening on {addr}): {why}; "
+        "prefer implicit TLS on 993 only.", where,
+        key=_key(where.path, "service/imap-login/inet_listener/imap"),
         evidence=(lst_loc and _line_text(eff, lst_loc)) or "")
 
 
@@ -468,11 +486,11 @@ def _dov009(eff: EffectiveConfig) -> list[Finding]:
     if slst is None:
         return []
     if "port" in slst.assigns and s_port == "0":
-        return [_f("DOV009", "The imaps listener (implicit TLS, 993) is disabled "
+        return [_f(DOV009, "The imaps listener (implicit TLS, 993) is disabled "
                    "(port = 0); clients must use 143 and STARTTLS, which can be stripped.",
                    slst.assigns["port"])]
     if "ssl" in slst.assigns and s_ssl == "no" and s_port != "0":
-        return [_f("DOV009", f"The imaps listener on port {s_port} runs without TLS "
+        return [_f(DOV009, f"The imaps listener on port {s_port} runs without TLS "
                    "(ssl = no): port 993 speaks cleartext.", slst.assigns["ssl"])]
     return []
 
@@ -498,7 +516,7 @@ def _dov010(eff: EffectiveConfig) -> list[Finding]:
         low = sorted(mechs & _MECH_LOW)
         if med or low:
             sev = Severity.MEDIUM if med else Severity.LOW
-            out.append(_f("DOV010", f"auth_mechanisms enables weak or anonymous mechanisms "
+            out.append(_f(DOV010, f"auth_mechanisms enables weak or anonymous mechanisms "
                           f"({', '.join(med + low)}).", a, flt, sev))
     return out
 
@@ -508,8 +526,8 @@ def _dov011(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
     out = []
     for a in eff.all_settings:
         if _PRIVATE.search(a.setting.value.encode("utf-8", "replace")):
-            out.append(_f("DOV011", f"{a.key} holds a private key inline in the configuration."
-                          + fix(eff, "DOV011"), a))
+            out.append(_f(DOV011, f"{a.key} holds a private key inline in the configuration."
+                          + fix(eff, DOV011), a))
         elif _points_at_key(a):
             found = _committed_key(eff, a, read_pointed)
             if found is not None:
@@ -536,8 +554,8 @@ def _committed_key(eff: EffectiveConfig, a: Assign, read_pointed: ReadPointed) -
     encrypted = b"ENCRYPTED" in data[: m.end() + 200]
     sev = Severity.HIGH if encrypted else None
     note = " (encrypted; its password must not be committed either)" if encrypted else ""
-    return _f("DOV011", f"{a.key} points at {rel}, a private key committed to the "
-              f"repository{note}." + fix(eff, "DOV011"), a, None, sev,
+    return _f(DOV011, f"{a.key} points at {rel}, a private key committed to the "
+              f"repository{note}." + fix(eff, DOV011), a, None, sev,
               (Location(rel, line, 1, "the committed private key"),))
 
 
@@ -550,7 +568,7 @@ def _dov012(eff: EffectiveConfig) -> list[Finding]:
 
 
 def _greeting_leaks(eff: EffectiveConfig) -> list[Finding]:
-    return [_f("DOV012", f"login_greeting '{a.value}' discloses version or OS details "
+    return [_f(DOV012, f"login_greeting '{a.value}' discloses version or OS details "
                "to every client before login.", a, flt)
             for a, flt in scopes(eff, "login_greeting")
             if a.value and _VERSIONISH.search(a.value)]
@@ -564,14 +582,14 @@ def _id_send_leaks(eff: EffectiveConfig) -> list[Finding]:
             continue
         leaks = [w for w in a.value.replace('"', " ").split() if w.lower() in _ID_LEAKS]
         if leaks:
-            out.append(_f("DOV012", f"imap_id_send sends {', '.join(leaks)} to any client that "
+            out.append(_f(DOV012, f"imap_id_send sends {', '.join(leaks)} to any client that "
                           "asks with the ID command.", a, flt))
     return out
 
 
 def _id_send_24_leaks(eff: EffectiveConfig) -> list[Finding]:
     """2.4's ``imap_id_send { version = ... }`` (one setting per field)."""
-    return [_f("DOV012", f"imap_id_send sends {a.key[len('imap_id_send_'):]} to any "
+    return [_f(DOV012, f"imap_id_send sends {a.key[len('imap_id_send_'):]} to any "
                "client that asks with the ID command.", a)
             for a in eff.all_settings
             if a.key.startswith("imap_id_send_") and a.key[len("imap_id_send_"):] in (

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable, Iterator
 
 from imap_gate.findings import Finding, Location
+from imap_gate.rules import Rule
 from imap_gate.severity import Severity
 
 from .effective import Assign, EffectiveConfig
@@ -23,7 +24,7 @@ from .template import is_template_line, is_templated, placeholder
 # A template line that prints text (a placeholder), not only control flow.
 _OUTPUT = re.compile(r"\{\{|<%=|<%-?\s*[a-z_@]+\s*-?%>|^\s*%[a-z]|\bPH_[A-Z]|\$\{|@@|__[A-Z]")
 
-SettingFinding = Callable[[str, str, Assign], Finding]
+SettingFinding = Callable[[Rule, str, Assign], Finding]
 
 
 def walk(nodes: list[Node]) -> Iterator[Node]:
@@ -43,7 +44,7 @@ def settings(eff: EffectiveConfig, security_keys: frozenset[str],
             continue
         msg = _undecided(a)
         if msg is not None:
-            out.append(finding("DOV015", msg, a))
+            out.append(finding(DOV015, msg, a))
     return out
 
 

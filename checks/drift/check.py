@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 from imap_gate.manifest import Target
+from imap_gate.rules import Rule
 
 from .. import Check
 from ..dovecot.artefact import CONFIGS
 from ..firewall.artefact import VERDICTS
 from ..imap.artefact import ENDPOINTS, LiveEndpoint
+from .rules import DRIFT001, DRIFT002, DRIFT003
 
 if TYPE_CHECKING:
     from ..dovecot.effective import EffectiveConfig
@@ -59,13 +61,13 @@ def _is_outside(source: str | None) -> bool:
         return False
 
 
-def _finding(rule: str, ctx: Context, target: Target, port: int | None, message: str,
+def _finding(rule: Rule, ctx: Context, target: Target, port: int | None, message: str,
              primary: Location | None, fallback_path: str, evidence: str, key: str,
              extra_related: tuple[Location, ...] = ()) -> Finding:
     manifest_loc = Location(ctx.manifest.path, target.line, target.column,
                             message=f"target {target.name} in the manifest")
     loc = primary or Location(fallback_path, 1)
-    return Finding(rule, message, loc, target=target.name, host=target.host, port=port,
+    return Finding(rule.id, message, loc, target=target.name, host=target.host, port=port,
                    evidence=evidence, key=f"target={target.name};port={port};{key}",
                    related=(manifest_loc, *extra_related))
 
@@ -84,32 +86,32 @@ def _config_drift(ctx: Context, target: Target) -> list[Finding]:
                 live_clear = live.cleartext_login
                 if clear is False and live_clear:
                     out.append(_finding(
-                        "DRIFT001", ctx, target, ep.port,
+                        DRIFT001, ctx, target, ep.port,
                         f"{path} forbids cleartext login, but {target.host}:{ep.port} accepts "
                         "a password before TLS.", clear_loc, path, live_clear.evidence,
                         f"file={path};aspect=cleartext"))
                 elif clear is True and not live_clear and live.auth_plain == "refused":
                     out.append(_finding(
-                        "DRIFT001", ctx, target, ep.port,
+                        DRIFT001, ctx, target, ep.port,
                         f"{path} allows cleartext login, but {target.host}:{ep.port} refuses it: "
                         "the server does not run the committed configuration.", clear_loc, path,
                         live.auth_plain_evidence, f"file={path};aspect=cleartext"))
                 no_tls = live.no_starttls
                 if ssl_mode == "required" and no_tls:
                     out.append(_finding(
-                        "DRIFT001", ctx, target, ep.port,
+                        DRIFT001, ctx, target, ep.port,
                         f"{path} sets ssl = required, but {target.host}:{ep.port} offers no "
                         "STARTTLS.", ssl_loc, path, no_tls.evidence, f"file={path};aspect=ssl"))
                 elif ssl_mode == "no" and live.starttls == "ok":
                     out.append(_finding(
-                        "DRIFT001", ctx, target, ep.port,
+                        DRIFT001, ctx, target, ep.port,
                         f"{path} sets ssl = no, but {target.host}:{ep.port} completes STARTTLS: "
                         "the server does not run the committed configuration.", ssl_loc, path,
                         live.starttls_evidence, f"file={path};aspect=ssl"))
             legacy = live.legacy_tls
             if min_tls in MODERN and legacy:
                 out.append(_finding(
-                    "DRIFT001", ctx, target, ep.port,
+                    DRIFT001, ctx, target, ep.port,
                     f"{path} sets ssl_min_protocol = {min_tls}, but {target.host}:{ep.port} "
                     f"accepts older protocols: {legacy.message}", tls_loc, path, legacy.evidence,
                     f"file={path};aspect=min-tls"))
@@ -133,14 +135,14 @@ def _firewall_drift(ctx: Context, target: Target) -> list[Finding]:
                 said = (f"closes port {ep.port}" if state == "closed" else
                         f"allows port {ep.port} only from {', '.join(sources) or 'other sources'}")
                 out.append(_finding(
-                    "DRIFT002", ctx, target, ep.port,
+                    DRIFT002, ctx, target, ep.port,
                     f"{path} {said}, but the probe from {source} reached "
                     f"{target.host}:{ep.port}.", where, path, f"connect: {connect}", key))
             elif connect == "filtered" and state == "open-world":
                 # refused means a host answered (often: nothing listens); only a silent
                 # drop says that some other firewall is in the way.
                 out.append(_finding(
-                    "DRIFT002", ctx, target, ep.port,
+                    DRIFT002, ctx, target, ep.port,
                     f"{path} opens port {ep.port} to the world, but {target.host}:{ep.port} "
                     "silently drops the probe: another firewall is in front of it.", where, path,
                     f"connect: {connect}", key))
@@ -177,7 +179,7 @@ def _exposed_cleartext(ctx: Context, target: Target) -> list[Finding]:
     fw_related = Location(open_world.path, open_world.line, open_world.column,
                           message="the firewall line that opens 143 to the world")
     return [_finding(
-        "DRIFT003", ctx, target, 143,
+        DRIFT003, ctx, target, 143,
         f"Port 143 is open to the world in {fw_path} and {why}: passwords can cross the "
         "internet in clear text.", loc, cfg_path or ctx.manifest.path,
         "; ".join(r[0] for r in reasons), "aspect=exposed-cleartext", (fw_related,))]

@@ -21,6 +21,7 @@ from . import detect, firewalld, iptables_save, iptables_script, nftables, ufw
 from .artefact import VERDICTS
 from .judge import judge
 from .model import IfaceView, Parsed, ParseIssue, no_cyclic_gc
+from .rules import FW006
 from .verdict import FirewallVerdict
 
 MAX_BYTES = 64 * 1024 * 1024
@@ -163,9 +164,9 @@ def run(ctx: Context) -> list[Finding]:
     for ff in files:
         text = texts[ff.path]
         if text is None:
-            findings.append(Finding("FW006", f"The firewall file {ff.path} cannot be read, so its "
-                                             "IMAP exposure cannot be judged.",
-                                    Location(ff.path, 1), key=f"file={ff.path};unreadable"))
+            findings.append(FW006.finding(f"The firewall file {ff.path} cannot be read, so its "
+                                          "IMAP exposure cannot be judged.",
+                                          Location(ff.path, 1), key=f"file={ff.path};unreadable"))
             continue
         try:
             verdicts[ff.path] = lint_text(text, ff.path, ff.format, reader, ufw_extra,

@@ -126,7 +126,7 @@ def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
         lines = ", ".join(str(n) for n in sorted(set(runtime_vars))[:10])
         note = (f" Line(s) {lines} use shell variables set at run time; their values were not "
                 "guessed.")
-        out = [f if f.rule_id == "FW006" else replace(f, message=f.message + note) for f in out]
+        out = [f if f.rule_id == FW006.id else replace(f, message=f.message + note) for f in out]
     return out
 
 

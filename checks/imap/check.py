@@ -14,7 +14,7 @@ from .. import Check
 from ..tls.rules import TLS001, TLS002
 from . import artefact, engine, judge
 from .facts import Plan
-from .rules import IMAP002, IMAP004
+from .rules import IMAP002, IMAP004, IMAP012
 
 
 def plans_for(targets: tuple[Target, ...]) -> list[Plan]:
@@ -103,7 +103,7 @@ def _tls_findings(ctx: Context, target: Target, r: engine.EndpointResult) -> lis
     if r.tls.incomplete:
         where = f"{target.name} ({target.host}:{port}, {r.plan.protocol})"
         out.append(ctx.live_finding(
-            "IMAP012", target, port,
+            IMAP012.id, target, port,
             f"{where} could not be judged (tls-assessment): {r.tls.incomplete}.",
             r.tls.incomplete, None, f"target={target.name};port={port};phase=tls-assessment"))
     return out

@@ -11,6 +11,7 @@ from imap_gate.context import Context
 from imap_gate.findings import Finding, Location
 
 from .. import Check
+from .rules import REH002
 
 WORKERS = 8
 
@@ -36,10 +37,11 @@ def run(ctx: Context) -> list[Finding]:
 
     files = entry_files(ctx)
     if not files:
-        return [Finding("REH002", "--rehearse was given, but the manifest names no Dovecot "
-                        "file to rehearse (configs.dovecot, targets[].dovecot or rehearse:).",
-                        Location(ctx.manifest.path, ctx.manifest.rehearse_line),
-                        key="rehearse=<none>;incomplete")]
+        return [REH002.finding("--rehearse was given, but the manifest names no Dovecot "
+                               "file to rehearse (configs.dovecot, targets[].dovecot or "
+                               "rehearse:).",
+                               Location(ctx.manifest.path, ctx.manifest.rehearse_line),
+                               key="rehearse=<none>;incomplete")]
     out: list[Finding] = []
     outcomes: dict[str, rehearsal.Outcome] = {}
     with cf.ThreadPoolExecutor(max_workers=min(WORKERS, len(files)),

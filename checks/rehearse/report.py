@@ -15,6 +15,8 @@ from collections.abc import Callable
 from imap_gate.findings import Finding, Location
 
 from ..dovecot.effective import EffectiveConfig
+from ..imap.rules import IMAP002, IMAP003, IMAP004, IMAP006, IMAP007, IMAP008, IMAP009, IMAP012, IMAP013
+from ..tls.rules import CERT003, CERT004, TLS001, TLS002, TLS003, TLS004, TLS005
 from .rehearsal import Outcome
 from .rules import REH001, REH002, REH003, REH004
 from .sandbox import Listener
@@ -23,9 +25,9 @@ MODERN = ("TLSv1.2", "TLSv1.3")
 LEGACY = ("SSLv3", "TLSv1", "TLSv1.1")
 # The throwaway certificate (or a committed one on a loopback name) says nothing about the
 # production certificate's trust and name: those are never judged by a rehearsal.
-CERT_NEVER = frozenset({"CERT003", "CERT004"})
+CERT_NEVER = frozenset({CERT003.id, CERT004.id})
 # The sandbox chose the probe's loopback source itself: the note about it is not news.
-DROPPED = frozenset({"IMAP013"})
+DROPPED = frozenset({IMAP013.id})
 _PEM_KEY = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
                       re.S)
 
@@ -42,18 +44,18 @@ def _where(eff: EffectiveConfig, listener: Listener) -> dict[str, Callable[[], L
         return port_loc or lst_loc
 
     return {
-        "IMAP002": lambda: eff.ssl_mode()[1],
-        "IMAP003": lambda: eff.ssl_mode()[1],
-        "IMAP004": lambda: eff.cleartext_auth_allowed(port if port > 0 else 143)[1],
-        "IMAP006": listener_loc,
-        "IMAP007": listener_loc,
-        "IMAP008": lambda: eff.value("login_greeting")[1],
-        "IMAP009": lambda: eff.value("auth_mechanisms")[1],
-        "TLS001": lambda: eff.min_tls()[1],
-        "TLS002": lambda: eff.min_tls()[1],
-        "TLS003": lambda: eff.min_tls()[1] or eff.value("ssl_cipher_list")[1],
-        "TLS004": lambda: eff.value("ssl_cipher_list")[1],
-        "TLS005": lambda: eff.value("ssl_cipher_list")[1],
+        IMAP002.id: lambda: eff.ssl_mode()[1],
+        IMAP003.id: lambda: eff.ssl_mode()[1],
+        IMAP004.id: lambda: eff.cleartext_auth_allowed(port if port > 0 else 143)[1],
+        IMAP006.id: listener_loc,
+        IMAP007.id: listener_loc,
+        IMAP008.id: lambda: eff.value("login_greeting")[1],
+        IMAP009.id: lambda: eff.value("auth_mechanisms")[1],
+        TLS001.id: lambda: eff.min_tls()[1],
+        TLS002.id: lambda: eff.min_tls()[1],
+        TLS003.id: lambda: eff.min_tls()[1] or eff.value("ssl_cipher_list")[1],
+        TLS004.id: lambda: eff.value("ssl_cipher_list")[1],
+        TLS005.id: lambda: eff.value("ssl_cipher_list")[1],
     }
 
 
@@ -114,7 +116,7 @@ def _disagreements(out: Outcome, head: str, live: dict[tuple[str, str], Finding]
     assert sb is not None
     eff = out.eff
     result: list[Finding] = []
-    incomplete = {f.port for f in out.findings if f.rule_id == "IMAP012"}
+    incomplete = {f.port for f in out.findings if f.rule_id == IMAP012.id}
     for x in sb.listeners:
         if x.port in incomplete:
             continue
@@ -122,7 +124,7 @@ def _disagreements(out: Outcome, head: str, live: dict[tuple[str, str], Finding]
         if x.protocol == "imap":
             predicted, loc = eff.cleartext_auth_allowed(x.declared_port if x.declared_port > 0
                                                         else 143)
-            saw = ("IMAP004", x.name) in live
+            saw = (IMAP004.id, x.name) in live
             if predicted is not None and predicted != saw:
                 said = "allows" if predicted else "forbids"
                 did = "accepted" if saw else "refused"
@@ -130,10 +132,10 @@ def _disagreements(out: Outcome, head: str, live: dict[tuple[str, str], Finding]
                     f"{head}, {x.name} listener: the linter predicts the file "
                     f"{said} cleartext login for an internet client, but the rehearsed Dovecot "
                     f"{did} it.", loc or Location(out.entry, 1),
-                    evidence=(live[("IMAP004", x.name)].evidence if saw else ""),
+                    evidence=(live[(IMAP004.id, x.name)].evidence if saw else ""),
                     key=f"{key};aspect=cleartext", related=related))
         min_tls, loc = eff.min_tls()
-        legacy_live = any((r, x.name) in live for r in ("TLS001", "TLS002"))
+        legacy_live = any((r, x.name) in live for r in (TLS001.id, TLS002.id))
         facts = out.facts.get(f"rehearsal:{x.port}") or {}
         tls_judged = bool(facts.get("tls"))
         if min_tls in MODERN and legacy_live:
