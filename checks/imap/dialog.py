@@ -43,7 +43,7 @@ from ..net import (
     send_all,
     tls_handshake,
 )
-from ..tls.api import Opener
+from ..tls.types import Opener
 from . import wire
 from .facts import EndpointFacts, Plan
 from .legs import (

@@ -39,7 +39,7 @@ from typing import Any
 
 from ..net import Closed, Deadline, ProbeError, Timeout, send_all
 from . import clienthello, records, suites, versions
-from .api import Opener, TlsAssessment, TlsTarget
+from .types import Opener, TlsAssessment, TlsTarget
 
 SSL_MODULE_CAP = 256 * 1024
 MAX_HANDSHAKES = 15

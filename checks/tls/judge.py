@@ -15,7 +15,6 @@ from imap_gate.rules import Issue
 from imap_gate.severity import Severity
 
 from . import certificate, suites, versions
-from .api import TlsTarget
 from .rules import (
     CERT001,
     CERT002,
@@ -30,6 +29,7 @@ from .rules import (
     TLS004,
     TLS005,
 )
+from .types import TlsTarget
 
 _CATEGORY_TEXT = {
     suites.NULL_ANON_EXPORT: ("a NULL, anonymous or EXPORT cipher suite", Severity.CRITICAL),
