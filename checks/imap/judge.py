@@ -121,45 +121,85 @@ def _secured_source(f: EndpointFacts, where: str) -> list[Issue]:
 
 
 def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
-    out: list[Issue] = []
+    """The cleartext port (143 with STARTTLS): PREAUTH, STARTTLS, cleartext login, injection,
+    and whether it matches what the manifest expects of it."""
     caps = f.caps_before_tls
     if f.greeting_status == "PREAUTH":
-        out.append(IMAP001.issue(f"{where} greets with PREAUTH on a cleartext connection: the session is "
-                                 "authenticated before TLS could start, so STARTTLS is impossible.",
-                                 evidence=f.greeting or "", port=f.port))
-        if f.expect == "starttls-required":
-            out.append(IMAP011.issue(f"{where} is expected starttls-required but "
-                                     "greets with PREAUTH.", evidence=f.greeting or "", port=f.port))
-        return out
+        return _preauth(f, where)
     if f.greeting_status != "OK" or caps is None:
-        return out  # the dialog stopped early: IMAP012 says so
+        return []  # the dialog stopped early: IMAP012 says so
+    out: list[Issue] = []
     if "STARTTLS" not in caps:
         out.append(IMAP002.issue(f"{where} does not offer STARTTLS, so every session on it is cleartext.",
                                  evidence=f.caps_evidence, port=f.port))
+    login = _cleartext_login(f, where, caps)
+    cleartext = login is not None
+    if login is not None:
+        out.append(login)
+    out += _starttls_layer(f, where)
+    secure = "STARTTLS" in caps and f.starttls == "ok" and not cleartext
+    if f.expect == "starttls-required" and not secure:
+        reasons = [r for r, bad in (("no STARTTLS", "STARTTLS" not in caps),
+                                    (f"STARTTLS {f.starttls}",
+                                     "STARTTLS" in caps and f.starttls != "ok"),
+                                    ("cleartext authentication accepted", cleartext)) if bad]
+        out.append(IMAP011.issue(f"{where} is expected starttls-required but shows {', '.join(reasons)}.",
+                                 evidence=f.caps_evidence, port=f.port))
+    if not cleartext and f.expect not in WANTS_OPEN:
+        out.append(IMAP006.issue(f"{where} is reachable although it refuses cleartext login; RFC 8314 "
+                                 "prefers implicit TLS on 993 (declare `expect: {" + str(f.port) +
+                                 ": starttls-required}` if it stays open on purpose).",
+                                 evidence=f.caps_evidence, port=f.port))
+    return out
+
+
+def _preauth(f: EndpointFacts, where: str) -> list[Issue]:
+    """A PREAUTH greeting in clear: the session is authenticated before TLS can start."""
+    out = [IMAP001.issue(f"{where} greets with PREAUTH on a cleartext connection: the session is "
+                         "authenticated before TLS could start, so STARTTLS is impossible.",
+                         evidence=f.greeting or "", port=f.port)]
+    if f.expect == "starttls-required":
+        out.append(IMAP011.issue(f"{where} is expected starttls-required but "
+                                 "greets with PREAUTH.", evidence=f.greeting or "", port=f.port))
+    return out
+
+
+def _cleartext_login(f: EndpointFacts, where: str, caps: list[str]) -> Issue | None:
+    """IMAP004, or None when the server neither takes a password in clear nor invites one.
+
+    A '+' to AUTHENTICATE before TLS proves it; no LOGINDISABLED invites a client's LOGIN;
+    a refusal that says "TLS first" without LOGINDISABLED still lets the password cross the
+    network once (medium)."""
     accepted = [m for m, state in (("PLAIN", f.auth_plain), ("LOGIN", f.auth_login))
                 if state == "continuation"]
-    cleartext = bool(accepted) or "LOGINDISABLED" not in caps
-    if cleartext:
-        sev = None
-        if accepted:
-            said = f.auth_plain_evidence if accepted[0] == "PLAIN" else f.auth_login_evidence
-            ev = f"AUTHENTICATE {accepted[0]} before TLS was answered {said} (cancelled with *)"
-            how = f"accepts AUTHENTICATE {accepted[0]} before TLS (a '+' continuation)"
-            tail = "passwords can cross the network unencrypted"
-        elif _refuses_before_tls(f, caps):
-            ev = f"{f.caps_evidence}\nAUTHENTICATE PLAIN before TLS was answered " \
-                 f"{f.auth_plain_evidence}"
-            how = ("refuses to authenticate before TLS but does not advertise LOGINDISABLED "
-                   "(RFC 9051 requires it there), so a client that trusts the capability list "
-                   "sends LOGIN in clear")
-            tail = ("the server refuses that login, but the password has already crossed the "
-                    "network unencrypted")
-            sev = Severity.MEDIUM
-        else:
-            ev = f.caps_evidence
-            how = "does not advertise LOGINDISABLED before TLS, so clients may send LOGIN in clear"
-            tail = "passwords can cross the network unencrypted"
-        out.append(IMAP004.issue(f"{where} {how}: {tail}.", evidence=ev, severity=sev, port=f.port))
+    if not accepted and "LOGINDISABLED" in caps:
+        return None
+    sev = None
+    if accepted:
+        said = f.auth_plain_evidence if accepted[0] == "PLAIN" else f.auth_login_evidence
+        ev = f"AUTHENTICATE {accepted[0]} before TLS was answered {said} (cancelled with *)"
+        how = f"accepts AUTHENTICATE {accepted[0]} before TLS (a '+' continuation)"
+        tail = "passwords can cross the network unencrypted"
+    elif _refuses_before_tls(f, caps):
+        ev = f"{f.caps_evidence}\nAUTHENTICATE PLAIN before TLS was answered " \
+             f"{f.auth_plain_evidence}"
+        how = ("refuses to authenticate before TLS but does not advertise LOGINDISABLED "
+               "(RFC 9051 requires it there), so a client that trusts the capability list "
+               "sends LOGIN in clear")
+        tail = ("the server refuses that login, but the password has already crossed the "
+                "network unencrypted")
+        sev = Severity.MEDIUM
+    else:
+        ev = f.caps_evidence
+        how = "does not advertise LOGINDISABLED before TLS, so clients may send LOGIN in clear"
+        tail = "passwords can cross the network unencrypted"
+    return IMAP004.issue(f"{where} {how}: {tail}.", evidence=ev, severity=sev, port=f.port)
+
+
+def _starttls_layer(f: EndpointFacts, where: str) -> list[Issue]:
+    """What STARTTLS itself did: refused, a failing handshake, STARTTLS offered again inside
+    TLS, commands pipelined before it executed inside (injection)."""
+    out: list[Issue] = []
     if f.starttls == "refused":
         out.append(IMAP003.issue(f"{where} advertises STARTTLS but refuses it.",
                                  evidence=f.starttls_evidence, port=f.port))
@@ -175,19 +215,6 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
         out.append(IMAP005.issue(f"{where} executes commands pipelined in cleartext after STARTTLS inside "
                                  "the TLS session (STARTTLS command injection).",
                                  evidence=f.injection_evidence, port=f.port))
-    secure = "STARTTLS" in caps and f.starttls == "ok" and not cleartext
-    if f.expect == "starttls-required" and not secure:
-        reasons = [r for r, bad in (("no STARTTLS", "STARTTLS" not in caps),
-                                    (f"STARTTLS {f.starttls}",
-                                     "STARTTLS" in caps and f.starttls != "ok"),
-                                    ("cleartext authentication accepted", cleartext)) if bad]
-        out.append(IMAP011.issue(f"{where} is expected starttls-required but shows {', '.join(reasons)}.",
-                                 evidence=f.caps_evidence, port=f.port))
-    if not cleartext and f.expect not in WANTS_OPEN:
-        out.append(IMAP006.issue(f"{where} is reachable although it refuses cleartext login; RFC 8314 "
-                                 "prefers implicit TLS on 993 (declare `expect: {" + str(f.port) +
-                                 ": starttls-required}` if it stays open on purpose).",
-                                 evidence=f.caps_evidence, port=f.port))
     return out
 
 
