@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 
 from imap_gate.findings import Finding, Location
 from imap_gate.rules import Rule
@@ -39,7 +40,9 @@ from .rules import (
     DOV010,
     DOV011,
     DOV012,
+    DOV013,
     DOV014,
+    DOV015,
 )
 
 ReadPointed = Callable[[str, str], tuple[str | None, bytes | None]]
@@ -132,23 +135,46 @@ def broad_public(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
 
 # -- the rules ------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class Judged:
+    """What every judge reads: the effective settings, and what several of them need."""
+
+    eff: EffectiveConfig
+    read_pointed: ReadPointed
+    ssl_mode: str | None
+    ssl_loc: Location | None
+
+
+Judge = Callable[[Judged], list[Finding]]
+
+# One judge per rule (two where one pass over the same settings decides both), in the order
+# they run. tests/dovecot/test_dovecot_judges.py checks that these and RAISED_ELSEWHERE cover
+# the catalogue's Dovecot rules and that each judge raises only the rules it names.
+JUDGES: tuple[tuple[tuple[Rule, ...], Judge], ...] = (
+    ((DOV001,), lambda j: _dov001(j.eff, j.ssl_mode)),
+    ((DOV002,), lambda j: _dov002(j.eff, j.ssl_loc)),
+    ((DOV003,), lambda j: _dov003(j.eff) if j.ssl_mode != "no" else []),
+    ((DOV004,), lambda j: _dov004(j.eff) if j.ssl_mode != "no" else []),
+    ((DOV005,), lambda j: _dov005(j.eff)),
+    ((DOV006,), lambda j: _dov006(j.eff)),
+    ((DOV007, DOV014), lambda j: _dov007_014(j.eff)),
+    ((DOV008, DOV009), lambda j: _dov008_009(j.eff)),
+    ((DOV010,), lambda j: _dov010(j.eff)),
+    ((DOV011,), lambda j: _dov011(j.eff, j.read_pointed)),
+    ((DOV012,), lambda j: _dov012(j.eff)),
+    ((DOV015,), lambda j: _dov015(j.eff)),
+)
+# Rules raised while the tree is read, not by a judge of the effective settings.
+RAISED_ELSEWHERE: dict[Rule, str] = {
+    DOV013: "structure.py, loader.py, names.py, v24.py: a file or line doveconf would refuse",
+    DOV015: "templated.py, structure.py: a security setting a template or include decides",
+}
+
+
 def judge(eff: EffectiveConfig, read_pointed: ReadPointed) -> list[Finding]:
-    out: list[Finding] = []
     ssl_mode, ssl_loc = eff.ssl_mode()
-    out += _dov001(eff, ssl_mode)
-    out += _dov002(eff, ssl_loc)
-    if ssl_mode != "no":
-        out += _dov003(eff)
-        out += _dov004(eff)
-    out += _dov005(eff)
-    out += _dov006(eff)
-    out += _dov007_014(eff)
-    out += _dov008_009(eff)
-    out += _dov010(eff)
-    out += _dov011(eff, read_pointed)
-    out += _dov012(eff)
-    out += _dov015(eff)
-    return out
+    judged = Judged(eff, read_pointed, ssl_mode, ssl_loc)
+    return [f for _, fn in JUDGES for f in fn(judged)]
 
 
 def _quoted(a: Assign) -> str:
