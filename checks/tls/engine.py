@@ -35,7 +35,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any
+from typing import Any, TypeGuard
 
 from ..net import Closed, Deadline, ProbeError, Timeout, send_all
 from . import clienthello, records, suites, versions
@@ -223,29 +223,53 @@ def _probe_ciphers(st: _State, sni: str) -> bool:
     top = legacy[0]
     tls = [v for v in legacy if v >= versions.TLS10]
     low = tls[-1] if tls else versions.SSL3
+    _weak_seen_in_version_probes(st)
+    picked = st.chosen.get(top)
+    _prefetch_ciphers(st, sni, top, low, picked)
+    if _fs_known(picked):
+        st.fs_suite = suites.name_of(picked)
+    else:
+        st.fs_suite = _pick(st, "forward-secret suites", top, suites.FORWARD_SECRET, sni)
+    if _static_rsa_known(picked):
+        st.static_rsa_suite = suites.name_of(picked)
+    else:
+        st.static_rsa_suite = _pick(st, "static-RSA suites", top, suites.STATIC_RSA, sni)
+    _weak_rounds(st, sni, low)
+    return True
 
+
+def _weak_seen_in_version_probes(st: _State) -> None:
+    """A suite the server picked from everything offered already proves its category."""
     for v, code in st.chosen.items():
         if v <= versions.TLS12:
             cat = suites.SUITES[code].weak
             if cat and cat not in st.weak:
                 st.weak[cat] = f"ServerHello version={versions.name(v)} cipher={suites.name_of(code)}"
 
-    picked = st.chosen.get(top)
-    _prefetch_ciphers(st, sni, top, low, picked)
-    if picked is not None and suites.SUITES[picked].forward_secret:
-        st.fs_suite = suites.name_of(picked)
-    else:
-        st.fs_suite = _pick(st, "forward-secret suites", top, suites.FORWARD_SECRET, sni)
-    if picked is not None and suites.SUITES[picked].static_rsa and \
-            suites.SUITES[picked].weak != suites.NULL_ANON_EXPORT:
-        st.static_rsa_suite = suites.name_of(picked)
-    else:
-        st.static_rsa_suite = _pick(st, "static-RSA suites", top, suites.STATIC_RSA, sni)
 
+def _fs_known(picked: int | None) -> TypeGuard[int]:
+    """The version probe's pick already shows forward secrecy: no hello needed for it."""
+    return picked is not None and suites.SUITES[picked].forward_secret
+
+
+def _static_rsa_known(picked: int | None) -> TypeGuard[int]:
+    """The version probe's pick already shows static RSA (an EXPORT one does not count)."""
+    return (picked is not None and suites.SUITES[picked].static_rsa
+            and suites.SUITES[picked].weak != suites.NULL_ANON_EXPORT)
+
+
+def _weak_offer(st: _State) -> tuple[list[str], tuple[int, ...], str]:
+    """The weak categories not yet proven, every suite of them, and the hello's label."""
     remaining = [c for c in suites.WEAK_CATEGORIES if c not in st.weak]
+    offered = tuple(code for cat in remaining for code in suites.BY_CATEGORY[cat])
+    return remaining, offered, "weak suites (" + ", ".join(remaining) + ")"
+
+
+def _weak_rounds(st: _State, sni: str, low: int) -> None:
+    """All weak categories at once, then again without the one the server picked, until it
+    refuses (at the oldest TLS version it accepts)."""
+    remaining, offered, label = _weak_offer(st)
     while remaining:
-        offered = tuple(code for cat in remaining for code in suites.BY_CATEGORY[cat])
-        label = "weak suites (" + ", ".join(remaining) + ")"
         reply = st.hello(label, clienthello.client_hello(low, offered, sni))
         hello = _server_hello(reply, offered, low, label)
         if hello is None and _broke(reply):
@@ -255,24 +279,20 @@ def _probe_ciphers(st: _State, sni: str) -> bool:
         cat = suites.SUITES[hello.cipher].weak
         assert cat is not None  # every offered suite has a category
         st.weak[cat] = reply.evidence()
-        remaining.remove(cat)
-    return True
+        remaining, offered, label = _weak_offer(st)
 
 
 def _prefetch_ciphers(st: _State, sni: str, top: int, low: int, picked: int | None) -> None:
     """The hellos ``_probe_ciphers`` is about to send one after another, at once."""
     hellos: list[tuple[str, bytes, bool]] = []
-    if picked is None or not suites.SUITES[picked].forward_secret:
+    if not _fs_known(picked):
         hellos.append(("forward-secret suites",
                        clienthello.client_hello(top, suites.FORWARD_SECRET, sni), False))
-    if not (picked is not None and suites.SUITES[picked].static_rsa
-            and suites.SUITES[picked].weak != suites.NULL_ANON_EXPORT):
+    if not _static_rsa_known(picked):
         hellos.append(("static-RSA suites", clienthello.client_hello(top, suites.STATIC_RSA, sni),
                        False))
-    remaining = [c for c in suites.WEAK_CATEGORIES if c not in st.weak]
+    remaining, offered, label = _weak_offer(st)
     if remaining:
-        offered = tuple(code for cat in remaining for code in suites.BY_CATEGORY[cat])
-        label = "weak suites (" + ", ".join(remaining) + ")"
         hellos.append((label, clienthello.client_hello(low, offered, sni), False))
         # Its retry without finite-field DH too, in case the server breaks on those: one
         # handshake more on a server that refuses cleanly, one wave less on one that hangs up.
