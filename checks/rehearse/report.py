@@ -60,6 +60,9 @@ def _where(eff: EffectiveConfig, listener: Listener) -> dict[str, Callable[[], L
 
 
 def findings(out: Outcome, manifest_path: str, manifest_line: int = 1) -> list[Finding]:
+    """One rehearsal's findings: a refusal to start (REH001), or what could not finish
+    (REH002), the live findings placed at the committed lines that cause them, where the
+    linter and Dovecot disagree (REH003), and what the sandbox changed (REH004)."""
     entry = out.entry
     head = f"Rehearsal of {entry} (Dovecot {out.version})"
     related = (Location(manifest_path, manifest_line, message="rehearsal requested here"),)
@@ -68,40 +71,22 @@ def findings(out: Outcome, manifest_path: str, manifest_line: int = 1) -> list[F
         path, line = out.refusal_at or (entry, 1)
         where = f" at {path}:{line}" if out.refusal_at else ""
         return [REH001.finding(redact(f"{head}: Dovecot refuses to start{where}: {r.message}"),
-                        Location(path, line), evidence=redact(r.message),
-                        key=f"rehearse={entry};refused", related=related)]
+                               Location(path, line), evidence=redact(r.message),
+                               key=f"rehearse={entry};refused", related=related)]
     result: list[Finding] = []
     if out.status != "rehearsed":
         result.append(REH002.finding(f"{head} could not finish: {out.reason}; the "
-                              "configuration is not judged by a rehearsal.", Location(entry, 1),
-                              evidence=redact(out.reason or ""),
-                              key=f"rehearse={entry};incomplete", related=related))
+                                     "configuration is not judged by a rehearsal.",
+                                     Location(entry, 1), evidence=redact(out.reason or ""),
+                                     key=f"rehearse={entry};incomplete", related=related))
     sb = out.sandbox
     if sb is None:
         return result
-    by_port = {x.port: x for x in sb.listeners}
     seen_rules: dict[tuple[str, str], Finding] = {}
     for f in out.findings:
-        if f.rule_id in DROPPED or f.rule_id in CERT_NEVER or \
-                (f.rule_id.startswith("CERT") and sb.throwaway_cert):
+        if _not_news(f, sb.throwaway_cert):
             continue
-        listener = by_port.get(f.port or 0)
-        name = listener.name if listener else "?"
-        loc: Location | None = None
-        if listener is not None:
-            getter = _where(out.eff, listener).get(f.rule_id)
-            loc = getter() if getter else None
-            if loc is None:
-                _, _, port_loc, lst_loc = out.eff.listener(listener.name)
-                loc = port_loc or lst_loc
-        loc = loc or Location(entry, 1)
-        detail = (f.key or "").split(";")[2:]
-        text = f.message.replace(f"rehearsal ({sb.listen}:{f.port}, ", f"the {name} listener (")
-        finding = Finding(
-            f.rule_id, redact(f"{head}, {name} listener: {text}"), loc, severity=f.severity,
-            evidence=redact(f.evidence), key=";".join([f"rehearse={entry}", f"listener={name}",
-                                                       *detail]),
-            related=related)
+        finding, name = _placed(out, f, head, related)
         result.append(finding)
         seen_rules.setdefault((f.rule_id, name), finding)
     result += _disagreements(out, head, seen_rules, related)
@@ -109,47 +94,91 @@ def findings(out: Outcome, manifest_path: str, manifest_line: int = 1) -> list[F
     return result
 
 
+def _not_news(f: Finding, throwaway_cert: bool) -> bool:
+    """Live findings a rehearsal cannot judge (the production certificate) or caused itself."""
+    return (f.rule_id in DROPPED or f.rule_id in CERT_NEVER
+            or (f.rule_id.startswith("CERT") and throwaway_cert))
+
+
+def _placed(out: Outcome, f: Finding, head: str, related: tuple[Location, ...]
+            ) -> tuple[Finding, str]:
+    """A live finding of the rehearsal at the committed line that causes it (the listener's
+    line when no setting is known to), and the listener's name."""
+    sb = out.sandbox
+    assert sb is not None
+    listener = {x.port: x for x in sb.listeners}.get(f.port or 0)
+    name = listener.name if listener else "?"
+    loc: Location | None = None
+    if listener is not None:
+        getter = _where(out.eff, listener).get(f.rule_id)
+        loc = getter() if getter else None
+        if loc is None:
+            _, _, port_loc, lst_loc = out.eff.listener(listener.name)
+            loc = port_loc or lst_loc
+    loc = loc or Location(out.entry, 1)
+    detail = (f.key or "").split(";")[2:]
+    text = f.message.replace(f"rehearsal ({sb.listen}:{f.port}, ", f"the {name} listener (")
+    return Finding(
+        f.rule_id, redact(f"{head}, {name} listener: {text}"), loc, severity=f.severity,
+        evidence=redact(f.evidence), key=";".join([f"rehearse={out.entry}", f"listener={name}",
+                                                   *detail]),
+        related=related), name
+
+
 def _disagreements(out: Outcome, head: str, live: dict[tuple[str, str], Finding],
                    related: tuple[Location, ...]) -> list[Finding]:
     """REH003: where the linter's prediction and Dovecot's behaviour differ."""
     sb = out.sandbox
     assert sb is not None
-    eff = out.eff
-    result: list[Finding] = []
     incomplete = {f.port for f in out.findings if f.rule_id == IMAP012.id}
+    result: list[Finding] = []
     for x in sb.listeners:
         if x.port in incomplete:
             continue
         key = f"rehearse={out.entry};listener={x.name}"
         if x.protocol == "imap":
-            predicted, loc = eff.cleartext_auth_allowed(x.declared_port if x.declared_port > 0
-                                                        else 143)
-            saw = (IMAP004.id, x.name) in live
-            if predicted is not None and predicted != saw:
-                said = "allows" if predicted else "forbids"
-                did = "accepted" if saw else "refused"
-                result.append(REH003.finding(
-                    f"{head}, {x.name} listener: the linter predicts the file "
-                    f"{said} cleartext login for an internet client, but the rehearsed Dovecot "
-                    f"{did} it.", loc or Location(out.entry, 1),
-                    evidence=(live[(IMAP004.id, x.name)].evidence if saw else ""),
-                    key=f"{key};aspect=cleartext", related=related))
-        min_tls, loc = eff.min_tls()
-        legacy_live = any((r, x.name) in live for r in (TLS001.id, TLS002.id))
-        facts = out.facts.get(f"rehearsal:{x.port}") or {}
-        tls_judged = bool(facts.get("tls"))
-        if min_tls in MODERN and legacy_live:
-            result.append(REH003.finding(
-                f"{head}, {x.name} listener: the file sets the minimum to {min_tls}, "
-                "but the rehearsed Dovecot accepted an older protocol.",
-                loc or Location(out.entry, 1), key=f"{key};aspect=min-tls", related=related))
-        elif min_tls in LEGACY and tls_judged and not legacy_live:
-            result.append(REH003.finding(
-                f"{head}, {x.name} listener: the file allows {min_tls}, but the "
-                "rehearsed Dovecot accepted nothing below TLS 1.2 (this machine's OpenSSL "
-                "refused it; production's may not).", loc or Location(out.entry, 1),
-                key=f"{key};aspect=min-tls", related=related))
+            result += _cleartext_disagreement(out, head, x, live, key, related)
+        result += _min_tls_disagreement(out, head, x, live, key, related)
     return result
+
+
+def _cleartext_disagreement(out: Outcome, head: str, x: Listener,
+                            live: dict[tuple[str, str], Finding], key: str,
+                            related: tuple[Location, ...]) -> list[Finding]:
+    predicted, loc = out.eff.cleartext_auth_allowed(x.declared_port if x.declared_port > 0
+                                                    else 143)
+    saw = (IMAP004.id, x.name) in live
+    if predicted is None or predicted == saw:
+        return []
+    said = "allows" if predicted else "forbids"
+    did = "accepted" if saw else "refused"
+    return [REH003.finding(
+        f"{head}, {x.name} listener: the linter predicts the file "
+        f"{said} cleartext login for an internet client, but the rehearsed Dovecot "
+        f"{did} it.", loc or Location(out.entry, 1),
+        evidence=(live[(IMAP004.id, x.name)].evidence if saw else ""),
+        key=f"{key};aspect=cleartext", related=related)]
+
+
+def _min_tls_disagreement(out: Outcome, head: str, x: Listener,
+                          live: dict[tuple[str, str], Finding], key: str,
+                          related: tuple[Location, ...]) -> list[Finding]:
+    min_tls, loc = out.eff.min_tls()
+    legacy_live = any((r, x.name) in live for r in (TLS001.id, TLS002.id))
+    facts = out.facts.get(f"rehearsal:{x.port}") or {}
+    tls_judged = bool(facts.get("tls"))
+    if min_tls in MODERN and legacy_live:
+        return [REH003.finding(
+            f"{head}, {x.name} listener: the file sets the minimum to {min_tls}, "
+            "but the rehearsed Dovecot accepted an older protocol.",
+            loc or Location(out.entry, 1), key=f"{key};aspect=min-tls", related=related)]
+    if min_tls in LEGACY and tls_judged and not legacy_live:
+        return [REH003.finding(
+            f"{head}, {x.name} listener: the file allows {min_tls}, but the "
+            "rehearsed Dovecot accepted nothing below TLS 1.2 (this machine's OpenSSL "
+            "refused it; production's may not).", loc or Location(out.entry, 1),
+            key=f"{key};aspect=min-tls", related=related)]
+    return []
 
 
 def _sandbox_note(out: Outcome, head: str, related: tuple[Location, ...]) -> Finding:
