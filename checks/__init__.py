@@ -13,7 +13,7 @@ from imap_gate.findings import Finding
 @dataclass(frozen=True)
 class Check:
     name: str
-    kind: str  # lint | probe | correlation
+    kind: str  # lint | rehearsal | probe | correlation (checks.registry.STAGE), as its family
     run: Callable[[Context], list[Finding]]
 
 

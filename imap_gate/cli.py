@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 STAGES = {"dovecot": "linting Dovecot files", "firewall": "linting firewall files",
-          "probe": "probing endpoints", "drift": "comparing files with the live servers"}
+          "imap": "probing endpoints", "drift": "comparing files with the live servers"}
 
 
 @dataclass

@@ -127,4 +127,4 @@ def _check_sources(ctx: Context) -> None:
                              t.source_line or t.line, t.source_column) from None
 
 
-CHECK = Check(name="probe", kind="probe", run=run)
+CHECK = Check(name="imap", kind="probe", run=run)

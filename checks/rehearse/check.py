@@ -55,4 +55,4 @@ def run(ctx: Context) -> list[Finding]:
     return out
 
 
-CHECK = Check(name="rehearse", kind="lint", run=run)
+CHECK = Check(name="rehearse", kind="rehearsal", run=run)

@@ -70,7 +70,7 @@ def test_a_registered_family_reaches_the_catalogue_and_list_rules(toy) -> None:
 def test_a_registered_family_runs_in_its_stage_and_its_modes(toy) -> None:
     names = [c.name for c in all_checks(None)]
     # a lint family runs with the lints: before the rehearsal, the probe and drift
-    assert names.index("toy") < names.index("rehearse") < names.index("probe") < names.index("drift")
+    assert names.index("toy") < names.index("rehearse") < names.index("imap") < names.index("drift")
     assert "toy" in [c.name for c in all_checks("lint")]
     assert "toy" not in [c.name for c in all_checks("probe")]
 
