@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 from imap_gate.context import Context, endpoint_key
 from imap_gate.errors import InputError
@@ -24,20 +25,13 @@ def plans_for(targets: tuple[Target, ...]) -> list[Plan]:
 
 
 def run(ctx: Context) -> list[Finding]:
+    """Probe (engine), judge (judge), publish (facts for the reports, artefact for drift)."""
     targets = ctx.manifest.targets
     plans = plans_for(targets)
     if not plans:
         return []
     _check_sources(ctx)
-    tls = engine.TlsSettings(
-        now=ctx.now, cert_expiry_days=ctx.manifest.defaults.cert_expiry_days,
-        ca_files={t.name: str(ctx.root / t.ca_file) if t.ca_file else None for t in targets})
-    on_done = None
-    if ctx.progress is not None:
-        ctx.progress.stage("probing endpoints", len(plans))
-        on_done = ctx.progress.advance
-    results = engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls, on_done=on_done,
-                               per_host=ctx.manifest.defaults.per_host)
+    results = _probe(ctx, plans)
     by_name = {t.name: t for t in targets}
     # A target where nothing answered gets one finding (judge_target), not one per port.
     silent = {t.name for t in targets
@@ -46,11 +40,7 @@ def run(ctx: Context) -> list[Finding]:
     live: dict[tuple[str, int], artefact.LiveEndpoint] = {}
     for r in results:
         target = by_name[r.plan.target]
-        facts = r.facts.as_json()
-        if r.tls is not None:
-            facts["tls"] = dict(r.tls.facts)
-            facts["tls"].setdefault("handshakes", r.tls.handshakes)
-        ctx.facts[endpoint_key(target.name, r.plan.port)] = facts
+        ctx.facts[endpoint_key(target.name, r.plan.port)] = _report_facts(r)
         issues = [i for i in judge.judge_endpoint(r.facts)
                   if not (target.name in silent and i.detail == "phase=connect")]
         findings += [_finding(ctx, target, issue) for issue in issues]
@@ -59,10 +49,32 @@ def run(ctx: Context) -> list[Finding]:
         live[(target.name, r.plan.port)] = _published(r, issues)
     for target in targets:
         endpoints = [r.facts for r in results if r.plan.target == target.name]
-        for issue in judge.judge_target(endpoints):
-            findings.append(_finding(ctx, target, issue))
+        findings += [_finding(ctx, target, issue) for issue in judge.judge_target(endpoints)]
     ctx.artefacts.put(artefact.ENDPOINTS, live)
     return findings
+
+
+def _probe(ctx: Context, plans: list[Plan]) -> list[engine.EndpointResult]:
+    """Every endpoint, through the engine, with a progress count on a terminal."""
+    targets = ctx.manifest.targets
+    tls = engine.TlsSettings(
+        now=ctx.now, cert_expiry_days=ctx.manifest.defaults.cert_expiry_days,
+        ca_files={t.name: str(ctx.root / t.ca_file) if t.ca_file else None for t in targets})
+    on_done = None
+    if ctx.progress is not None:
+        ctx.progress.stage("probing endpoints", len(plans))
+        on_done = ctx.progress.advance
+    return engine.probe_all(plans, ctx.manifest.defaults.concurrency, tls, on_done=on_done,
+                            per_host=ctx.manifest.defaults.per_host)
+
+
+def _report_facts(r: engine.EndpointResult) -> dict[str, Any]:
+    """The endpoint as the reports show it (JSON): the dialog's facts and the TLS facts."""
+    facts = r.facts.as_json()
+    if r.tls is not None:
+        facts["tls"] = dict(r.tls.facts)
+        facts["tls"].setdefault("handshakes", r.tls.handshakes)
+    return facts
 
 
 def _published(r: engine.EndpointResult, issues: list[Issue]) -> artefact.LiveEndpoint:
