@@ -70,6 +70,33 @@ def test_concurrency_bound_is_respected() -> None:
     assert peak <= 3
 
 
+def test_endpoints_at_once_are_capped_by_the_leg_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """More endpoint threads than LEG_THREADS // per_host would only wait for leg slots; the
+    run's budget counts the waves the cap makes, so the later endpoints are still judged."""
+    monkeypatch.setattr(engine, "LEG_THREADS", 8)
+    peak = live = 0
+    lock = threading.Lock()
+    real = engine.probe_one
+
+    def counted(*args: object, **kw: object) -> engine.EndpointResult:
+        nonlocal peak, live
+        with lock:
+            live += 1
+            peak = max(peak, live)
+        try:
+            return real(*args, **kw)  # type: ignore[arg-type]
+        finally:
+            with lock:
+                live -= 1
+
+    monkeypatch.setattr(engine, "probe_one", counted)
+    with fs.serve(fs.stall) as srv:
+        results = engine.probe_all([_plan(srv.port, target=f"t{i}", timeout=0.3)
+                                    for i in range(6)], 32, None, per_host=4)
+    assert peak == 2
+    assert [r.facts.problems[0].phase for r in results] == ["greeting"] * 6
+
+
 def test_run_deadline_cuts_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine, "run_budget", lambda plans, c: 0.3)
     with fs.serve(fs.stall) as srv:
