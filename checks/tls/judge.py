@@ -77,6 +77,8 @@ def cipher_issues(weak: dict[str, str], fs_suite: str | None, static_rsa_suite: 
 
 def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
                                  ) -> tuple[dict[str, Any], list[Issue]]:
+    """The leaf's facts for the report, and what is wrong with the chain: trust, name,
+    validity dates, key size, signature hashes (CERT001..CERT007)."""
     try:
         chain = certificate.load_chain(ders)
     except certificate.BadCertificate as exc:
@@ -87,7 +89,6 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
     now = target.now if target.now.tzinfo else target.now.replace(tzinfo=dt.UTC)
     facts = certificate.describe(leaf, now)
     facts["chain_length"] = len(chain)
-    issues: list[Issue] = []
     subject = facts["subject"]
 
     store = certificate.trust_store(target.ca_file)
@@ -95,6 +96,7 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
     facts["trusted"] = trusted
     facts["trust_error"] = why or None
     facts["trust_sources"] = list(store.sources)
+    issues: list[Issue] = []
     if not trusted:
         issues.append(CERT003.issue(f"The server certificate is not trusted: {why}.",
                                     evidence=f"subject={subject}; issuer={facts['issuer']}"))
@@ -107,41 +109,56 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
         names = ", ".join(facts["san"]) or "none"
         issues.append(CERT004.issue(f"The server certificate does not match the name {name!r}.",
                                     evidence=f"presented: {names}"))
-
-    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
-    if now > not_after:
-        issues.append(CERT001.issue(f"The server certificate expired on {not_after:%Y-%m-%d}.",
-                                    evidence=f"notAfter={facts['not_after']}; subject={subject}"))
-    elif now < not_before:
-        issues.append(CERT002.issue(f"The server certificate is not valid before "
-                                    f"{not_before:%Y-%m-%d}.",
-                                    evidence=f"notBefore={facts['not_before']}; "
-                                             f"subject={subject}"))
-    elif facts["days_left"] < target.cert_expiry_days:
-        sev = Severity.MEDIUM if facts["days_left"] < 7 else Severity.LOW
-        issues.append(CERT007.issue(f"The server certificate expires in {facts['days_left']} "
-                                    f"day(s), on {not_after:%Y-%m-%d}.",
-                                    evidence=f"notAfter={facts['not_after']}; "
-                                             f"threshold={target.cert_expiry_days} days",
-                                    severity=sev))
-
-    key_sev = certificate.weak_key_severity(facts["key_type"], facts["key_bits"])
-    if key_sev:
-        issues.append(CERT005.issue(f"The server certificate has a weak {facts['key_type']} key "
-                                    f"of {facts['key_bits']} bits.",
-                                    evidence=f"key={facts['key_type']}-{facts['key_bits']}; "
-                                             f"subject={subject}",
-                                    severity=Severity.parse(key_sev)))
-
+    issues += _validity(leaf, facts, now, target.cert_expiry_days)
+    issues += _weak_key(facts)
     # The trust anchor's own self-signature does not matter; every signature below it does.
     signed = [c for c in (path if trusted else chain) if not store.is_anchor(c)] or [leaf]
+    issues += _weak_signature(signed)
+    return facts, issues
+
+
+def _validity(leaf: Any, facts: dict[str, Any], now: dt.datetime, expiry_days: int
+              ) -> list[Issue]:
+    """Expired (CERT001), not yet valid (CERT002), or expiring within the threshold (CERT007)."""
+    subject = facts["subject"]
+    not_before, not_after = leaf.not_valid_before_utc, leaf.not_valid_after_utc
+    if now > not_after:
+        return [CERT001.issue(f"The server certificate expired on {not_after:%Y-%m-%d}.",
+                              evidence=f"notAfter={facts['not_after']}; subject={subject}")]
+    if now < not_before:
+        return [CERT002.issue(f"The server certificate is not valid before "
+                              f"{not_before:%Y-%m-%d}.",
+                              evidence=f"notBefore={facts['not_before']}; subject={subject}")]
+    if facts["days_left"] < expiry_days:
+        sev = Severity.MEDIUM if facts["days_left"] < 7 else Severity.LOW
+        return [CERT007.issue(f"The server certificate expires in {facts['days_left']} "
+                              f"day(s), on {not_after:%Y-%m-%d}.",
+                              evidence=f"notAfter={facts['not_after']}; "
+                                       f"threshold={expiry_days} days",
+                              severity=sev)]
+    return []
+
+
+def _weak_key(facts: dict[str, Any]) -> list[Issue]:
+    key_sev = certificate.weak_key_severity(facts["key_type"], facts["key_bits"])
+    if not key_sev:
+        return []
+    return [CERT005.issue(f"The server certificate has a weak {facts['key_type']} key "
+                          f"of {facts['key_bits']} bits.",
+                          evidence=f"key={facts['key_type']}-{facts['key_bits']}; "
+                                   f"subject={facts['subject']}",
+                          severity=Severity.parse(key_sev))]
+
+
+def _weak_signature(signed: list[Any]) -> list[Issue]:
+    """CERT006 for the worst signature hash below the trust anchor."""
     worst: tuple[str, str] | None = None
     for cert in signed:
         algo = certificate.signature_hash(cert)
         hash_sev = certificate.WEAK_HASHES.get(algo)
         if hash_sev and (worst is None or Severity.parse(hash_sev) > Severity.parse(worst[1])):
             worst = (f"{algo} signature on {certificate._rfc4514(cert.subject)}", hash_sev)
-    if worst:
-        issues.append(CERT006.issue(f"The server certificate chain uses a weak signature: "
-                                    f"{worst[0]}.", evidence=worst[0], severity=Severity.parse(worst[1])))
-    return facts, issues
+    if worst is None:
+        return []
+    return [CERT006.issue(f"The server certificate chain uses a weak signature: "
+                          f"{worst[0]}.", evidence=worst[0], severity=Severity.parse(worst[1]))]
