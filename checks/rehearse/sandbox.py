@@ -396,6 +396,8 @@ def _filter_section(ed: _Editor, n: Section) -> None:
 
 def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],
              service: str | None, certs: _Certs, version: str, sb: Sandbox) -> None:
+    """One setting of the committed tree: kept, pointed at the sandbox, or removed. A
+    setting inside a service block or a plugin block follows the rules of that block."""
     path, line = s.loc.path, s.loc.line
     if s.kind == "file" and key not in CERT_KEYS | KEY_KEYS | CA_KEYS | DH_KEYS:
         _pointed(ed, s, key, certs, sb)
@@ -411,36 +413,43 @@ def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],
         return
     if key in OWNED:
         ed.remove(path, line, f"{key} set by the sandbox")
-        return
-    if key == "mail_plugins":
-        words = _words(s.value)
-        missing = [w for w in words if sb.lacks_plugin(w)]
-        if missing:
-            shown = " ".join(w for w in words if w not in missing)
-            ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {shown}",
-                       f"mail_plugins: {' '.join(missing)} removed: the local Dovecot "
-                       f"{sb.version} lacks the plugin")
-        return
-    if key in TRUST_KEYS:
-        words = _words(s.value)
-        kept = [w for w in words if not kept_away(w)]
-        if kept != words:
-            gone = " ".join(w for w in words if kept_away(w))
-            ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {' '.join(kept)}",
-                       f"{key}: {gone} removed: it covers the probe's loopback address but no "
-                       "public one (or is a name Dovecot would resolve)")
-        return
-    if key in CERT_KEYS | KEY_KEYS | CA_KEYS | DH_KEYS:
+    elif key == "mail_plugins":
+        _plugins_setting(ed, s, sb)
+    elif key in TRUST_KEYS:
+        _trust_setting(ed, s, key)
+    elif key in CERT_KEYS | KEY_KEYS | CA_KEYS | DH_KEYS:
         _cert(ed, s, key, certs, sb)
-        return
-    if key in PASSWORD_KEYS and not certs.repo:
+    elif key in PASSWORD_KEYS and not certs.repo:
         ed.remove(path, line, f"{key} removed with the key it unlocks")
-        return
-    if key in CLIENT_TLS_KEYS:
+    elif key in CLIENT_TLS_KEYS:
         ed.remove(path, line, f"{key} removed: outgoing TLS is not rehearsed")
-        return
-    if _RUNS.search(key):
+    elif _RUNS.search(key):
         ed.remove(path, line, f"{key} removed: it runs a program")
+
+
+def _plugins_setting(ed: _Editor, s: Setting, sb: Sandbox) -> None:
+    """``mail_plugins = ...`` without the plugins the local Dovecot lacks."""
+    path, line = s.loc.path, s.loc.line
+    words = _words(s.value)
+    missing = [w for w in words if sb.lacks_plugin(w)]
+    if missing:
+        shown = " ".join(w for w in words if w not in missing)
+        ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {shown}",
+                   f"mail_plugins: {' '.join(missing)} removed: the local Dovecot "
+                   f"{sb.version} lacks the plugin")
+
+
+def _trust_setting(ed: _Editor, s: Setting, key: str) -> None:
+    """A trusted-networks list without the entries that cover the probe's loopback address
+    (or name a host Dovecot would resolve)."""
+    path, line = s.loc.path, s.loc.line
+    words = _words(s.value)
+    kept = [w for w in words if not kept_away(w)]
+    if kept != words:
+        gone = " ".join(w for w in words if kept_away(w))
+        ed.replace(path, line, f"{ed.indent(path, line)}{s.key} = {' '.join(kept)}",
+                   f"{key}: {gone} removed: it covers the probe's loopback address but no "
+                   "public one (or is a name Dovecot would resolve)")
 
 
 def _pointed(ed: _Editor, s: Setting, key: str, certs: _Certs, sb: Sandbox) -> None:
