@@ -198,54 +198,78 @@ def read_reply(sock: socket.socket, deadline: Deadline, *, want_certificates: bo
     reader.buf[:0] = first  # put it back: the record reader wants the whole header
     if first[0] & 0x80:
         return _read_sslv2(reader, deadline)
+    flight = _Flight(reader, want_certificates, cap)
     records = _Records(reader, deadline)
-    stream = bytearray()
-    reply = Reply("closed")
     try:
         while True:
             kind, body = records.next()
-            if kind == CT_ALERT:
-                if len(body) < 2:
-                    raise MalformedReply("truncated alert", body)
-                if body[0] == 1 and body[1] != 0:
-                    # A warning (e.g. unrecognized_name before the ServerHello, as some
-                    # servers send for an unknown SNI) is not a refusal: keep reading.
-                    continue
-                if reply.hello is None:
-                    return Reply("alert", alert=(body[0], body[1]), raw=bytes(reader.transcript))
-                reply.note = f"alert {ALERTS.get(body[1], body[1])} after ServerHello"
-                return _finish(reply, reader)
-            if kind != CT_HANDSHAKE:
-                if reply.hello is not None:
-                    return _finish(reply, reader)  # e.g. TLS 1.3 ChangeCipherSpec: we are done
-                raise MalformedReply(f"record type {kind} before the ServerHello", body[:64])
-            stream += body
-            while len(stream) >= 4:
-                mtype = stream[0]
-                mlen = int.from_bytes(stream[1:4], "big")
-                if mlen > cap:
-                    raise MalformedReply(f"handshake message of {mlen} bytes", bytes(stream[:16]))
-                if len(stream) < 4 + mlen:
-                    break
-                msg = bytes(stream[4:4 + mlen])
-                del stream[:4 + mlen]
-                if reply.hello is None:
-                    if mtype != HS_SERVER_HELLO:
-                        raise MalformedReply(f"handshake message {mtype} before the ServerHello",
-                                             msg[:64])
-                    hello = parse_server_hello(msg)
-                    reply = Reply("server_hello", hello=hello)
-                    if not want_certificates or hello.version >= versions.TLS13 or hello.retry:
-                        return _finish(reply, reader)
-                elif mtype == HS_CERTIFICATE:
-                    reply.certificates = parse_certificate_list(msg)
-                elif mtype == HS_SERVER_HELLO_DONE:
-                    return _finish(reply, reader)
+            done = flight.alert(body) if kind == CT_ALERT else flight.record(kind, body)
+            if done is not None:
+                return done
     except Closed:
-        if reply.hello is not None:
-            reply.note = "the server hung up after its ServerHello"
-            return _finish(reply, reader)
+        if flight.reply.hello is not None:
+            flight.reply.note = "the server hung up after its ServerHello"
+            return _finish(flight.reply, reader)
         raise
+
+
+class _Flight:
+    """The server's flight, record by record: each step returns the finished Reply, or None
+    to read on."""
+
+    def __init__(self, reader: Reader, want_certificates: bool, cap: int) -> None:
+        self.reader = reader
+        self.want_certificates = want_certificates
+        self.cap = cap
+        self.stream = bytearray()
+        self.reply = Reply("closed")
+
+    def alert(self, body: bytes) -> Reply | None:
+        if len(body) < 2:
+            raise MalformedReply("truncated alert", body)
+        if body[0] == 1 and body[1] != 0:
+            # A warning (e.g. unrecognized_name before the ServerHello, as some
+            # servers send for an unknown SNI) is not a refusal: keep reading.
+            return None
+        if self.reply.hello is None:
+            return Reply("alert", alert=(body[0], body[1]), raw=bytes(self.reader.transcript))
+        self.reply.note = f"alert {ALERTS.get(body[1], body[1])} after ServerHello"
+        return _finish(self.reply, self.reader)
+
+    def record(self, kind: int, body: bytes) -> Reply | None:
+        if kind != CT_HANDSHAKE:
+            if self.reply.hello is not None:
+                return _finish(self.reply, self.reader)  # e.g. TLS 1.3 ChangeCipherSpec: done
+            raise MalformedReply(f"record type {kind} before the ServerHello", body[:64])
+        self.stream += body
+        while len(self.stream) >= 4:
+            mtype = self.stream[0]
+            mlen = int.from_bytes(self.stream[1:4], "big")
+            if mlen > self.cap:
+                raise MalformedReply(f"handshake message of {mlen} bytes", bytes(self.stream[:16]))
+            if len(self.stream) < 4 + mlen:
+                break
+            msg = bytes(self.stream[4:4 + mlen])
+            del self.stream[:4 + mlen]
+            done = self.message(mtype, msg)
+            if done is not None:
+                return done
+        return None
+
+    def message(self, mtype: int, msg: bytes) -> Reply | None:
+        """One handshake message: the ServerHello first, then its certificates."""
+        if self.reply.hello is None:
+            if mtype != HS_SERVER_HELLO:
+                raise MalformedReply(f"handshake message {mtype} before the ServerHello", msg[:64])
+            hello = parse_server_hello(msg)
+            self.reply = Reply("server_hello", hello=hello)
+            if not self.want_certificates or hello.version >= versions.TLS13 or hello.retry:
+                return _finish(self.reply, self.reader)
+        elif mtype == HS_CERTIFICATE:
+            self.reply.certificates = parse_certificate_list(msg)
+        elif mtype == HS_SERVER_HELLO_DONE:
+            return _finish(self.reply, self.reader)
+        return None
 
 
 def _finish(reply: Reply, reader: Reader) -> Reply:
