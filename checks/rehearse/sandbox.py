@@ -481,6 +481,8 @@ def _cert(ed: _Editor, s: Setting, key: str, certs: _Certs, sb: Sandbox) -> None
 
 def _tail(sb: Sandbox, eff: EffectiveConfig, certs: _Certs,
           service_listeners: list[tuple[str, str]], ports: list[int]) -> str:
+    """What the sandbox appends to the committed file: its own paths, users and passdb, a
+    throwaway certificate when none is committed, and every listener moved to loopback."""
     d = sb.seen_dir
     v24 = sb.version == "2.4"
     out = ["", "# ---- appended by imap-gate for the rehearsal sandbox ----",
@@ -499,6 +501,17 @@ def _tail(sb: Sandbox, eff: EffectiveConfig, certs: _Certs,
                 "passdb {", "  driver = passwd-file", f"  args = {d}/nobody.passwd", "}",
                 "userdb {", "  driver = static",
                 f"  args = uid=nobody gid=nogroup home={d}/home", "}"]
+    out += _throwaway_cert(sb, eff, certs)
+    out += _imap_listeners(sb, eff, service_listeners, ports)
+    out += _other_listeners(sb, service_listeners)
+    return "\n".join(out)
+
+
+def _throwaway_cert(sb: Sandbox, eff: EffectiveConfig, certs: _Certs) -> list[str]:
+    """A throwaway certificate when TLS is on and no committed file names one."""
+    d = sb.seen_dir
+    v24 = sb.version == "2.4"
+    out: list[str] = []
     ssl_mode, _ = eff.ssl_mode()
     has_cert = any(k in CERT_KEYS for k in (a.key for a in eff.all_settings))
     if ssl_mode != "no" and not has_cert:
@@ -510,6 +523,15 @@ def _tail(sb: Sandbox, eff: EffectiveConfig, certs: _Certs,
         sb.rewrites.append(Rewrite(sb.entry, 1, "no certificate in the committed files: a "
                                    "throwaway one was given"))
         certs.repo = False
+    return out
+
+
+def _imap_listeners(sb: Sandbox, eff: EffectiveConfig, service_listeners: list[tuple[str, str]],
+                    ports: list[int]) -> list[str]:
+    """imap-login's listeners, each moved to a free loopback port (or switched off)."""
+    v24 = sb.version == "2.4"
+    ssl_mode, _ = eff.ssl_mode()
+    out: list[str] = []
     addr_key = "listen" if v24 else "address"
     declared: dict[str, tuple[int, str]] = {}
     names = ["imap", "imaps"] + [n for (s, n) in service_listeners
@@ -536,6 +558,12 @@ def _tail(sb: Sandbox, eff: EffectiveConfig, certs: _Certs,
                                    f"{port if port >= 0 else 'unknown'}) moved to "
                                    f"{sb.listen}:{mine}"))
     out.append("}")
+    return out
+
+
+def _other_listeners(sb: Sandbox, service_listeners: list[tuple[str, str]]) -> list[str]:
+    """Every other service's inet listener switched off: only IMAP is rehearsed."""
+    out: list[str] = []
     others = [(s, n) for (s, n) in dict.fromkeys(service_listeners) if s != "imap-login"]
     for service, name in others:
         out += [f"service {service} {{", f"  inet_listener {name} {{", "    port = 0", "  }",
@@ -543,4 +571,4 @@ def _tail(sb: Sandbox, eff: EffectiveConfig, certs: _Certs,
         sb.rewrites.append(Rewrite(sb.entry, 1, f"service {service} listener {name} switched "
                                    "off (only IMAP is rehearsed)"))
     out += ["service anvil {", "  chroot =", "}", ""]
-    return "\n".join(out)
+    return out
