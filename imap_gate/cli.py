@@ -18,7 +18,7 @@ from imap_gate.context import Context
 from imap_gate.errors import GateError, InputError, InputErrors
 from imap_gate.findings import Finding, sort_findings
 from imap_gate.manifest import Manifest, find_manifest, load_manifest
-from imap_gate.policy import Verdict, decide
+from imap_gate.policy import GateVerdict, decide
 from imap_gate.reports import error_report, json_report, relocate, sarif, text
 from imap_gate.severity import FAIL_ON_CHOICES, parse_fail_on
 from imap_gate.term import Progress, colour_enabled
@@ -99,7 +99,7 @@ STAGES = {"dovecot": "linting Dovecot files", "firewall": "linting firewall file
 class RunResult:
     manifest: Manifest
     findings: list[Finding]
-    verdict: Verdict
+    verdict: GateVerdict
     facts: dict[str, dict[str, Any]]
     errors: list[str] = field(default_factory=list)
     started: dt.datetime | None = None

@@ -9,7 +9,7 @@ from imap_gate.severity import Severity
 
 
 @dataclass(frozen=True)
-class Verdict:
+class GateVerdict:
     gate: str                       # pass | fail
     threshold: Severity | None      # None: --fail-on never
     counting: tuple[Finding, ...]   # not waived, at or above the threshold
@@ -20,9 +20,9 @@ class Verdict:
         return 1 if self.gate == "fail" else 0
 
 
-def decide(findings: list[Finding], threshold: Severity | None) -> Verdict:
+def decide(findings: list[Finding], threshold: Severity | None) -> GateVerdict:
     live = [f for f in findings if f.counts]
     counting = tuple(f for f in live if threshold is not None and f.sev >= threshold)
     max_sev = max((f.sev for f in live), default=None)
-    return Verdict(gate="fail" if counting else "pass", threshold=threshold, counting=counting,
-                   max_severity=max_sev)
+    return GateVerdict(gate="fail" if counting else "pass", threshold=threshold, counting=counting,
+                       max_severity=max_sev)

@@ -17,7 +17,7 @@ from typing import Any
 from urllib.parse import quote
 
 from imap_gate.findings import Finding
-from imap_gate.policy import Verdict
+from imap_gate.policy import GateVerdict
 from imap_gate.reports import text
 from imap_gate.rules import doc_url
 
@@ -283,7 +283,7 @@ def render(result: Any, extra: Iterable[str] = (), cap: int = CAP_BYTES,
     """The whole summary as Markdown, at most ``cap`` bytes of UTF-8; ``--format markdown``
     prints the same. ``blob`` (see ``blob_base``) turns file locations into links."""
     findings: list[Finding] = list(result.findings)
-    verdict: Verdict = result.verdict
+    verdict: GateVerdict = result.verdict
     gate = "error" if result.errors else verdict.gate
     icon = {"error": "⚠️", "fail": "❌"}.get(gate, "✅")
     body: list[str] = [f"## {icon} imap-gate: gate {gate}", "",

@@ -11,7 +11,7 @@ from typing import Any
 
 from imap_gate import __version__
 from imap_gate.findings import Finding
-from imap_gate.policy import Verdict
+from imap_gate.policy import GateVerdict
 
 SCHEMA_VERSION = 1
 TIMING_KEYS = ("timings",)
@@ -54,7 +54,7 @@ def split_timings(facts: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dic
     return clean, timings
 
 
-def build(findings: list[Finding], verdict: Verdict, facts: dict[str, dict[str, Any]],
+def build(findings: list[Finding], verdict: GateVerdict, facts: dict[str, dict[str, Any]],
           invocation: dict[str, Any]) -> dict[str, Any]:
     clean, timings = split_timings(facts)
     inv = dict(invocation)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from imap_gate.findings import Finding
-from imap_gate.policy import Verdict
+from imap_gate.policy import GateVerdict
 from imap_gate.term import paint
 
 ORDER = ("critical", "high", "medium", "low", "note")
@@ -20,7 +20,7 @@ def _target(f: Finding) -> str:
     return f" [{f.target} {f.host}:{f.port}]" if f.port else f" [{f.target}]"
 
 
-def render_text(findings: list[Finding], verdict: Verdict, quiet: bool = False,
+def render_text(findings: list[Finding], verdict: GateVerdict, quiet: bool = False,
                 errors: int = 0, colour: bool = False) -> str:
     """``colour``: severity words and the verdict in ANSI colour (a terminal; see term.py)."""
     lines: list[str] = []
@@ -62,7 +62,7 @@ def counts_text(findings: list[Finding]) -> str:
     return parts
 
 
-def summary_line(findings: list[Finding], verdict: Verdict, errors: int = 0,
+def summary_line(findings: list[Finding], verdict: GateVerdict, errors: int = 0,
                  colour: bool = False) -> str:
     threshold = verdict.threshold.label if verdict.threshold else "never"
     parts = counts_text(findings)
@@ -78,7 +78,7 @@ def _md_escape(text: str) -> str:
             .replace("<", "&lt;").replace(">", "&gt;"))
 
 
-def render_markdown(findings: list[Finding], verdict: Verdict) -> str:
+def render_markdown(findings: list[Finding], verdict: GateVerdict) -> str:
     icon = "❌" if verdict.gate == "fail" else "✅"
     out = [f"## {icon} imap-gate: gate {verdict.gate}", "",
            _md_escape(summary_line(findings, verdict)), ""]
