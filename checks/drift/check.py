@@ -149,19 +149,22 @@ def _firewall_drift(ctx: Context, target: Target) -> list[Finding]:
     return out
 
 
-def _exposed_cleartext(ctx: Context, target: Target) -> list[Finding]:
-    open_world: Location | None = None
-    fw_path = None
+def _world_open_143(ctx: Context, target: Target) -> tuple[Location, str] | None:
+    """The first firewall line of the target's files that opens 143 to the world, and its file."""
     for path, verdict in _firewalls(ctx, target):
         for family in ("ipv4", "ipv6"):
             exposure = verdict.exposure(143, family)
             if exposure.state == "open-world":
-                open_world, fw_path = exposure.location or Location(path, 1), path
-                break
-        if open_world:
-            break
-    if open_world is None:
+                return exposure.location or Location(path, 1), path
+    return None
+
+
+def _exposed_cleartext(ctx: Context, target: Target) -> list[Finding]:
+    """DRIFT003: 143 open to the world, and a password taken in clear (committed or live)."""
+    opened = _world_open_143(ctx, target)
+    if opened is None:
         return []
+    open_world, fw_path = opened
     reasons: list[tuple[str, Location | None, str]] = []
     for path, cfg in _configs(ctx, target):
         clear, loc = cfg.cleartext_auth_allowed(143)
