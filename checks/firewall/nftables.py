@@ -493,72 +493,90 @@ class NftParser:
         if len(words) < 2:
             raise NftError(f"{verb} needs an object", st[0].line)
         obj = words[1]
-        rest = st[2:]
         if obj == "table":
-            fam, name, used = self.table_spec(rest, st[0].line)
-            if verb in ("delete", "destroy"):
-                self.tables.pop((fam, name), None)
-            elif verb == "flush":
-                t = self.tables.get((fam, name))
-                if t:
-                    for c in t.chains.values():
-                        c.rules.clear()
-            else:
-                self.get_table(fam, name, st[0].line)
-                if len(rest) > used and rest[used].text == "{":
-                    self.table_block([st[0], *rest])
+            self._cmd_table(verb, st)
             return
-        if obj in ("chain", "rule", "set", "element", "map"):
-            fam, tname, used = self.table_spec(rest, st[0].line)
-            table = self.tables.get((fam, tname))
-            if table is None:
-                raise NftError(f"table {fam} {tname} does not exist", st[0].line)
-            rest = rest[used:]
-            if not rest:
-                raise NftError(f"{obj} needs a name", st[0].line)
-            name = rest[0].text
-            if obj == "chain":
-                if verb in ("delete", "destroy"):
-                    table.chains.pop(name, None)
-                elif verb == "flush":
-                    if name in table.chains:
-                        table.chains[name].rules.clear()
-                else:
-                    self.table_item(table, [Tok("chain", st[0].line), *rest])
-                return
-            if obj == "rule":
-                if verb in ("delete", "destroy", "replace"):
-                    return
-                if name not in table.chains:
-                    raise NftError(f"chain {name!r} does not exist", st[0].line)
-                chain = table.chains[name]
-                body = rest[1:]
-                if body and body[0].text in ("position", "handle", "index"):
-                    body = body[2:]  # placed at the chain's start (insert) or end (add)
-                new = self.rules(table, body) if body else []
-                if verb == "insert":
-                    chain.rules[0:0] = new
-                else:
-                    chain.rules.extend(new)
-                return
-            if obj in ("set", "map"):
-                self.table_item(table, [Tok(obj, st[0].line), *rest])
-                return
-            if obj == "element":
-                nset = table.sets.get(name)
-                if nset is None:
-                    raise NftError(f"set {name!r} does not exist", st[0].line)
-                if verb in ("add", "create"):
-                    vals = self.expand(rest[1:])
-                    nset.elements = (nset.elements or []) + _flat_values(vals)
-                    nset.raw = [*nset.raw, ",", *(t.text for t in vals if t.text != "\n")]
-                return
+        handler = _TABLE_OBJECTS.get(obj)
+        if handler is not None:
+            table, name, rest = self._cmd_target(obj, st)
+            handler(self, verb, table, name, rest, st[0].line)
+            return
         if verb == "flush" and obj == "ruleset":
             self.tables.clear()
             return
         if obj in ("flowtable", "counter", "quota", "ct", "limit", "secmark", "synproxy"):
             return
         raise NftError(f"unknown command '{verb} {obj}'", st[0].line)
+
+    def _cmd_table(self, verb: str, st: list[Tok]) -> None:
+        """``add|create|delete|destroy|flush table FAMILY NAME [{ ... }]``."""
+        rest = st[2:]
+        fam, name, used = self.table_spec(rest, st[0].line)
+        if verb in ("delete", "destroy"):
+            self.tables.pop((fam, name), None)
+        elif verb == "flush":
+            t = self.tables.get((fam, name))
+            if t:
+                for c in t.chains.values():
+                    c.rules.clear()
+        else:
+            self.get_table(fam, name, st[0].line)
+            if len(rest) > used and rest[used].text == "{":
+                self.table_block([st[0], *rest])
+
+    def _cmd_target(self, obj: str, st: list[Tok]) -> tuple[NTable, str, list[Tok]]:
+        """``VERB OBJ [FAMILY] TABLE NAME ...``: the table (which must exist), the object's name
+        and the tokens from the name on."""
+        fam, tname, used = self.table_spec(st[2:], st[0].line)
+        table = self.tables.get((fam, tname))
+        if table is None:
+            raise NftError(f"table {fam} {tname} does not exist", st[0].line)
+        rest = st[2 + used:]
+        if not rest:
+            raise NftError(f"{obj} needs a name", st[0].line)
+        return table, rest[0].text, rest
+
+    def _cmd_chain(self, verb: str, table: NTable, name: str, rest: list[Tok], line: int) -> None:
+        if verb in ("delete", "destroy"):
+            table.chains.pop(name, None)
+        elif verb == "flush":
+            if name in table.chains:
+                table.chains[name].rules.clear()
+        else:
+            self.table_item(table, [Tok("chain", line), *rest])
+
+    def _cmd_rule(self, verb: str, table: NTable, name: str, rest: list[Tok], line: int) -> None:
+        """``add|insert rule ... CHAIN [position|handle|index N] RULE``; deleting or replacing
+        a rule by its handle is not followed (handles exist only in a running ruleset)."""
+        if verb in ("delete", "destroy", "replace"):
+            return
+        if name not in table.chains:
+            raise NftError(f"chain {name!r} does not exist", line)
+        chain = table.chains[name]
+        body = rest[1:]
+        if body and body[0].text in ("position", "handle", "index"):
+            body = body[2:]  # placed at the chain's start (insert) or end (add)
+        new = self.rules(table, body) if body else []
+        if verb == "insert":
+            chain.rules[0:0] = new
+        else:
+            chain.rules.extend(new)
+
+    def _cmd_set(self, verb: str, table: NTable, name: str, rest: list[Tok], line: int) -> None:
+        self.table_item(table, [Tok("set", line), *rest])
+
+    def _cmd_map(self, verb: str, table: NTable, name: str, rest: list[Tok], line: int) -> None:
+        self.table_item(table, [Tok("map", line), *rest])
+
+    def _cmd_element(self, verb: str, table: NTable, name: str, rest: list[Tok],
+                     line: int) -> None:
+        nset = table.sets.get(name)
+        if nset is None:
+            raise NftError(f"set {name!r} does not exist", line)
+        if verb in ("add", "create"):
+            vals = self.expand(rest[1:])
+            nset.elements = (nset.elements or []) + _flat_values(vals)
+            nset.raw = [*nset.raw, ",", *(t.text for t in vals if t.text != "\n")]
 
     # ------------------------------------------------------------ rules
 
@@ -586,53 +604,70 @@ class NftParser:
         for fam in ("ipv4", "ipv6"):
             wanted = {"ip", "inet"} if fam == "ipv4" else {"ip6", "inet"}
             tables = [t for t in self.tables.values() if t.family in wanted]
-            if not tables:
-                continue
-            rs = Ruleset(fam, first_loc=first)
-            bases: list[tuple[int, int, int, str]] = []
-            fwd: list[tuple[int, int, int, str]] = []
-            nat: list[tuple[int, int, str]] = []
-            for ti, t in enumerate(tables):
-                for ci, c in enumerate(t.chains.values()):
-                    key = f"{t.family} {t.name}/{c.name}"
-                    policy_loc = self.policy_loc(c)
-                    ch = Chain(key, [_qualify(r, t) for r in c.rules], policy=None,
-                               policy_loc=policy_loc)
-                    if c.hook in HOOK_ORDER and c.ctype == "filter":
-                        ch.policy = c.policy or V.ACCEPT
-                        ch.policy_implicit = c.policy is None
-                        ch.policy_text = c.policy_text or (
-                            f"chain {c.name}: no policy, so nftables accepts by default")
-                        bases.append((HOOK_ORDER[c.hook], c.priority, ti * 10000 + ci, key))
-                    if c.ctype == "filter" and c.hook in ("prerouting", "forward"):
-                        if c.hook == "forward":
-                            ch.policy = c.policy or V.ACCEPT
-                            ch.policy_implicit = c.policy is None
-                            ch.policy_text = c.policy_text or (
-                                f"chain {c.name}: no policy, so nftables accepts by default")
-                        fwd.append((0 if c.hook == "prerouting" else 1, c.priority,
-                                    ti * 10000 + ci, key))
-                    elif c.ctype == "nat" and c.hook == "prerouting":
-                        ch.policy = V.ACCEPT  # a nat chain never filters
-                        nat.append((c.priority, ti * 10000 + ci, key))
-                    rs.chains[key] = ch
-            rs.stages = [k for *_, k in sorted(bases)]
-            rs.forward_stages = [k for *_, k in sorted(fwd)]
-            rs.dnat_stages = [k for *_, k in sorted(nat)]
-            if not rs.stages:
-                # A fragment (e.g. a chain meant to be included in another ruleset): read its
-                # chains named input as the input path, with what follows them unknown.
-                frag = [f"{t.family} {t.name}/{c.name}" for t in tables for c in t.chains.values()
-                        if c.name.lower() == "input" and c.hook is None]
-                rs.stages = frag
-                if frag:
-                    rs.notes.append("no base chain hooks input in this file; the chain named "
-                                    "input is read as if it were hooked, with the rest unknown")
-            out[fam] = rs
+            if tables:
+                out[fam] = self._ruleset(fam, tables, first)
         return out
+
+    def _ruleset(self, fam: str, tables: list[NTable], first: Location) -> Ruleset:
+        """One family's chains, and the input, forward and dnat paths through them, each in
+        hook then priority then file order."""
+        rs = Ruleset(fam, first_loc=first)
+        bases: list[tuple[int, int, int, str]] = []
+        fwd: list[tuple[int, int, int, str]] = []
+        nat: list[tuple[int, int, str]] = []
+        for ti, t in enumerate(tables):
+            for ci, c in enumerate(t.chains.values()):
+                key = f"{t.family} {t.name}/{c.name}"
+                order = ti * 10000 + ci
+                ch = Chain(key, [_qualify(r, t) for r in c.rules], policy=None,
+                           policy_loc=self.policy_loc(c))
+                if c.hook in HOOK_ORDER and c.ctype == "filter":
+                    _base_policy(ch, c)
+                    bases.append((HOOK_ORDER[c.hook], c.priority, order, key))
+                if c.ctype == "filter" and c.hook in ("prerouting", "forward"):
+                    if c.hook == "forward":
+                        _base_policy(ch, c)
+                    fwd.append((0 if c.hook == "prerouting" else 1, c.priority, order, key))
+                elif c.ctype == "nat" and c.hook == "prerouting":
+                    ch.policy = V.ACCEPT  # a nat chain never filters
+                    nat.append((c.priority, order, key))
+                rs.chains[key] = ch
+        rs.stages = [k for *_, k in sorted(bases)]
+        rs.forward_stages = [k for *_, k in sorted(fwd)]
+        rs.dnat_stages = [k for *_, k in sorted(nat)]
+        if not rs.stages:
+            _fragment_stages(rs, tables)
+        return rs
 
     def policy_loc(self, c: NChain) -> Location:
         return Location(c.path or self.path, c.policy_line or c.line)
+
+
+def _base_policy(ch: Chain, c: NChain) -> None:
+    """A base chain without a policy accepts: say so where its policy would be."""
+    ch.policy = c.policy or V.ACCEPT
+    ch.policy_implicit = c.policy is None
+    ch.policy_text = c.policy_text or f"chain {c.name}: no policy, so nftables accepts by default"
+
+
+def _fragment_stages(rs: Ruleset, tables: list[NTable]) -> None:
+    """A fragment (e.g. a chain meant to be included in another ruleset): read its chains
+    named input as the input path, with what follows them unknown."""
+    frag = [f"{t.family} {t.name}/{c.name}" for t in tables for c in t.chains.values()
+            if c.name.lower() == "input" and c.hook is None]
+    rs.stages = frag
+    if frag:
+        rs.notes.append("no base chain hooks input in this file; the chain named "
+                        "input is read as if it were hooked, with the rest unknown")
+
+
+_TableObject = Callable[["NftParser", str, NTable, str, list[Tok], int], None]
+
+# ``VERB OBJ TABLE NAME ...`` commands on an object inside a table -> how each is applied.
+_TABLE_OBJECTS: dict[str, _TableObject] = {
+    "chain": NftParser._cmd_chain, "rule": NftParser._cmd_rule, "set": NftParser._cmd_set,
+    "map": NftParser._cmd_map, "element": NftParser._cmd_element,
+}
 
 
 def _check_jumps(p: NftParser) -> None:
@@ -796,110 +831,10 @@ class RuleReader:
         return f
 
     def expr(self, w: str) -> None:
-        if w in ("accept",):
-            self.set_verdict(Verdict(V.ACCEPT))
-        elif w in ("drop",):
-            self.set_verdict(Verdict(V.DROP))
-        elif w == "reject":
-            self.set_verdict(Verdict(V.DROP))
-            if self.peek() == "with":
-                self.take()
-                kind = self.take()  # tcp reset | icmp[v6|x] [type] CODE
-                if kind == "tcp":
-                    if self.take() != "reset":
-                        raise NftError("reject with tcp needs 'reset'", self.loc.line)
-                elif kind in ("icmp", "icmpv6", "icmp6", "icmpx"):
-                    if self.peek() == "type":
-                        self.take()
-                    code = self.take()
-                    if code not in REJECT_CODES and not code.isdigit():
-                        raise NftError(f"unknown reject code {code!r}", self.loc.line)
-                else:
-                    raise NftError(f"reject with {kind!r}: write tcp reset or icmp(x) CODE",
-                                   self.loc.line)
-        elif w == "return":
-            self.set_verdict(Verdict(V.RETURN))
-        elif w in ("jump", "goto"):
-            self.set_verdict(Verdict(V.JUMP if w == "jump" else V.GOTO, self.take().strip('"')))
-        elif w == "continue":
-            pass
-        elif w == "queue":
-            self.set_verdict(Verdict(V.UNKNOWN))
-            self.skip_args()
-        elif w in ("dnat", "snat", "redirect", "masquerade", "tproxy"):
-            self.set_verdict(Verdict(V.ACCEPT), terminal=False)
-            self.nat_args(w)
-        elif w in ("tcp", "udp", "udplite", "sctp", "dccp", "th"):
-            self.transport(w)
-        elif w in ("ip", "ip6"):
-            self.ip(w)
-        elif w in ("iif", "iifname"):
-            if self.peek() == ".":
-                self.concat(("meta", w))
-                return
-            if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
-                return
-            neg, vals, nset = self.value()
-            if nset is not None:
-                self.conds.append(InIface((), unknown=True))
-            else:
-                self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg))
-        elif w in ("oif", "oifname"):
-            why = "an incoming packet has no output interface yet"
-            if self.maybe_vmap(lambda vals: Const(Tri.NO, why)):
-                return
-            self.value()
-            self.conds.append(Const(Tri.NO, why))
-        elif w == "meta":
-            self.meta()
-        elif w == "ct":
-            self.ct()
-        elif w in ("l4proto", "nfproto", "iifname", "mark", "pkttype", "skuid"):
-            self.i -= 1
-            self.meta()
-        elif w in ("icmp", "icmpv6"):
-            f = self.take()
-            if f not in ICMP_FIELDS[w]:
-                raise NftError(f"unknown {w} field {f!r}", self.loc.line)
-            if f == "type" and self.peek() != "vmap":
-                _neg, vals, _ = self.value()
-                bad = [v for v in vals if v not in ICMP_TYPES[w] and not v.isdigit()]
-                if bad:
-                    raise NftError(f"unknown {w} type {bad[0]!r}", self.loc.line)
-            else:
-                self.skip_value()
-            self.conds.append(Proto(frozenset({w})))
-        elif w == "counter":
-            while self.peek() in ("packets", "bytes", "name"):
-                self.take()
-                self.take()
-        elif w == "log":
-            while self.peek() in ("prefix", "level", "flags", "group", "snaplen", "queue-threshold"):
-                k = self.take()
-                self.take()
-                if k == "flags" and self.peek() in ("options", "sequence"):
-                    self.take()
-        elif w == "comment":
-            self.take()
-            if self.i < len(self.toks):
-                raise NftError("a comment must end the rule", self.loc.line)
-        elif w == "limit":
-            self.conds.append(Const(self.limit(), "limit"))
-        elif w == "quota":
-            self.conds.append(Const(self.quota(), "quota"))
-        elif w in ("add", "update", "delete") and self.peek().startswith("@"):
-            self.dynset(w)
-        elif w == "set" and self.peek() in ("add", "update", "delete"):
-            self.old_dynset()
-        elif w == "meter":
-            self.meter()
-        elif w == "fib":
-            self.fib()
-        elif w == "vmap":
-            raise NftError("vmap without a key", self.loc.line)
-        elif w in ("notrack", "flow") or w in ("mark", "nftrace"):
-            self.skip_args()
-        elif w in KNOWN_HEADS:
+        handler = _EXPRESSIONS.get(w)
+        if handler is not None and handler(self, w) is not False:
+            return
+        if w in KNOWN_HEADS:
             # A selector this reader does not model: its match is not guessed.
             self.conds.append(Const(Tri.MAYBE, f"nft expression {w!r} is not modelled"))
             self.skip_args()
@@ -907,6 +842,171 @@ class RuleReader:
             raise NftError(f"templated value {w!r} is not guessed", self.loc.line)
         else:
             raise NftError(f"unknown expression {w!r}", self.loc.line)
+
+    # -- expressions: each reads what follows its head word ``w``; False: ``w`` is not this
+    #    expression here (``add`` without ``@set``), so it is judged as an unknown head.
+    def _x_accept(self, w: str) -> bool | None:
+        self.set_verdict(Verdict(V.ACCEPT))
+        return None
+
+    def _x_drop(self, w: str) -> bool | None:
+        self.set_verdict(Verdict(V.DROP))
+        return None
+
+    def _x_reject(self, w: str) -> bool | None:
+        """``reject [with tcp reset | with icmp[v6|x] [type] CODE]``: a drop, whatever it answers."""
+        self.set_verdict(Verdict(V.DROP))
+        if self.peek() != "with":
+            return None
+        self.take()
+        kind = self.take()
+        if kind == "tcp":
+            if self.take() != "reset":
+                raise NftError("reject with tcp needs 'reset'", self.loc.line)
+        elif kind in ("icmp", "icmpv6", "icmp6", "icmpx"):
+            if self.peek() == "type":
+                self.take()
+            code = self.take()
+            if code not in REJECT_CODES and not code.isdigit():
+                raise NftError(f"unknown reject code {code!r}", self.loc.line)
+        else:
+            raise NftError(f"reject with {kind!r}: write tcp reset or icmp(x) CODE", self.loc.line)
+        return None
+
+    def _x_return(self, w: str) -> bool | None:
+        self.set_verdict(Verdict(V.RETURN))
+        return None
+
+    def _x_jump(self, w: str) -> bool | None:
+        self.set_verdict(Verdict(V.JUMP if w == "jump" else V.GOTO, self.take().strip('"')))
+        return None
+
+    def _x_nothing(self, w: str) -> bool | None:
+        return None
+
+    def _x_queue(self, w: str) -> bool | None:
+        """The packet goes to a user-space program, whose answer is not known."""
+        self.set_verdict(Verdict(V.UNKNOWN))
+        self.skip_args()
+        return None
+
+    def _x_nat(self, w: str) -> bool | None:
+        """NAT lets the packet on (not terminal: a verdict may follow)."""
+        self.set_verdict(Verdict(V.ACCEPT), terminal=False)
+        self.nat_args(w)
+        return None
+
+    def _x_transport(self, w: str) -> bool | None:
+        self.transport(w)
+        return None
+
+    def _x_ip(self, w: str) -> bool | None:
+        self.ip(w)
+        return None
+
+    def _x_iif(self, w: str) -> bool | None:
+        if self.peek() == ".":
+            self.concat(("meta", w))
+            return None
+        if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
+            return None
+        neg, vals, nset = self.value()
+        if nset is not None:
+            self.conds.append(InIface((), unknown=True))
+        else:
+            self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg))
+        return None
+
+    def _x_oif(self, w: str) -> bool | None:
+        why = "an incoming packet has no output interface yet"
+        if self.maybe_vmap(lambda vals: Const(Tri.NO, why)):
+            return None
+        self.value()
+        self.conds.append(Const(Tri.NO, why))
+        return None
+
+    def _x_meta(self, w: str) -> bool | None:
+        self.meta()
+        return None
+
+    def _x_meta_short(self, w: str) -> bool | None:
+        """``l4proto tcp`` is ``meta l4proto tcp``: read it as meta from its key."""
+        self.i -= 1
+        self.meta()
+        return None
+
+    def _x_ct(self, w: str) -> bool | None:
+        self.ct()
+        return None
+
+    def _x_icmp(self, w: str) -> bool | None:
+        f = self.take()
+        if f not in ICMP_FIELDS[w]:
+            raise NftError(f"unknown {w} field {f!r}", self.loc.line)
+        if f == "type" and self.peek() != "vmap":
+            _neg, vals, _ = self.value()
+            bad = [v for v in vals if v not in ICMP_TYPES[w] and not v.isdigit()]
+            if bad:
+                raise NftError(f"unknown {w} type {bad[0]!r}", self.loc.line)
+        else:
+            self.skip_value()
+        self.conds.append(Proto(frozenset({w})))
+        return None
+
+    def _x_counter(self, w: str) -> bool | None:
+        while self.peek() in ("packets", "bytes", "name"):
+            self.take()
+            self.take()
+        return None
+
+    def _x_log(self, w: str) -> bool | None:
+        while self.peek() in ("prefix", "level", "flags", "group", "snaplen", "queue-threshold"):
+            k = self.take()
+            self.take()
+            if k == "flags" and self.peek() in ("options", "sequence"):
+                self.take()
+        return None
+
+    def _x_comment(self, w: str) -> bool | None:
+        self.take()
+        if self.i < len(self.toks):
+            raise NftError("a comment must end the rule", self.loc.line)
+        return None
+
+    def _x_limit(self, w: str) -> bool | None:
+        self.conds.append(Const(self.limit(), "limit"))
+        return None
+
+    def _x_quota(self, w: str) -> bool | None:
+        self.conds.append(Const(self.quota(), "quota"))
+        return None
+
+    def _x_dynset(self, w: str) -> bool | None:
+        if not self.peek().startswith("@"):
+            return False
+        self.dynset(w)
+        return None
+
+    def _x_old_dynset(self, w: str) -> bool | None:
+        if self.peek() not in ("add", "update", "delete"):
+            return False
+        self.old_dynset()
+        return None
+
+    def _x_meter(self, w: str) -> bool | None:
+        self.meter()
+        return None
+
+    def _x_fib(self, w: str) -> bool | None:
+        self.fib()
+        return None
+
+    def _x_vmap(self, w: str) -> bool | None:
+        raise NftError("vmap without a key", self.loc.line)
+
+    def _x_skip(self, w: str) -> bool | None:
+        self.skip_args()
+        return None
 
     def nat_args(self, w: str) -> None:
         """``dnat [ip|ip6] to ADDR[:PORT]`` and friends; the destination is kept for the forwarding
@@ -1566,6 +1666,30 @@ DNAT_WORD = re.compile(r"\bdnat\s+(?!accept\b|drop\b|counter\b|continue\b|return
 RELOPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne", "lt", "gt", "le", "ge"}
 BITOPS = {"&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift"}
 MAYBE_KEY = "?"   # a set key with a constant in it: what a later lookup finds is not guessed
+
+
+_Expression = Callable[[RuleReader, str], "bool | None"]
+
+# A rule's head words -> how RuleReader reads the expression they start.
+_EXPRESSIONS: dict[str, _Expression] = {
+    "accept": RuleReader._x_accept, "drop": RuleReader._x_drop, "reject": RuleReader._x_reject,
+    "return": RuleReader._x_return, "jump": RuleReader._x_jump, "goto": RuleReader._x_jump,
+    "continue": RuleReader._x_nothing, "queue": RuleReader._x_queue,
+    **dict.fromkeys(("dnat", "snat", "redirect", "masquerade", "tproxy"), RuleReader._x_nat),
+    **dict.fromkeys(("tcp", "udp", "udplite", "sctp", "dccp", "th"), RuleReader._x_transport),
+    "ip": RuleReader._x_ip, "ip6": RuleReader._x_ip,
+    "iif": RuleReader._x_iif, "iifname": RuleReader._x_iif,
+    "oif": RuleReader._x_oif, "oifname": RuleReader._x_oif,
+    "meta": RuleReader._x_meta, "ct": RuleReader._x_ct,
+    **dict.fromkeys(("l4proto", "nfproto", "mark", "pkttype", "skuid"), RuleReader._x_meta_short),
+    "icmp": RuleReader._x_icmp, "icmpv6": RuleReader._x_icmp,
+    "counter": RuleReader._x_counter, "log": RuleReader._x_log, "comment": RuleReader._x_comment,
+    "limit": RuleReader._x_limit, "quota": RuleReader._x_quota,
+    **dict.fromkeys(("add", "update", "delete"), RuleReader._x_dynset),
+    "set": RuleReader._x_old_dynset, "meter": RuleReader._x_meter, "fib": RuleReader._x_fib,
+    "vmap": RuleReader._x_vmap,
+    **dict.fromkeys(("notrack", "flow", "nftrace"), RuleReader._x_skip),
+}
 
 
 def _protos(vals: list[str], line: int) -> frozenset[str]:
