@@ -286,23 +286,14 @@ class _Lexer:
             if ch == "\\":
                 j += 2
                 continue
-            if open_ == "(" and ch in "ce" and (j == 0 or not (s[j - 1].isalnum() or s[j - 1] == "_")):
-                if s.startswith("case", j) and (j + 4 >= n or not s[j + 4].isalnum()):
-                    cases += 1
-                elif s.startswith("esac", j) and (j + 4 >= n or not s[j + 4].isalnum()):
-                    cases -= 1
+            if open_ == "(" and ch in "ce":
+                cases += self._case_word(j)
             if ch == close and cases > 0 and depth == 1:
                 j += 1
                 continue
-            if ch == "'" and open_ == "(":
-                k = s.find("'", j + 1)
-                j = n if k < 0 else k + 1
-                continue
-            if ch == '"':
-                k = j + 1
-                while k < n and s[k] != '"':
-                    k += 2 if s[k] == "\\" else 1
-                j = k + 1
+            after = self._after_quote(j, open_)
+            if after is not None:
+                j = after
                 continue
             if ch == open_:
                 depth += 1
@@ -312,6 +303,30 @@ class _Lexer:
                     return j + 1
             j += 1
         return n
+
+    def _case_word(self, j: int) -> int:
+        """+1 where the word ``case`` starts at ``j``, -1 for ``esac``, else 0."""
+        s, n = self.s, len(self.s)
+        if j > 0 and (s[j - 1].isalnum() or s[j - 1] == "_"):
+            return 0
+        for word, delta in (("case", 1), ("esac", -1)):
+            if s.startswith(word, j) and (j + 4 >= n or not s[j + 4].isalnum()):
+                return delta
+        return 0
+
+    def _after_quote(self, j: int, open_: str) -> int | None:
+        """Index after the quoted string starting at ``j``, or None when none starts there
+        (single quotes are skipped as a string only inside ``$( )``)."""
+        s, n = self.s, len(self.s)
+        if s[j] == "'" and open_ == "(":
+            k = s.find("'", j + 1)
+            return n if k < 0 else k + 1
+        if s[j] == '"':
+            k = j + 1
+            while k < n and s[k] != '"':
+                k += 2 if s[k] == "\\" else 1
+            return k + 1
+        return None
 
     def _heredoc_start(self, tok: Tok, strip: bool) -> None:
         s, n = self.s, len(self.s)
@@ -859,33 +874,13 @@ class Interpreter:
         if isinstance(n, Simple):
             return self.simple(n)
         if isinstance(n, AndOr):
-            status: int | None = 0
-            for op, neg, pipe in n.items:
-                if op == "&&" and status not in (0, None):
-                    continue
-                if op == "||" and status == 0:
-                    continue
-                if op and status is None and not self.mentions_tool(pipe):
-                    continue
-                st: int | None = 0
-                for p in pipe:
-                    st = self.node(p)
-                status = (None if st is None else int(st == 0)) if neg else st
-            return status
+            return self._and_or(n)
         if isinstance(n, Func):
             self.funcs[n.name] = n.body
             self.func_src[n.name] = self.src(n)
             return 0
         if isinstance(n, Group):
-            if n.subshell:
-                saved = dict(self.env)
-                try:
-                    return self.block(n.body)
-                except _Exit:
-                    return 0
-                finally:
-                    self.env = saved
-            return self.block(n.body)
+            return self._group(n)
         if isinstance(n, If):
             return self._if(n)
         if isinstance(n, Loop):
@@ -893,6 +888,36 @@ class Interpreter:
         if isinstance(n, Case):
             return self._case(n)
         return 0
+
+    def _and_or(self, n: AndOr) -> int | None:
+        """``a && b || c``: a part runs by the status before it; after an unknown status only
+        parts that hold a firewall command are read (as if run), the rest skipped."""
+        status: int | None = 0
+        for op, neg, pipe in n.items:
+            if op == "&&" and status not in (0, None):
+                continue
+            if op == "||" and status == 0:
+                continue
+            if op and status is None and not self.mentions_tool(pipe):
+                continue
+            st: int | None = 0
+            for p in pipe:
+                st = self.node(p)
+            status = (None if st is None else int(st == 0)) if neg else st
+        return status
+
+    def _group(self, n: Group) -> int | None:
+        """``{ ...; }`` runs in this shell; ``( ... )`` in a subshell, whose variables and
+        ``exit`` do not reach the script."""
+        if not n.subshell:
+            return self.block(n.body)
+        saved = dict(self.env)
+        try:
+            return self.block(n.body)
+        except _Exit:
+            return 0
+        finally:
+            self.env = saved
 
     def _if(self, n: If) -> int | None:
         undecided: list[list[Node]] = []
