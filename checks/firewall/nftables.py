@@ -220,42 +220,56 @@ class NftParser:
     def table_item(self, table: NTable, st: list[Tok]) -> None:
         head = st[0].text
         if head == "chain":
-            if len(st) < 2:
-                raise NftError("a chain needs a name", st[0].line)
-            chain = self.chain(table, st[1].text, st[0].line)
-            if len(st) > 2 and st[2].text == "{":
-                body, _ = _block(st, 2)
-                for sub in statements(body):
-                    try:
-                        self.chain_item(table, chain, sub)
-                    except NftError as exc:
-                        self.issue(exc.line, str(exc), _line_text(self.lines_of, exc.line))
-                        chain.rules.append(_unknown_rule(self.loc(exc.line), str(exc),
-                                                         _line_text(self.lines_of, exc.line)))
+            self._chain_decl(table, st)
             return
         if head in ("set", "map"):
-            if len(st) < 2:
-                raise NftError(f"a {head} needs a name", st[0].line)
-            nset = NSet(st[1].text, None, st[0].line)
-            if len(st) > 2 and st[2].text == "{":
-                body, _ = _block(st, 2, elements_end=True)
-                for sub in statements(body):
-                    if sub[0].text not in SET_ITEMS:
-                        raise NftError(f"unknown {head} item {sub[0].text!r}", sub[0].line)
-                    if sub[0].text == "flags":
-                        bad = [t.text for t in sub[1:] if t.text != "," and t.text not in SET_FLAGS]
-                        if bad:
-                            raise NftError(f"unknown {head} flag {bad[0]!r}", sub[0].line)
-                    if sub[0].text == "elements" and len(sub) > 2 and sub[1].text == "=":
-                        vals = self.expand(sub[2:])
-                        nset.elements = _flat_values(vals)
-                        nset.raw = [t.text for t in vals if t.text != "\n"]
-            table.sets[nset.name] = nset
+            self._set_decl(table, st, head)
             return
         if head in ("flowtable", "counter", "quota", "ct", "limit", "secmark", "synproxy",
                     "comment", "flags"):
             return
         raise NftError(f"unknown table item {head!r}", st[0].line)
+
+    def _chain_decl(self, table: NTable, st: list[Tok]) -> None:
+        """``chain NAME [{ ... }]``: a mistake in one of its statements is reported on its line
+        and stands in the chain as a rule that cannot be judged; the rest is still read."""
+        if len(st) < 2:
+            raise NftError("a chain needs a name", st[0].line)
+        chain = self.chain(table, st[1].text, st[0].line)
+        if len(st) <= 2 or st[2].text != "{":
+            return
+        body, _ = _block(st, 2)
+        for sub in statements(body):
+            try:
+                self.chain_item(table, chain, sub)
+            except NftError as exc:
+                self.issue(exc.line, str(exc), _line_text(self.lines_of, exc.line))
+                chain.rules.append(_unknown_rule(self.loc(exc.line), str(exc),
+                                                 _line_text(self.lines_of, exc.line)))
+
+    def _set_decl(self, table: NTable, st: list[Tok], head: str) -> None:
+        """``set|map NAME [{ type ...; flags ...; elements = { ... } }]``; items and flags
+        nft does not know are refused as nft refuses them."""
+        if len(st) < 2:
+            raise NftError(f"a {head} needs a name", st[0].line)
+        nset = NSet(st[1].text, None, st[0].line)
+        if len(st) > 2 and st[2].text == "{":
+            body, _ = _block(st, 2, elements_end=True)
+            for sub in statements(body):
+                self._set_item(nset, sub, head)
+        table.sets[nset.name] = nset
+
+    def _set_item(self, nset: NSet, sub: list[Tok], head: str) -> None:
+        if sub[0].text not in SET_ITEMS:
+            raise NftError(f"unknown {head} item {sub[0].text!r}", sub[0].line)
+        if sub[0].text == "flags":
+            bad = [t.text for t in sub[1:] if t.text != "," and t.text not in SET_FLAGS]
+            if bad:
+                raise NftError(f"unknown {head} flag {bad[0]!r}", sub[0].line)
+        if sub[0].text == "elements" and len(sub) > 2 and sub[1].text == "=":
+            vals = self.expand(sub[2:])
+            nset.elements = _flat_values(vals)
+            nset.raw = [t.text for t in vals if t.text != "\n"]
 
     def chain(self, table: NTable, name: str, line: int) -> NChain:
         if name in NFT_KEYWORDS:

@@ -851,23 +851,7 @@ class RuleReader:
             self.value()
             self.conds.append(Const(Tri.NO, "no output interface on input"))
         elif field == "protocol":
-            # The ethertype: ip for IPv4 packets, ip6 for IPv6 (vlan, arp: never a test packet).
-            def fam(vals: list[str]) -> Cond:
-                known = {"ip": "ipv4", "ip6": "ipv6"}
-                return FamilyIs(known[vals[0]]) if vals[0] in known else Const(Tri.NO, "ethertype")
-            if self.maybe_vmap(fam):
-                return
-            neg, vals, nset = self.value()
-            if nset is not None:
-                self.conds.append(Const(Tri.MAYBE, "meta protocol set"))
-            elif len(vals) == 1:
-                c = fam(vals)
-                self.conds.append(FamilyIs(c.family, neg) if isinstance(c, FamilyIs) else
-                                  Const(Tri.of(neg), "ethertype"))
-            else:
-                fams = {v for v in vals if v in ("ip", "ip6")}
-                self.conds.append(_family_cond(["ipv4" if f == "ip" else "ipv6" for f in fams], neg)
-                                  if len(fams) == 1 else Const(Tri.of((len(fams) == 2) != neg)))
+            self._meta_protocol()
         elif field == "pkttype":
             neg, vals, _ = self.value()
             self.conds.append(Const(Tri.of(("host" in vals or "unicast" in vals) != neg)))
@@ -879,6 +863,25 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"meta {field}"))
             self.skip_value()
+
+    def _meta_protocol(self) -> None:
+        """The ethertype: ip for IPv4 packets, ip6 for IPv6 (vlan, arp: never a test packet)."""
+        def fam(vals: list[str]) -> Cond:
+            known = {"ip": "ipv4", "ip6": "ipv6"}
+            return FamilyIs(known[vals[0]]) if vals[0] in known else Const(Tri.NO, "ethertype")
+        if self.maybe_vmap(fam):
+            return
+        neg, vals, nset = self.value()
+        if nset is not None:
+            self.conds.append(Const(Tri.MAYBE, "meta protocol set"))
+        elif len(vals) == 1:
+            c = fam(vals)
+            self.conds.append(FamilyIs(c.family, neg) if isinstance(c, FamilyIs) else
+                              Const(Tri.of(neg), "ethertype"))
+        else:
+            fams = {v for v in vals if v in ("ip", "ip6")}
+            self.conds.append(_family_cond(["ipv4" if f == "ip" else "ipv6" for f in fams], neg)
+                              if len(fams) == 1 else Const(Tri.of((len(fams) == 2) != neg)))
 
     def ct(self) -> None:
         field = self.field("ct")
@@ -900,27 +903,12 @@ class RuleReader:
             states = frozenset(_ct_states([s for v in vals for s in v.split(",")], self.loc.line))
             self.conds.append(State(states, neg))
         elif field == "count":
-            # ``ct count [over] N``: connections of this key so far; a first connection is under
-            # any limit, as for ``limit`` (a quiet host is assumed).
-            over = self.peek() == "over"
-            if over:
-                self.take()
-            if not self.take().isdigit():
-                raise NftError("ct count needs a number", self.loc.line)
-            self.conds.append(Const(Tri.of(not over), "ct count"))
+            self._ct_count()
         elif field == "direction" and self.peek() not in BITOPS:
             neg, vals, _ = self.value()  # a client's SYN travels in the original direction
             self.conds.append(Const(Tri.of(("original" in vals) != neg), "ct direction"))
         elif field == "status" and self.peek() not in RELOPS | BITOPS:
-            # A new connection straight to the host: not expected (no helper session), not
-            # confirmed, seen-reply or assured yet, not source-NATed before input; destination-
-            # NATed only if a dnat or redirect in these files rewrote it.
-            neg, vals, nset = self.value()
-            flags = {f for v in vals for f in v.split("|")}
-            if nset is not None or (flags & {"dnat"} and self.p.has_dnat):
-                self.conds.append(Const(Tri.MAYBE, "ct status"))
-            else:
-                self.conds.append(Const(Tri.NO.negate(neg), "ct status"))
+            self._ct_status()
         elif self.peek() == "set":
             # ``ct mark set``, ``ct helper set "ftp"``, ``ct zone set``: conntrack metadata, no
             # verdict (a helper admits only RELATED connections of its own protocol).
@@ -929,6 +917,27 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"ct {field}"))
             self.skip_value()
+
+    def _ct_count(self) -> None:
+        """``ct count [over] N``: connections of this key so far; a first connection is under
+        any limit, as for ``limit`` (a quiet host is assumed)."""
+        over = self.peek() == "over"
+        if over:
+            self.take()
+        if not self.take().isdigit():
+            raise NftError("ct count needs a number", self.loc.line)
+        self.conds.append(Const(Tri.of(not over), "ct count"))
+
+    def _ct_status(self) -> None:
+        """A new connection straight to the host: not expected (no helper session), not
+        confirmed, seen-reply or assured yet, not source-NATed before input; destination-NATed
+        only if a dnat or redirect in these files rewrote it."""
+        neg, vals, nset = self.value()
+        flags = {f for v in vals for f in v.split("|")}
+        if nset is not None or (flags & {"dnat"} and self.p.has_dnat):
+            self.conds.append(Const(Tri.MAYBE, "ct status"))
+        else:
+            self.conds.append(Const(Tri.NO.negate(neg), "ct status"))
 
     def limit(self) -> Tri:
         """``limit rate [over] N[/unit] | N bytes-unit/unit [burst N [unit]]``, ``limit name X``.
