@@ -212,80 +212,186 @@ def _subschema_props(err: jsonschema.ValidationError) -> list[str]:
     return sorted(props)
 
 
+@dataclass(frozen=True)
+class _Mistake:
+    """One schema error with what every explanation needs: where it is and what was found."""
+
+    err: jsonschema.ValidationError
+    path: tuple[Any, ...]
+    pos: yamlpos.Positions
+    display: str
+
+    @property
+    def v(self) -> Any:
+        return self.err.validator
+
+    @property
+    def inst(self) -> Any:
+        return self.err.instance
+
+    @property
+    def where(self) -> str:
+        return _dotted(self.path)
+
+    @property
+    def last(self) -> Any:
+        return self.path[-1] if self.path else None
+
+    @property
+    def parent(self) -> Any:
+        return self.path[-2] if len(self.path) >= 2 else None
+
+    def error(self, msg: str, at: tuple[Any, ...] | None = None) -> InputError:
+        line, col = self.pos.at(self.path if at is None else at)
+        return InputError(msg, self.display, line, col)
+
+    def say(self, msg: str) -> InputError:
+        """``where: msg`` at the offending value."""
+        return self.error(f"{self.where}: {msg}")
+
+
+def _unknown_key(m: _Mistake) -> InputError | None:
+    """Point at the unknown key itself (not its mapping) and suggest the key it resembles."""
+    if m.v != "additionalProperties" or not isinstance(m.inst, dict):
+        return None
+    allowed = _subschema_props(m.err)
+    unknown = sorted(k for k in m.inst if k not in allowed)
+    key = unknown[0] if unknown else "?"
+    hint = _close_matches(str(key), allowed, n=1, cutoff=0.5)
+    msg = f"unknown key {key!r}"
+    msg += f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
+    return m.error(f"{m.where}: {msg}", m.path + (f"<key>{key}",))
+
+
+def _missing_key(m: _Mistake) -> InputError | None:
+    if m.v != "required":
+        return None
+    missing = m.err.message.split("'")[1] if "'" in m.err.message else "?"
+    return m.say(f"missing required key {missing!r}")
+
+
+def _bad_version(m: _Mistake) -> InputError | None:
+    if m.last != "version":
+        return None
+    return m.error(f"version: {m.inst!r} is not a supported manifest version; write 'version: 1'")
+
+
+def _bad_port_number(m: _Mistake) -> InputError | None:
+    if not (_is_port_path(m.path) and isinstance(m.inst, int) and not isinstance(m.inst, bool)):
+        return None
+    return m.say(f"{m.inst} is not a valid port (1-65535)")
+
+
+def _port_or_firewall_mapping(m: _Mistake) -> InputError | None:
+    """{port: ..., protocol: pop3}: say what is wrong inside the mapping, not that oneOf failed."""
+    if m.v != "oneOf" or not isinstance(m.inst, dict) or m.parent not in ("ports", "firewall"):
+        return None
+    sub = _object_branch_error(m.err)
+    if sub is None:
+        return None
+    return _explain(sub, tuple(sub.absolute_path), m.pos, m.display)
+
+
+def _port_item(m: _Mistake) -> InputError | None:
+    if m.v != "oneOf" or m.parent != "ports":
+        return None
+    hint = _yaml11_number(m.inst, "integer") if isinstance(m.inst, str) else None
+    if hint:
+        return m.say(hint)
+    return m.say(f"{m.inst!r} is not a port; write a number such as 993 or "
+                 "{port: 11430, protocol: imap}")
+
+
+def _firewall_item(m: _Mistake) -> InputError | None:
+    if m.v != "oneOf" or m.parent != "firewall":
+        return None
+    return m.say("write a path, or {path: FILE, format: FORMAT}")
+
+
+def _bad_protocol(m: _Mistake) -> InputError | None:
+    if m.v != "enum" or m.last != "protocol":
+        return None
+    return m.say(f"{m.inst!r} is not a protocol imap-gate knows; write imap "
+                 "(cleartext with STARTTLS) or imaps (implicit TLS)")
+
+
+def _bad_firewall_format(m: _Mistake) -> InputError | None:
+    if m.v != "enum" or m.last != "format" or "firewall" not in m.path:
+        return None
+    known = [str(c) for c in m.err.validator_value]
+    hint = _close_matches(str(m.inst), known, n=1, cutoff=0.5)
+    extra = f"did you mean {hint[0]!r}? " if hint else ""
+    return m.say(f"{m.inst!r} is not a firewall format imap-gate knows; {extra}"
+                 f"known: {', '.join(known)}; or leave format out to have it detected")
+
+
+def _not_in_enum(m: _Mistake) -> InputError | None:
+    if m.v != "enum":
+        return None
+    choices = ", ".join(str(c) for c in m.err.validator_value)
+    hint = _close_matches(str(m.inst), [str(c) for c in m.err.validator_value], n=1)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    return m.say(f"{m.inst!r} is not one of: {choices}{extra}")
+
+
+def _number_as_string(m: _Mistake) -> InputError | None:
+    """'1e9' where a number belongs: a YAML 1.1 string, which deserves its own explanation."""
+    if m.v != "type" or m.err.validator_value not in ("number", "integer") or \
+            not isinstance(m.inst, str):
+        return None
+    hint = _yaml11_number(m.inst, m.err.validator_value)
+    return m.say(hint) if hint else None
+
+
+def _wrong_type(m: _Mistake) -> InputError | None:
+    if m.v != "type":
+        return None
+    want = m.err.validator_value
+    want = " or ".join(want) if isinstance(want, list) else want
+    article = "an" if str(want)[0] in "aeiou" else "a"
+    return m.say(f"expected {article} {want}, found {type(m.inst).__name__} {m.inst!r}")
+
+
+def _bad_date(m: _Mistake) -> InputError | None:
+    if m.last != "expires" or m.v not in ("format", "pattern"):
+        return None
+    return m.say(f"{m.inst!r} is not a date; write YYYY-MM-DD, e.g. 2027-03-31")
+
+
+def _bad_pattern(m: _Mistake) -> InputError | None:
+    """A name or host that fails its pattern: say what the field may hold, not the regex."""
+    if m.v != "pattern":
+        return None
+    if m.last == "name":
+        return m.say(f"{m.inst!r} may hold only letters, digits, '.', '_' and '-'")
+    if m.last == "host":
+        return m.say(f"{m.inst!r} is not a host name or address (no scheme, path or spaces)")
+    return None
+
+
+def _out_of_range(m: _Mistake) -> InputError | None:
+    if m.v not in ("minimum", "maximum", "exclusiveMinimum"):
+        return None
+    return m.say(f"{m.inst!r} is out of range ({m.err.message})")
+
+
+# Tried in order; the first that recognises the mistake explains it (order matters: a port
+# number out of range is said as a port before the generic range message).
+_EXPLAINERS = (
+    _unknown_key, _missing_key, _bad_version, _bad_port_number, _port_or_firewall_mapping,
+    _port_item, _firewall_item, _bad_protocol, _bad_firewall_format, _not_in_enum,
+    _number_as_string, _wrong_type, _bad_date, _bad_pattern, _out_of_range,
+)
+
+
 def _explain(err: jsonschema.ValidationError, path: tuple[Any, ...], pos: yamlpos.Positions,
              display: str) -> InputError:
-    line, col = pos.at(path)
-    where = _dotted(path)
-    v = err.validator
-    inst = err.instance
-    if v == "additionalProperties" and isinstance(inst, dict):
-        allowed = _subschema_props(err)
-        unknown = sorted(k for k in inst if k not in allowed)
-        key = unknown[0] if unknown else "?"
-        line, col = pos.at(path + (f"<key>{key}",))
-        hint = _close_matches(str(key), allowed, n=1, cutoff=0.5)
-        msg = f"unknown key {key!r}"
-        msg += f"; did you mean {hint[0]!r}?" if hint else f" (allowed: {', '.join(allowed)})"
-        return InputError(f"{where}: {msg}", display, line, col)
-    if v == "required":
-        missing = err.message.split("'")[1] if "'" in err.message else "?"
-        return InputError(f"{where}: missing required key {missing!r}", display, line, col)
-    if (path and path[-1] == "version") or (path == ("version",)):
-        return InputError(f"version: {inst!r} is not a supported manifest version; write 'version: 1'",
-                          display, line, col)
-    if _is_port_path(path) and isinstance(inst, int) and not isinstance(inst, bool):
-        return InputError(f"{where}: {inst} is not a valid port (1-65535)", display, line, col)
-    if v == "oneOf" and isinstance(inst, dict) and len(path) >= 2 and \
-            path[-2] in ("ports", "firewall"):
-        sub = _object_branch_error(err)   # {port: ..., protocol: pop3}: say what is wrong in it
-        if sub is not None:
-            return _explain(sub, tuple(sub.absolute_path), pos, display)
-    if v == "oneOf" and len(path) >= 2 and path[-2] == "ports" and isinstance(inst, str) and \
-            _yaml11_number(inst, "integer"):
-        return InputError(f"{where}: {_yaml11_number(inst, 'integer')}", display, line, col)
-    if v == "oneOf" and len(path) >= 2 and path[-2] == "ports":
-        return InputError(f"{where}: {inst!r} is not a port; write a number such as 993 or "
-                          "{port: 11430, protocol: imap}", display, line, col)
-    if v == "oneOf" and len(path) >= 2 and path[-2] == "firewall":
-        return InputError(f"{where}: write a path, or {{path: FILE, format: FORMAT}}",
-                          display, line, col)
-    if v == "enum" and path and path[-1] == "protocol":
-        return InputError(f"{where}: {inst!r} is not a protocol imap-gate knows; write imap "
-                          "(cleartext with STARTTLS) or imaps (implicit TLS)", display, line, col)
-    if v == "enum" and path and path[-1] == "format" and "firewall" in path:
-        known = [str(c) for c in err.validator_value]
-        hint = _close_matches(str(inst), known, n=1, cutoff=0.5)
-        extra = f"did you mean {hint[0]!r}? " if hint else ""
-        return InputError(f"{where}: {inst!r} is not a firewall format imap-gate knows; {extra}"
-                          f"known: {', '.join(known)}; or leave format out to have it detected",
-                          display, line, col)
-    if v == "enum":
-        choices = ", ".join(str(c) for c in err.validator_value)
-        hint = _close_matches(str(inst), [str(c) for c in err.validator_value], n=1)
-        extra = f"; did you mean {hint[0]!r}?" if hint else ""
-        return InputError(f"{where}: {inst!r} is not one of: {choices}{extra}", display, line, col)
-    if v == "type" and err.validator_value in ("number", "integer") and isinstance(inst, str):
-        number_hint = _yaml11_number(inst, err.validator_value)
-        if number_hint:
-            return InputError(f"{where}: {number_hint}", display, line, col)
-    if v == "type":
-        want = err.validator_value
-        want = " or ".join(want) if isinstance(want, list) else want
-        article = "an" if str(want)[0] in "aeiou" else "a"
-        return InputError(f"{where}: expected {article} {want}, found {type(inst).__name__} {inst!r}",
-                          display, line, col)
-    if path and path[-1] == "expires" and v in ("format", "pattern"):
-        return InputError(f"{where}: {inst!r} is not a date; write YYYY-MM-DD, e.g. 2027-03-31",
-                          display, line, col)
-    if v == "pattern" and path and path[-1] == "name":
-        return InputError(f"{where}: {inst!r} may hold only letters, digits, '.', '_' and '-'",
-                          display, line, col)
-    if v == "pattern" and path and path[-1] == "host":
-        return InputError(f"{where}: {inst!r} is not a host name or address (no scheme, path or spaces)",
-                          display, line, col)
-    if v in ("minimum", "maximum", "exclusiveMinimum"):
-        return InputError(f"{where}: {inst!r} is out of range ({err.message})", display, line, col)
-    return InputError(f"{where}: {err.message}", display, line, col)
+    mistake = _Mistake(err, path, pos, display)
+    for explainer in _EXPLAINERS:
+        found = explainer(mistake)
+        if found is not None:
+            return found
+    return mistake.say(err.message)
 
 
 def _object_branch_error(err: jsonschema.ValidationError) -> jsonschema.ValidationError | None:
@@ -324,134 +430,173 @@ def _is_port_path(path: tuple[Any, ...]) -> bool:
 
 # ---------------------------------------------------------------- building
 
-def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: str,
-           path: Path) -> Manifest:
-    errors: list[InputError] = []
+class _Builder:
+    """Turns a schema-valid manifest into a ``Manifest``, collecting every semantic mistake
+    (not only the first) so one run tells the user all that is wrong."""
 
-    def where(p: tuple[Any, ...]) -> tuple[str, int, int]:
-        line, col = pos.at(p)
-        return display, line, col
+    def __init__(self, root: Path, pos: yamlpos.Positions, display: str) -> None:
+        self.root = root
+        self.pos = pos
+        self.display = display
+        self.errors: list[InputError] = []
+        self.names: dict[str, int] = {}       # target name -> index of its first use
 
-    def attempt(fn: Any, *args: Any) -> Any:
+    def where(self, p: tuple[Any, ...]) -> tuple[str, int, int]:
+        line, col = self.pos.at(p)
+        return self.display, line, col
+
+    def attempt(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn``; an InputError it raises is collected and the result is None."""
         try:
             return fn(*args)
         except InputError as exc:
-            errors.append(exc)
+            self.errors.append(exc)
             return None
 
-    d = data.get("defaults") or {}
-    defaults = Defaults(
-        timeout=float(d.get("timeout", 5.0)),
-        concurrency=int(d.get("concurrency", 32)),
-        source_address=d.get("source_address"),
-        cert_expiry_days=int(d.get("cert_expiry_days", 30)),
-        per_host=int(d.get("per_host", 4)),
-        internal_interfaces=_names(d.get("internal_interfaces")),
-        public_interfaces=_names(d.get("public_interfaces")),
-    )
+    def fail(self, msg: str, p: tuple[Any, ...]) -> None:
+        self.errors.append(InputError(msg, *self.where(p)))
 
-    if d.get("source_address"):
-        _check_ip(d["source_address"], where(("defaults", "source_address")), errors)
-    targets: list[Target] = []
-    names: dict[str, int] = {}
-    for i, t in enumerate(data.get("targets") or []):
+    def defaults(self, d: dict[str, Any]) -> Defaults:
+        defaults = Defaults(
+            timeout=float(d.get("timeout", 5.0)),
+            concurrency=int(d.get("concurrency", 32)),
+            source_address=d.get("source_address"),
+            cert_expiry_days=int(d.get("cert_expiry_days", 30)),
+            per_host=int(d.get("per_host", 4)),
+            internal_interfaces=_names(d.get("internal_interfaces")),
+            public_interfaces=_names(d.get("public_interfaces")),
+        )
+        if d.get("source_address"):
+            _check_ip(d["source_address"], self.where(("defaults", "source_address")), self.errors)
+        return defaults
+
+    def unique_name(self, i: int, name: str) -> None:
+        if name in self.names:
+            self.fail(f"targets[{i}].name: {name!r} is already the name of "
+                      f"targets[{self.names[name]}]; target names must be unique",
+                      ("targets", i, "name"))
+        self.names.setdefault(name, i)
+
+    def endpoints(self, i: int, t: dict[str, Any]) -> list[Endpoint]:
+        """The target's ports, each with its protocol (said, or known for 143/993) and
+        expectation; a port without a known protocol or listed twice is an error."""
         tp = ("targets", i)
-        name = t["name"]
-        if name in names:
-            errors.append(InputError(
-                f"targets[{i}].name: {name!r} is already the name of targets[{names[name]}]; "
-                "target names must be unique", *where(tp + ("name",))))
-        names.setdefault(name, i)
-        host = t["host"]
-        endpoints: list[Endpoint] = []
-        ports_seen: set[int] = set()
         expect = t.get("expect") or {}
+        endpoints: list[Endpoint] = []
         for j, item in enumerate(t.get("ports", [143, 993])):
             port = item if isinstance(item, int) else item["port"]
             proto = None if isinstance(item, int) else item.get("protocol")
             proto = proto or WELL_KNOWN.get(port)
             if proto is None:
-                errors.append(InputError(
-                    f"targets[{i}].ports[{j}]: port {port} is not 143 or 993, so say which "
-                    f"protocol it speaks: {{port: {port}, protocol: imap}} or "
-                    f"{{port: {port}, protocol: imaps}}", *where(tp + ("ports", j))))
-                continue
-            if port in ports_seen:
-                errors.append(InputError(f"targets[{i}].ports[{j}]: port {port} is listed twice",
-                                         *where(tp + ("ports", j))))
-                continue
-            ports_seen.add(port)
-            endpoints.append(Endpoint(port, proto, expect.get(str(port))))
+                self.fail(f"targets[{i}].ports[{j}]: port {port} is not 143 or 993, so say which "
+                          f"protocol it speaks: {{port: {port}, protocol: imap}} or "
+                          f"{{port: {port}, protocol: imaps}}", tp + ("ports", j))
+            elif any(e.port == port for e in endpoints):
+                self.fail(f"targets[{i}].ports[{j}]: port {port} is listed twice",
+                          tp + ("ports", j))
+            else:
+                endpoints.append(Endpoint(port, proto, expect.get(str(port))))
+        self.expectations(i, expect, endpoints)
+        return endpoints
+
+    def expectations(self, i: int, expect: dict[str, Any], endpoints: list[Endpoint]) -> None:
+        """An expectation must name one of the target's ports, and starttls-required only
+        makes sense on a cleartext port."""
+        tp = ("targets", i)
+        by_port = {e.port: e for e in endpoints}
         for key in expect:
-            if int(key) not in ports_seen:
-                errors.append(InputError(
-                    f"targets[{i}].expect: port {key} is not in this target's ports "
-                    f"({', '.join(str(p) for p in sorted(ports_seen))}); add it to ports or "
-                    "remove the expectation", *where(tp + ("expect", f"<key>{key}"))))
-            elif expect[key] == "starttls-required" and \
-                    next(e for e in endpoints if e.port == int(key)).protocol != "imap":
-                errors.append(InputError(
-                    f"targets[{i}].expect.{key}: starttls-required applies to a cleartext "
-                    "imap port; for implicit TLS write 'open'", *where(tp + ("expect", key))))
+            if int(key) not in by_port:
+                self.fail(f"targets[{i}].expect: port {key} is not in this target's ports "
+                          f"({', '.join(str(p) for p in sorted(by_port))}); add it to ports or "
+                          "remove the expectation", tp + ("expect", f"<key>{key}"))
+            elif expect[key] == "starttls-required" and by_port[int(key)].protocol != "imap":
+                self.fail(f"targets[{i}].expect.{key}: starttls-required applies to a cleartext "
+                          "imap port; for implicit TLS write 'open'", tp + ("expect", key))
+
+    def ca_file(self, i: int, ca: str | None) -> str | None:
+        """The target's CA file, inside the root and holding a certificate, relative to root."""
+        if ca is None:
+            return None
+        w = self.where(("targets", i, "ca_file"))
+        what = f"targets[{i}].ca_file"
+        p = self.attempt(resolve_inside, self.root, ca, w, what)
+        if p is not None and self.attempt(_check_ca_file, p, ca, w, what) is None:
+            p = None
+        return rel(self.root, p) if p else None
+
+    def source_position(self, i: int, t: dict[str, Any],
+                        src: str | None) -> tuple[int | None, int | None]:
+        """Where the target's source_address is set: its own key, else the defaults'."""
+        if t.get("source_address") is not None:
+            return self.where(("targets", i, "source_address"))[1:]
+        if src:
+            return self.where(("defaults", "source_address"))[1:]
+        return None, None
+
+    def target(self, i: int, t: dict[str, Any], defaults: Defaults) -> Target:
+        tp = ("targets", i)
+        name, host = t["name"], t["host"]
+        self.unique_name(i, name)
+        endpoints = self.endpoints(i, t)
         src = t.get("source_address", defaults.source_address)
-        ca = t.get("ca_file")
-        ca_rel = None
-        if ca is not None:
-            p = attempt(resolve_inside, root, ca, where(tp + ("ca_file",)), f"targets[{i}].ca_file")
-            if p is not None and attempt(_check_ca_file, p, ca, where(tp + ("ca_file",)),
-                                         f"targets[{i}].ca_file") is None:
-                p = None
-            ca_rel = rel(root, p) if p else None
-        dov = _files(root, t.get("dovecot") or [], tp + ("dovecot",), where, attempt,
-                     f"targets[{i}].dovecot")
-        fw = _firewall_files(root, t.get("firewall") or [], tp + ("firewall",), where, attempt,
-                             f"targets[{i}].firewall", defaults)
-        hl, hc = pos.at(tp + ("host",))
-        _, sl, sc = where(tp + ("source_address",)) if t.get("source_address") is not None \
-            else where(("defaults", "source_address")) if src else (None, None, None)
-        targets.append(Target(
+        ca_rel = self.ca_file(i, t.get("ca_file"))
+        dov = _files(self.root, t.get("dovecot") or [], tp + ("dovecot",), self.where,
+                     self.attempt, f"targets[{i}].dovecot")
+        fw = _firewall_files(self.root, t.get("firewall") or [], tp + ("firewall",), self.where,
+                             self.attempt, f"targets[{i}].firewall", defaults)
+        hl, hc = self.pos.at(tp + ("host",))
+        sl, sc = self.source_position(i, t, src)
+        target = Target(
             name=name, host=host, endpoints=tuple(endpoints), sni=t.get("sni", host),
             ca_file=ca_rel, source_address=src,
             timeout=float(t.get("timeout", defaults.timeout)), dovecot=tuple(dov),
-            firewall=tuple(fw), line=hl, column=hc, source_line=sl, source_column=sc))
+            firewall=tuple(fw), line=hl, column=hc, source_line=sl, source_column=sc)
         if t.get("source_address"):
-            _check_ip(t["source_address"], where(tp + ("source_address",)), errors)
+            _check_ip(t["source_address"], self.where(tp + ("source_address",)), self.errors)
+        return target
 
+    def waivers(self, items: list[dict[str, Any]]) -> list[Waiver]:
+        """Each waiver names a known rule (id or name, stored as the id) and, if it names a
+        target, one the manifest declares."""
+        from imap_gate import catalogue  # late: the catalogue imports every check family
+
+        waivers: list[Waiver] = []
+        for k, w in enumerate(items):
+            wp = ("policy", "waivers", k)
+            rule = catalogue.resolve(w["rule"])
+            if rule is None:
+                known = [r.id for r in catalogue.catalogue().values()] + \
+                        [r.name for r in catalogue.catalogue().values()]
+                hint = _close_matches(w["rule"], known, n=1)
+                extra = f"; did you mean {hint[0]!r}?" if hint else ""
+                self.fail(f"policy.waivers[{k}].rule: no rule {w['rule']!r}{extra}", wp + ("rule",))
+                continue
+            if "target" in w and w["target"] not in self.names:
+                self.fail(f"policy.waivers[{k}].target: no target named {w['target']!r}",
+                          wp + ("target",))
+            waivers.append(Waiver(rule=rule.id, reason=w["reason"], expires=w["expires"],
+                                  target=w.get("target"), path=w.get("path"), port=w.get("port"),
+                                  owner=w.get("owner"), line=self.pos.at(wp)[0]))
+        return waivers
+
+
+def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: str,
+           path: Path) -> Manifest:
+    b = _Builder(root, pos, display)
+    defaults = b.defaults(data.get("defaults") or {})
+    targets = [b.target(i, t, defaults) for i, t in enumerate(data.get("targets") or [])]
     cfg = data.get("configs") or {}
-    dovecot_files = _files(root, cfg.get("dovecot") or [], ("configs", "dovecot"), where, attempt,
-                           "configs.dovecot")
+    dovecot_files = _files(root, cfg.get("dovecot") or [], ("configs", "dovecot"), b.where,
+                           b.attempt, "configs.dovecot")
     firewall_files = _firewall_files(root, cfg.get("firewall") or [], ("configs", "firewall"),
-                                     where, attempt, "configs.firewall", defaults)
-
-    rehearse_files = _files(root, data.get("rehearse") or [], ("rehearse",), where, attempt,
+                                     b.where, b.attempt, "configs.firewall", defaults)
+    rehearse_files = _files(root, data.get("rehearse") or [], ("rehearse",), b.where, b.attempt,
                             "rehearse")
     rehearse_line = pos.at(("rehearse",))[0] if "rehearse" in data else 1
-
     pol = data.get("policy") or {}
-    waivers: list[Waiver] = []
-    from imap_gate import catalogue  # late: the catalogue imports every check family
-
-    for k, w in enumerate(pol.get("waivers") or []):
-        wp = ("policy", "waivers", k)
-        if catalogue.resolve(w["rule"]) is None:
-            known = [r.id for r in catalogue.catalogue().values()] + \
-                    [r.name for r in catalogue.catalogue().values()]
-            hint = _close_matches(w["rule"], known, n=1)
-            extra = f"; did you mean {hint[0]!r}?" if hint else ""
-            errors.append(InputError(f"policy.waivers[{k}].rule: no rule {w['rule']!r}{extra}",
-                                     *where(wp + ("rule",))))
-            continue
-        if "target" in w and w["target"] not in names:
-            errors.append(InputError(
-                f"policy.waivers[{k}].target: no target named {w['target']!r}",
-                *where(wp + ("target",))))
-        waivers.append(Waiver(rule=catalogue.resolve(w["rule"]).id,  # type: ignore[union-attr]
-                              reason=w["reason"], expires=w["expires"], target=w.get("target"),
-                              path=w.get("path"), port=w.get("port"), owner=w.get("owner"),
-                              line=pos.at(wp)[0]))
-
-    if errors:
-        raise InputErrors(sorted(errors, key=lambda e: (e.line or 0, e.column or 0)))
+    waivers = b.waivers(pol.get("waivers") or [])
+    if b.errors:
+        raise InputErrors(sorted(b.errors, key=lambda e: (e.line or 0, e.column or 0)))
     name = data.get("name") or Path(display).stem.replace(".github", "") or "imap-gate"
     return Manifest(path=display, name=name, defaults=defaults, targets=tuple(targets),
                     dovecot_files=tuple(dovecot_files), firewall_files=tuple(firewall_files),

@@ -137,124 +137,181 @@ def _source(node: Node) -> Cond:
     raise ValueError("a source needs address, ipset or mac")
 
 
-def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed:
-    """``custom`` finds services defined in the repository (see ``firewalld_services``)."""
-    parsed = Parsed("firewalld-zone", path=path)
+def _read_zone(text: str, path: str, parsed: Parsed) -> Node | None:
+    """The zone's XML tree, or None with the reason on ``parsed`` (unsafe, not well-formed,
+    unreadable, or not a <zone>)."""
     try:
         root = read_xml(text)
     except DefusedXmlException as exc:
         parsed.issues.append(ParseIssue(Location(path, 1), f"refused unsafe XML: {exc}"))
-        return parsed
+        return None
     except xml.sax.SAXParseException as exc:
         parsed.issues.append(ParseIssue(Location(path, exc.getLineNumber() or 1),
                                         f"not well-formed XML: {exc.getMessage()}"))
-        return parsed
+        return None
     except (xml.sax.SAXException, ValueError, UnicodeError) as exc:
         parsed.issues.append(ParseIssue(Location(path, 1), f"unreadable XML: {exc}"))
-        return parsed
+        return None
     if root.tag != "zone":
         parsed.issues.append(ParseIssue(Location(path, root.line),
                                         f"the root element is <{root.tag}>, not <zone>"))
-        return parsed
-    zloc = Location(path, root.line)
+        return None
+    return root
+
+
+def _zone_policy(root: Node, zloc: Location, parsed: Parsed) -> V:
+    """What the zone target does to what the zone does not allow; an unknown target is said."""
     target = root.attrs.get("target", "default")
     tgt = target.upper()
     if tgt == "ACCEPT":
-        policy = V.ACCEPT
-    elif tgt in ("DROP", "%%REJECT%%", "REJECT", "DEFAULT"):
-        policy = V.DROP
-    else:
-        policy = V.UNKNOWN
-        parsed.issues.append(ParseIssue(zloc, f"zone target {target!r} is not ACCEPT, DROP, "
-                                              "%%REJECT%% or default: not guessed",
-                                        templated=is_templated(target)))
-    deny: list[Rule] = []
-    allow: list[Rule] = []
-    early: list[tuple[int, Rule]] = []
-    late: list[tuple[int, Rule]] = []
-    bind_sources: list[Cond] = []
-    forwards: list[Rule] = []
-    ifaces: list[str] = []
+        return V.ACCEPT
+    if tgt in ("DROP", "%%REJECT%%", "REJECT", "DEFAULT"):
+        return V.DROP
+    parsed.issues.append(ParseIssue(zloc, f"zone target {target!r} is not ACCEPT, DROP, "
+                                          "%%REJECT%% or default: not guessed",
+                                    templated=is_templated(target)))
+    return V.UNKNOWN
 
-    def text_of(n: Node) -> str:
-        lines = text.splitlines()
-        return lines[n.line - 1].strip() if 0 < n.line <= len(lines) else f"<{n.tag}>"
 
-    for node in root.children:
-        loc = Location(path, node.line)
-        try:
-            if node.tag == "service":
-                allow.append(Rule(tuple(_service(node.attrs.get("name", ""), custom)), Verdict(V.ACCEPT),
-                                  loc, text_of(node)))
-            elif node.tag == "port":
-                proto = node.attrs.get("protocol", "tcp").lower()
-                allow.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
-                                  Verdict(V.ACCEPT), loc, text_of(node)))
-            elif node.tag == "protocol":
-                allow.append(Rule((Proto(frozenset({node.attrs.get("value", "").lower()})),),
-                                  Verdict(V.ACCEPT), loc, text_of(node)))
-            elif node.tag == "source":
-                bind_sources.append(_source(node))
-            elif node.tag == "interface":
-                ifaces.append(node.attrs.get("name", ""))
-            elif node.tag == "forward-port" and node.attrs.get("to-addr"):
-                # A port forward to another host: firewalld also lets the forwarded connection
-                # through its forward path (see checks/firewall/forward.py). Without to-addr it
-                # is a local redirect, which the input path already sees as the target port.
-                proto = node.attrs.get("protocol", "tcp").lower()
-                to = node.attrs["to-addr"]
-                to_port = node.attrs.get("to-port")
-                target = f"[{to}]:{to_port}" if to_port and ":" in to else \
-                    (f"{to}:{to_port}" if to_port else to)
-                forwards.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
-                                     Verdict(V.ACCEPT), loc, text_of(node), nat_to=target))
-            elif node.tag == "rule":
-                rule, prio = _rich(node, loc, text_of(node), custom)
-                if rule is None:
-                    continue
-                if prio < 0:
-                    early.append((prio, rule))
-                elif prio > 0:
-                    late.append((prio, rule))
-                elif rule.verdict.kind is V.DROP:
-                    deny.append(rule)
-                else:
-                    allow.append(rule)
-        except ValueError as exc:
-            parsed.issues.append(ParseIssue(loc, str(exc), text_of(node)))
-            allow.append(Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN), loc, text_of(node)))
-    for fam in ("ipv4", "ipv6"):
-        note = {"DEFAULT": " (firewalld rejects what the zone does not allow)",
-                "%%REJECT%%": " (%%REJECT%% is firewalld's own spelling of REJECT)"}.get(tgt, "")
-        if "target" not in root.attrs:
-            note = " (no target: firewalld rejects what the zone does not allow)"
-        chain = Chain(f"zone/{fam}", policy=policy, policy_loc=zloc,
-                      policy_text=text_of(root) + note, policy_implicit="target" not in root.attrs)
-        gate: list[Rule] = []
-        if bind_sources:
-            srcs = [s for s in bind_sources if isinstance(s, Source)]
+@dataclass
+class _Zone:
+    """The zone's elements sorted by where firewalld puts them in the input path."""
+
+    lines: list[str]
+    custom: services.Lookup | None
+    deny: list[Rule] = field(default_factory=list)
+    allow: list[Rule] = field(default_factory=list)
+    early: list[tuple[int, Rule]] = field(default_factory=list)   # rich rules, priority < 0
+    late: list[tuple[int, Rule]] = field(default_factory=list)    # rich rules, priority > 0
+    bind_sources: list[Cond] = field(default_factory=list)
+    forwards: list[Rule] = field(default_factory=list)
+    ifaces: list[str] = field(default_factory=list)
+
+    def text_of(self, n: Node) -> str:
+        return self.lines[n.line - 1].strip() if 0 < n.line <= len(self.lines) else f"<{n.tag}>"
+
+    def service(self, node: Node, loc: Location) -> None:
+        self.allow.append(Rule(tuple(_service(node.attrs.get("name", ""), self.custom)),
+                               Verdict(V.ACCEPT), loc, self.text_of(node)))
+
+    def port(self, node: Node, loc: Location) -> None:
+        proto = node.attrs.get("protocol", "tcp").lower()
+        self.allow.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
+                               Verdict(V.ACCEPT), loc, self.text_of(node)))
+
+    def protocol(self, node: Node, loc: Location) -> None:
+        self.allow.append(Rule((Proto(frozenset({node.attrs.get("value", "").lower()})),),
+                               Verdict(V.ACCEPT), loc, self.text_of(node)))
+
+    def source(self, node: Node, loc: Location) -> None:
+        self.bind_sources.append(_source(node))
+
+    def interface(self, node: Node, loc: Location) -> None:
+        self.ifaces.append(node.attrs.get("name", ""))
+
+    def forward_port(self, node: Node, loc: Location) -> None:
+        """A port forward to another host: firewalld also lets the forwarded connection
+        through its forward path (see checks/firewall/forward.py). Without to-addr it is a
+        local redirect, which the input path already sees as the target port."""
+        if not node.attrs.get("to-addr"):
+            return
+        proto = node.attrs.get("protocol", "tcp").lower()
+        to = node.attrs["to-addr"]
+        to_port = node.attrs.get("to-port")
+        target = f"[{to}]:{to_port}" if to_port and ":" in to else \
+            (f"{to}:{to_port}" if to_port else to)
+        self.forwards.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
+                                  Verdict(V.ACCEPT), loc, self.text_of(node), nat_to=target))
+
+    def rich_rule(self, node: Node, loc: Location) -> None:
+        rule, prio = _rich(node, loc, self.text_of(node), self.custom)
+        if rule is None:
+            return
+        if prio < 0:
+            self.early.append((prio, rule))
+        elif prio > 0:
+            self.late.append((prio, rule))
+        elif rule.verdict.kind is V.DROP:
+            self.deny.append(rule)
+        else:
+            self.allow.append(rule)
+
+    def gate(self, zloc: Location) -> list[Rule]:
+        """A zone bound to sources or interfaces sees only their packets."""
+        if self.bind_sources:
+            srcs = [s for s in self.bind_sources if isinstance(s, Source)]
             nets = tuple(n for s in srcs for n in s.nets)
             sets = tuple(x for s in srcs for x in s.sets)
-            gate.append(Rule((Source(nets, sets, negate=True),), Verdict(V.DROP), zloc,
-                             "zone bound to <source> addresses: other sources use another zone"))
-        elif ifaces:
+            return [Rule((Source(nets, sets, negate=True),), Verdict(V.DROP), zloc,
+                         "zone bound to <source> addresses: other sources use another zone")]
+        if self.ifaces:
             # Packets arriving on other interfaces use another zone. Whether these interfaces
             # face the internet is the manifest's word (internal_interfaces / public_interfaces);
             # undeclared ones are taken to, and the finding says so.
-            gate.append(Rule((InIface(tuple(ifaces), negate=True),), Verdict(V.DROP), zloc,
-                             "zone bound to interfaces " + ", ".join(ifaces) +
-                             ": other interfaces use another zone"))
-        chain.rules = gate + [r for _, r in sorted(early, key=lambda x: x[0])] + deny + allow + \
-            [r for _, r in sorted(late, key=lambda x: x[0])]
-        rs = Ruleset(fam, stages=[chain.name], chains={chain.name: chain}, first_loc=zloc)
-        if forwards:
-            fam_fwd = [r for r in forwards if _target_family(r.nat_to or "") == fam]
-            if fam_fwd:
-                nat = Chain(f"zone/{fam}/forward-ports", gate + fam_fwd, policy=V.ACCEPT,
-                            policy_loc=zloc)
-                rs.chains[nat.name] = nat
-                rs.dnat_stages = [nat.name]
-        parsed.rulesets[fam] = rs
+            return [Rule((InIface(tuple(self.ifaces), negate=True),), Verdict(V.DROP), zloc,
+                         "zone bound to interfaces " + ", ".join(self.ifaces) +
+                         ": other interfaces use another zone")]
+        return []
+
+    def input_rules(self, gate: list[Rule]) -> list[Rule]:
+        return gate + [r for _, r in sorted(self.early, key=lambda x: x[0])] + self.deny + \
+            self.allow + [r for _, r in sorted(self.late, key=lambda x: x[0])]
+
+
+# The zone's child elements that change its input path; others (short, description, ...) do not.
+_ELEMENTS: dict[str, Callable[[_Zone, Node, Location], None]] = {
+    "service": _Zone.service, "port": _Zone.port, "protocol": _Zone.protocol,
+    "source": _Zone.source, "interface": _Zone.interface, "forward-port": _Zone.forward_port,
+    "rule": _Zone.rich_rule,
+}
+
+
+def _policy_note(root: Node) -> str:
+    if "target" not in root.attrs:
+        return " (no target: firewalld rejects what the zone does not allow)"
+    return {"DEFAULT": " (firewalld rejects what the zone does not allow)",
+            "%%REJECT%%": " (%%REJECT%% is firewalld's own spelling of REJECT)"}.get(
+        root.attrs["target"].upper(), "")
+
+
+def _zone_ruleset(fam: str, zone: _Zone, root: Node, zloc: Location, policy: V) -> Ruleset:
+    chain = Chain(f"zone/{fam}", policy=policy, policy_loc=zloc,
+                  policy_text=zone.text_of(root) + _policy_note(root),
+                  policy_implicit="target" not in root.attrs)
+    gate = zone.gate(zloc)
+    chain.rules = zone.input_rules(gate)
+    rs = Ruleset(fam, stages=[chain.name], chains={chain.name: chain}, first_loc=zloc)
+    fam_fwd = [r for r in zone.forwards if _target_family(r.nat_to or "") == fam]
+    if fam_fwd:
+        nat = Chain(f"zone/{fam}/forward-ports", gate + fam_fwd, policy=V.ACCEPT,
+                    policy_loc=zloc)
+        rs.chains[nat.name] = nat
+        rs.dnat_stages = [nat.name]
+    return rs
+
+
+def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed:
+    """``custom`` finds services defined in the repository (see ``firewalld_services``)."""
+    parsed = Parsed("firewalld-zone", path=path)
+    root = _read_zone(text, path, parsed)
+    if root is None:
+        return parsed
+    zloc = Location(path, root.line)
+    policy = _zone_policy(root, zloc, parsed)
+    zone = _Zone(text.splitlines(), custom)
+    for node in root.children:
+        loc = Location(path, node.line)
+        handler = _ELEMENTS.get(node.tag)
+        if handler is None:
+            continue
+        try:
+            handler(zone, node, loc)
+        except ValueError as exc:
+            parsed.issues.append(ParseIssue(loc, str(exc), zone.text_of(node)))
+            zone.allow.append(Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN), loc,
+                                   zone.text_of(node)))
+    for fam in ("ipv4", "ipv6"):
+        parsed.rulesets[fam] = _zone_ruleset(fam, zone, root, zloc, policy)
     return parsed
 
 

@@ -83,137 +83,171 @@ OPS = ("&&", "||", ";;", ";&", "<<<", "<<-", "<<", ">>", ">&", "<&", "&>", ">|",
 
 
 class _Lexer:
+    """Shell text -> words, operators and newlines; a word keeps its quoting (``Word.parts``)
+    because quoted and unquoted expansions split differently."""
+
     def __init__(self, text: str) -> None:
         self.s = text
         self.i = 0
         self.line = 1
         self.toks: list[Tok] = []
         self.pending: list[tuple[Tok, str, bool]] = []
+        self.parts: list[tuple[str, str]] = []   # the word being read
+        self.buf: list[str] = []                 # its current unquoted run
+        self.start_line = 1
 
     def lex(self) -> list[Tok]:
-        s = self.s
-        n = len(s)
-        parts: list[tuple[str, str]] = []
-        buf: list[str] = []
-        start_line = self.line
-
-        def flush_buf() -> None:
-            if buf:
-                parts.append(("bare", "".join(buf)))
-                buf.clear()
-
-        def end_word() -> None:
-            nonlocal parts
-            flush_buf()
-            if parts:
-                self.toks.append(Tok("word", start_line, Word(parts, start_line)))
-                parts = []
-
+        n = len(self.s)
         while self.i < n:
-            c = s[self.i]
-            if not parts and not buf:
-                start_line = self.line
-            if c == "\\":
-                if self.i + 1 < n and s[self.i + 1] == "\n":
-                    self.i += 2
-                    self.line += 1
-                    continue
-                if self.i + 1 < n:
-                    flush_buf()
-                    parts.append(("lit", s[self.i + 1]))
-                    self.i += 2
-                    continue
-                buf.append(c)
-                self.i += 1
-                continue
-            if c in " \t\r":
-                end_word()
-                self.i += 1
-                continue
-            if c == "\n":
-                end_word()
-                self.toks.append(Tok("nl", self.line))
-                self.i += 1
-                self.line += 1
-                self._heredocs()
-                continue
-            if c == "#" and not parts and not buf:
-                while self.i < n and s[self.i] != "\n":
-                    self.i += 1
-                continue
-            if c == "'":
-                flush_buf()
-                j = s.find("'", self.i + 1)
-                j = n if j < 0 else j
-                chunk = s[self.i + 1:j]
-                parts.append(("lit", chunk))
-                self.line += chunk.count("\n")
-                self.i = j + 1
-                continue
-            if c == "$" and s.startswith("$'", self.i):
-                flush_buf()
-                j = self.i + 2
-                out = []
-                while j < n and s[j] != "'":
-                    if s[j] == "\\" and j + 1 < n:
-                        out.append({"n": "\n", "t": "\t"}.get(s[j + 1], s[j + 1]))
-                        j += 2
-                        continue
-                    out.append(s[j])
-                    j += 1
-                parts.append(("lit", "".join(out)))
-                self.i = j + 1
-                continue
-            if c == '"':
-                flush_buf()
-                parts.append(("dq", self._dquoted()))
-                continue
-            if c == "$" and s.startswith("$(", self.i):
-                flush_buf()
-                j = self._balanced(self.i + 1, "(", ")")
-                chunk = s[self.i:j]
-                parts.append(("sub", chunk))
-                self.line += chunk.count("\n")
-                self.i = j
-                continue
-            if c == "$" and s.startswith("${", self.i):
-                j = self._balanced(self.i + 1, "{", "}")
-                buf.append(s[self.i:j])
-                self.i = j
-                continue
-            if c == "`":
-                flush_buf()
-                j = self.i + 1
-                while j < n and s[j] != "`":
-                    j += 2 if s[j] == "\\" else 1
-                chunk = s[self.i:j + 1]
-                parts.append(("sub", chunk))
-                self.line += chunk.count("\n")
-                self.i = j + 1
-                continue
-            op = next((o for o in OPS if s.startswith(o, self.i)), None)
-            if op is not None:
-                if op in ("<", ">", ">>", ">&", "<&", "<>", ">|") and not parts and buf and \
-                        "".join(buf).isdigit():
-                    buf.clear()  # 2>&1, 2>/dev/null: the fd number belongs to the redirection
-                if op == "(" and (buf or parts) and not s.startswith("()", self.i):
-                    # a(...) inside a word, e.g. an array or glob: keep it in the word
-                    j = self._balanced(self.i, "(", ")")
-                    buf.append(s[self.i:j])
-                    self.i = j
-                    continue
-                end_word()
-                tok = Tok("op", self.line, op=op)
-                self.toks.append(tok)
-                self.i += len(op)
-                if op in ("<<", "<<-"):
-                    self._heredoc_start(tok, strip=op == "<<-")
-                continue
-            buf.append(c)
-            self.i += 1
-        end_word()
+            c = self.s[self.i]
+            if not self.parts and not self.buf:
+                self.start_line = self.line
+            handler = _LEX_HANDLERS.get(c)
+            if handler is None or not handler(self):
+                self._op_or_char()
+        self._end_word()
         self.toks.append(Tok("nl", self.line))
         return self.toks
+
+    def _flush_buf(self) -> None:
+        if self.buf:
+            self.parts.append(("bare", "".join(self.buf)))
+            self.buf.clear()
+
+    def _end_word(self) -> None:
+        self._flush_buf()
+        if self.parts:
+            self.toks.append(Tok("word", self.start_line, Word(self.parts, self.start_line)))
+            self.parts = []
+
+    def _in_word(self) -> bool:
+        return bool(self.parts or self.buf)
+
+    def _backslash(self) -> bool:
+        """``\\<newline>`` joins lines; ``\\c`` is a literal c."""
+        s, n = self.s, len(self.s)
+        if self.i + 1 < n and s[self.i + 1] == "\n":
+            self.i += 2
+            self.line += 1
+            return True
+        if self.i + 1 < n:
+            self._flush_buf()
+            self.parts.append(("lit", s[self.i + 1]))
+            self.i += 2
+            return True
+        self.buf.append("\\")
+        self.i += 1
+        return True
+
+    def _blank(self) -> bool:
+        self._end_word()
+        self.i += 1
+        return True
+
+    def _newline(self) -> bool:
+        """A newline ends the command; the bodies of heredocs opened on the line follow it."""
+        self._end_word()
+        self.toks.append(Tok("nl", self.line))
+        self.i += 1
+        self.line += 1
+        self._heredocs()
+        return True
+
+    def _comment(self) -> bool:
+        if self._in_word():
+            return False            # a#b is one word
+        s, n = self.s, len(self.s)
+        while self.i < n and s[self.i] != "\n":
+            self.i += 1
+        return True
+
+    def _squote(self) -> bool:
+        s, n = self.s, len(self.s)
+        self._flush_buf()
+        j = s.find("'", self.i + 1)
+        j = n if j < 0 else j
+        chunk = s[self.i + 1:j]
+        self.parts.append(("lit", chunk))
+        self.line += chunk.count("\n")
+        self.i = j + 1
+        return True
+
+    def _dollar(self) -> bool:
+        """``$'...'``, ``$(...)`` and ``${...}``; any other ``$`` is part of a bare run."""
+        s = self.s
+        if s.startswith("$'", self.i):
+            self._ansi_c()
+        elif s.startswith("$(", self.i):
+            self._flush_buf()
+            j = self._balanced(self.i + 1, "(", ")")
+            chunk = s[self.i:j]
+            self.parts.append(("sub", chunk))
+            self.line += chunk.count("\n")
+            self.i = j
+        elif s.startswith("${", self.i):
+            j = self._balanced(self.i + 1, "{", "}")
+            self.buf.append(s[self.i:j])
+            self.i = j
+        else:
+            return False
+        return True
+
+    def _ansi_c(self) -> None:
+        """bash's ``$'...'``: a literal with \\n and \\t decoded."""
+        s, n = self.s, len(self.s)
+        self._flush_buf()
+        j = self.i + 2
+        out = []
+        while j < n and s[j] != "'":
+            if s[j] == "\\" and j + 1 < n:
+                out.append({"n": "\n", "t": "\t"}.get(s[j + 1], s[j + 1]))
+                j += 2
+                continue
+            out.append(s[j])
+            j += 1
+        self.parts.append(("lit", "".join(out)))
+        self.i = j + 1
+
+    def _dquote(self) -> bool:
+        self._flush_buf()
+        self.parts.append(("dq", self._dquoted()))
+        return True
+
+    def _backtick(self) -> bool:
+        s, n = self.s, len(self.s)
+        self._flush_buf()
+        j = self.i + 1
+        while j < n and s[j] != "`":
+            j += 2 if s[j] == "\\" else 1
+        chunk = s[self.i:j + 1]
+        self.parts.append(("sub", chunk))
+        self.line += chunk.count("\n")
+        self.i = j + 1
+        return True
+
+    def _op_or_char(self) -> None:
+        """An operator ends the word (and may start a heredoc); any other character joins it."""
+        s = self.s
+        op = next((o for o in OPS if s.startswith(o, self.i)), None)
+        if op is None:
+            self.buf.append(s[self.i])
+            self.i += 1
+            return
+        if op in ("<", ">", ">>", ">&", "<&", "<>", ">|") and not self.parts and self.buf and \
+                "".join(self.buf).isdigit():
+            self.buf.clear()  # 2>&1, 2>/dev/null: the fd number belongs to the redirection
+        if op == "(" and self._in_word() and not s.startswith("()", self.i):
+            # a(...) inside a word, e.g. an array or glob: keep it in the word
+            j = self._balanced(self.i, "(", ")")
+            self.buf.append(s[self.i:j])
+            self.i = j
+            return
+        self._end_word()
+        tok = Tok("op", self.line, op=op)
+        self.toks.append(tok)
+        self.i += len(op)
+        if op in ("<<", "<<-"):
+            self._heredoc_start(tok, strip=op == "<<-")
 
     def _dquoted(self) -> str:
         s, n = self.s, len(self.s)
@@ -252,23 +286,14 @@ class _Lexer:
             if ch == "\\":
                 j += 2
                 continue
-            if open_ == "(" and ch in "ce" and (j == 0 or not (s[j - 1].isalnum() or s[j - 1] == "_")):
-                if s.startswith("case", j) and (j + 4 >= n or not s[j + 4].isalnum()):
-                    cases += 1
-                elif s.startswith("esac", j) and (j + 4 >= n or not s[j + 4].isalnum()):
-                    cases -= 1
+            if open_ == "(" and ch in "ce":
+                cases += self._case_word(j)
             if ch == close and cases > 0 and depth == 1:
                 j += 1
                 continue
-            if ch == "'" and open_ == "(":
-                k = s.find("'", j + 1)
-                j = n if k < 0 else k + 1
-                continue
-            if ch == '"':
-                k = j + 1
-                while k < n and s[k] != '"':
-                    k += 2 if s[k] == "\\" else 1
-                j = k + 1
+            after = self._after_quote(j, open_)
+            if after is not None:
+                j = after
                 continue
             if ch == open_:
                 depth += 1
@@ -278,6 +303,30 @@ class _Lexer:
                     return j + 1
             j += 1
         return n
+
+    def _case_word(self, j: int) -> int:
+        """+1 where the word ``case`` starts at ``j``, -1 for ``esac``, else 0."""
+        s, n = self.s, len(self.s)
+        if j > 0 and (s[j - 1].isalnum() or s[j - 1] == "_"):
+            return 0
+        for word, delta in (("case", 1), ("esac", -1)):
+            if s.startswith(word, j) and (j + 4 >= n or not s[j + 4].isalnum()):
+                return delta
+        return 0
+
+    def _after_quote(self, j: int, open_: str) -> int | None:
+        """Index after the quoted string starting at ``j``, or None when none starts there
+        (single quotes are skipped as a string only inside ``$( )``)."""
+        s, n = self.s, len(self.s)
+        if s[j] == "'" and open_ == "(":
+            k = s.find("'", j + 1)
+            return n if k < 0 else k + 1
+        if s[j] == '"':
+            k = j + 1
+            while k < n and s[k] != '"':
+                k += 2 if s[k] == "\\" else 1
+            return k + 1
+        return None
 
     def _heredoc_start(self, tok: Tok, strip: bool) -> None:
         s, n = self.s, len(self.s)
@@ -308,6 +357,15 @@ class _Lexer:
                 body.append(ln.lstrip("\t") if strip else ln)
             tok.heredoc = "\n".join(body) + "\n"
         self.pending = []
+
+
+# The first character of what comes next -> the _Lexer method that reads it; it answers False
+# when the character is an ordinary one there (``#`` inside a word, a lone ``$``).
+_LEX_HANDLERS: dict[str, Callable[[_Lexer], bool]] = {
+    "\\": _Lexer._backslash, " ": _Lexer._blank, "\t": _Lexer._blank, "\r": _Lexer._blank,
+    "\n": _Lexer._newline, "#": _Lexer._comment, "'": _Lexer._squote, "$": _Lexer._dollar,
+    '"': _Lexer._dquote, "`": _Lexer._backtick,
+}
 
 
 # ---------------------------------------------------------------- parser
@@ -446,126 +504,134 @@ class _Parser:
         if tok.kind != "word":
             raise _SyntaxError(line, f"unexpected {tok.op or 'end of line'!r}")
         w = tok.word.plain if tok.word else None
-        if w == "{":
+        compound = _COMPOUND.get(w or "")
+        if compound is not None:
             self.i += 1
-            body = self.parse_list(stops=("}",))
-            self.expect_word("}")
-            self._redirs()
-            return Group(line, self._end(), body)
-        if w == "if":
-            self.i += 1
-            node = If(line)
-            cond = self.parse_list(stops=("then",))
-            self.expect_word("then")
-            body = self.parse_list(stops=("elif", "else", "fi"))
-            node.branches.append((cond, body))
-            while self.at_word("elif"):
-                self.i += 1
-                cond = self.parse_list(stops=("then",))
-                self.expect_word("then")
-                node.branches.append((cond, self.parse_list(stops=("elif", "else", "fi"))))
-            if self.at_word("else"):
-                self.i += 1
-                node.orelse = self.parse_list(stops=("fi",))
-            self.expect_word("fi")
-            self._redirs()
-            node.end = self._end()
-            return node
-        if w in ("while", "until"):
-            self.i += 1
-            cond = self.parse_list(stops=("do",))
-            self.expect_word("do")
-            body = self.parse_list(stops=("done",))
-            self.expect_word("done")
-            self._redirs()
-            return Loop(line, self._end(), w, cond=cond, body=body)
-        if w in ("for", "select"):
-            self.i += 1
-            var_tok = self.peek()
-            if var_tok.kind == "op" and var_tok.op == "(":
-                # for (( i = 0; i < n; i++ )): the body runs once, the counter unknown
-                closes = 0
-                while self.i < len(self.t) and closes < 2:
-                    tk = self.peek()
-                    closes = closes + 1 if tk.kind == "op" and tk.op == ")" else 0
-                    self.i += 1
-                self.expect_word("do")
-                body = self.parse_list(stops=("done",))
-                self.expect_word("done")
-                self._redirs()
-                return Loop(line, self._end(), "while", body=body)
-            var = var_tok.word.plain if var_tok.word else None
-            if not var:
-                raise _SyntaxError(line, "a for loop needs a variable name")
-            self.i += 1
-            items: list[Word] | None = None
-            while self.peek().kind == "nl":
-                self.i += 1
-            if self.at_word("in"):
-                self.i += 1
-                items = []
-                while self.peek().kind == "word":
-                    assert self.peek().word is not None
-                    items.append(self.peek().word)  # type: ignore[arg-type]
-                    self.i += 1
-            self.expect_word("do")
-            body = self.parse_list(stops=("done",))
-            self.expect_word("done")
-            self._redirs()
-            return Loop(line, self._end(), "for", var, items, body=body)
-        if w == "case":
-            self.i += 1
-            subject = self.peek().word
-            self.i += 1
-            while self.peek().kind == "nl":
-                self.i += 1
-            self.expect_word("in")
-            case = Case(line, word=subject)
-            while True:
-                self.skip_nl()
-                if self.at_word("esac"):
-                    self.i += 1
-                    break
-                if self.i >= len(self.t):
-                    raise _SyntaxError(line, "'esac' expected")
-                if self.peek().kind == "op" and self.peek().op == "(":
-                    self.i += 1
-                pats: list[Word] = []
-                while True:
-                    tk = self.peek()
-                    if tk.kind != "word" or tk.word is None:
-                        raise _SyntaxError(tk.line, "a case pattern expected")
-                    pats.append(tk.word)
-                    self.i += 1
-                    if self.peek().kind == "op" and self.peek().op == "|":
-                        self.i += 1
-                        continue
-                    break
-                self._op(")")
-                body = self.parse_list(stops=("esac",), stop_ops=(";;", ";&"))
-                case.arms.append((pats, body))
-                if self.peek().kind == "op" and self.peek().op in (";;", ";&"):
-                    self.i += 1
-            self._redirs()
-            case.end = self._end()
-            return case
-        if w == "function":
-            self.i += 1
-            name_tok = self.peek()
-            name = name_tok.word.raw() if name_tok.word else ""
-            self.i += 1
-            if self.peek().kind == "op" and self.peek().op == "(":
-                self.i += 1
-                self._op(")")
-            return self._func_body(line, name)
-        # name() compound
-        nxt = self.t[self.i + 1] if self.i + 1 < len(self.t) else None
-        nxt2 = self.t[self.i + 2] if self.i + 2 < len(self.t) else None
-        if w and nxt is not None and nxt.kind == "op" and nxt.op == "(" and nxt2 is not None and \
-                nxt2.kind == "op" and nxt2.op == ")":
+            return compound(self, line, w or "")
+        if w and self._at_func_parens():   # name() compound
             self.i += 3
             return self._func_body(line, w)
         return self.simple()
+
+    def _at_func_parens(self) -> bool:
+        """``name ( )`` ahead: a function definition, not a command."""
+        nxt = self.t[self.i + 1] if self.i + 1 < len(self.t) else None
+        nxt2 = self.t[self.i + 2] if self.i + 2 < len(self.t) else None
+        return nxt is not None and nxt.kind == "op" and nxt.op == "(" and nxt2 is not None and \
+            nxt2.kind == "op" and nxt2.op == ")"
+
+    def _brace_group(self, line: int, _w: str) -> Node:
+        body = self.parse_list(stops=("}",))
+        self.expect_word("}")
+        self._redirs()
+        return Group(line, self._end(), body)
+
+    def _if(self, line: int, _w: str) -> Node:
+        node = If(line)
+        while True:
+            cond = self.parse_list(stops=("then",))
+            self.expect_word("then")
+            node.branches.append((cond, self.parse_list(stops=("elif", "else", "fi"))))
+            if not self.at_word("elif"):
+                break
+            self.i += 1
+        if self.at_word("else"):
+            self.i += 1
+            node.orelse = self.parse_list(stops=("fi",))
+        self.expect_word("fi")
+        self._redirs()
+        node.end = self._end()
+        return node
+
+    def _do_done(self) -> list[Node]:
+        """``do ... done`` and the redirections after it: a loop's body."""
+        self.expect_word("do")
+        body = self.parse_list(stops=("done",))
+        self.expect_word("done")
+        self._redirs()
+        return body
+
+    def _while(self, line: int, w: str) -> Node:
+        cond = self.parse_list(stops=("do",))
+        body = self._do_done()
+        return Loop(line, self._end(), w, cond=cond, body=body)
+
+    def _for(self, line: int, _w: str) -> Node:
+        var_tok = self.peek()
+        if var_tok.kind == "op" and var_tok.op == "(":
+            # for (( i = 0; i < n; i++ )): the body runs once, the counter unknown
+            closes = 0
+            while self.i < len(self.t) and closes < 2:
+                tk = self.peek()
+                closes = closes + 1 if tk.kind == "op" and tk.op == ")" else 0
+                self.i += 1
+            body = self._do_done()
+            return Loop(line, self._end(), "while", body=body)
+        var = var_tok.word.plain if var_tok.word else None
+        if not var:
+            raise _SyntaxError(line, "a for loop needs a variable name")
+        self.i += 1
+        items: list[Word] | None = None
+        while self.peek().kind == "nl":
+            self.i += 1
+        if self.at_word("in"):
+            self.i += 1
+            items = []
+            while self.peek().kind == "word":
+                assert self.peek().word is not None
+                items.append(self.peek().word)  # type: ignore[arg-type]
+                self.i += 1
+        body = self._do_done()
+        return Loop(line, self._end(), "for", var, items, body=body)
+
+    def _case(self, line: int, _w: str) -> Node:
+        subject = self.peek().word
+        self.i += 1
+        while self.peek().kind == "nl":
+            self.i += 1
+        self.expect_word("in")
+        case = Case(line, word=subject)
+        while True:
+            self.skip_nl()
+            if self.at_word("esac"):
+                self.i += 1
+                break
+            if self.i >= len(self.t):
+                raise _SyntaxError(line, "'esac' expected")
+            case.arms.append(self._case_arm())
+        self._redirs()
+        case.end = self._end()
+        return case
+
+    def _case_arm(self) -> tuple[list[Word], list[Node]]:
+        """``[(] pat [| pat ...] ) body ;;``"""
+        if self.peek().kind == "op" and self.peek().op == "(":
+            self.i += 1
+        pats: list[Word] = []
+        while True:
+            tk = self.peek()
+            if tk.kind != "word" or tk.word is None:
+                raise _SyntaxError(tk.line, "a case pattern expected")
+            pats.append(tk.word)
+            self.i += 1
+            if self.peek().kind == "op" and self.peek().op == "|":
+                self.i += 1
+                continue
+            break
+        self._op(")")
+        body = self.parse_list(stops=("esac",), stop_ops=(";;", ";&"))
+        if self.peek().kind == "op" and self.peek().op in (";;", ";&"):
+            self.i += 1
+        return pats, body
+
+    def _function(self, line: int, _w: str) -> Node:
+        name_tok = self.peek()
+        name = name_tok.word.raw() if name_tok.word else ""
+        self.i += 1
+        if self.peek().kind == "op" and self.peek().op == "(":
+            self.i += 1
+            self._op(")")
+        return self._func_body(line, name)
 
     def _func_body(self, line: int, name: str) -> Func:
         while self.peek().kind == "nl":
@@ -613,6 +679,15 @@ class _Parser:
 
     def _end(self) -> int:
         return self.t[self.i - 1].line if self.i else 1
+
+
+# A reserved word that opens a compound command -> the _Parser method that reads the rest of it
+# (the word itself already taken; the method gets its line and the word).
+_COMPOUND: dict[str, Callable[[_Parser, int, str], Node]] = {
+    "{": _Parser._brace_group, "if": _Parser._if, "while": _Parser._while,
+    "until": _Parser._while, "for": _Parser._for, "select": _Parser._for,
+    "case": _Parser._case, "function": _Parser._function,
+}
 
 
 class _SyntaxError(Exception):
@@ -799,33 +874,13 @@ class Interpreter:
         if isinstance(n, Simple):
             return self.simple(n)
         if isinstance(n, AndOr):
-            status: int | None = 0
-            for op, neg, pipe in n.items:
-                if op == "&&" and status not in (0, None):
-                    continue
-                if op == "||" and status == 0:
-                    continue
-                if op and status is None and not self.mentions_tool(pipe):
-                    continue
-                st: int | None = 0
-                for p in pipe:
-                    st = self.node(p)
-                status = (None if st is None else int(st == 0)) if neg else st
-            return status
+            return self._and_or(n)
         if isinstance(n, Func):
             self.funcs[n.name] = n.body
             self.func_src[n.name] = self.src(n)
             return 0
         if isinstance(n, Group):
-            if n.subshell:
-                saved = dict(self.env)
-                try:
-                    return self.block(n.body)
-                except _Exit:
-                    return 0
-                finally:
-                    self.env = saved
-            return self.block(n.body)
+            return self._group(n)
         if isinstance(n, If):
             return self._if(n)
         if isinstance(n, Loop):
@@ -833,6 +888,36 @@ class Interpreter:
         if isinstance(n, Case):
             return self._case(n)
         return 0
+
+    def _and_or(self, n: AndOr) -> int | None:
+        """``a && b || c``: a part runs by the status before it; after an unknown status only
+        parts that hold a firewall command are read (as if run), the rest skipped."""
+        status: int | None = 0
+        for op, neg, pipe in n.items:
+            if op == "&&" and status not in (0, None):
+                continue
+            if op == "||" and status == 0:
+                continue
+            if op and status is None and not self.mentions_tool(pipe):
+                continue
+            st: int | None = 0
+            for p in pipe:
+                st = self.node(p)
+            status = (None if st is None else int(st == 0)) if neg else st
+        return status
+
+    def _group(self, n: Group) -> int | None:
+        """``{ ...; }`` runs in this shell; ``( ... )`` in a subshell, whose variables and
+        ``exit`` do not reach the script."""
+        if not n.subshell:
+            return self.block(n.body)
+        saved = dict(self.env)
+        try:
+            return self.block(n.body)
+        except _Exit:
+            return 0
+        finally:
+            self.env = saved
 
     def _if(self, n: If) -> int | None:
         undecided: list[list[Node]] = []
@@ -973,79 +1058,78 @@ class Interpreter:
             self.env[name] = value
 
     def call(self, argv: list[str], n: Simple, assigns: list[tuple[str, str]]) -> int | None:
-        head = argv[0]
-        # Wrappers that run their arguments as a command.
-        while head in WRAPPERS or head == "env":
-            rest = argv[1:]
-            if head in ("sudo", "doas"):
-                while rest and rest[0].startswith("-"):
-                    opt = rest.pop(0)
-                    if opt == "--":
-                        break
-                    if opt in SUDO_ARG_OPTS and rest:
-                        rest.pop(0)
-            elif head == "env":
-                while rest and (rest[0].startswith("-") or ASSIGN.match(rest[0])):
-                    rest.pop(0)
-            elif head in ("nice", "ionice"):
-                while rest and rest[0].startswith("-"):
-                    opt = rest.pop(0)
-                    if opt in ("-n", "-c") and rest:
-                        rest.pop(0)
-            elif head == "command" and rest and rest[0] in ("-v", "-V"):
-                return None
-            if not rest:
-                return 0
-            argv = rest
-            head = argv[0]
-        if head in ("export", "readonly", "local", "declare", "typeset"):
-            for a in argv[1:]:
-                if a.startswith("-"):
-                    continue
-                m = ASSIGN.match(a)
-                if m:
-                    self._set(m.group(1), m.group(3))
-            return 0
-        if head == "unset":
-            for a in argv[1:]:
-                self.env.pop(a, None)
-            return 0
-        if head == "exit":
-            raise _Exit
-        if head == "return":
-            raise _Return
-        if head in ("break", "continue"):
-            raise _Break
-        if head == "shift":
-            if self.args[-1]:
-                self.args[-1] = self.args[-1][1:]
-            return 0
-        if head in ("true", ":"):
-            return 0
-        if head == "false":
-            return 1
-        if head in ("[", "[[", "test"):
-            return self._test(argv)
-        if head == "eval":
-            cmdline = " ".join(argv[1:])
-            if self.mentions_tool_text(cmdline):
-                self.issues.append(ShellIssue(n.line, "eval builds a firewall command at run "
-                                                      "time: not guessed", self.src(n).strip()))
-            return None
-        if head in self.funcs:
-            if len(self.args) > MAX_CALL_DEPTH:
-                self.issues.append(ShellIssue(n.line, f"function {head!r} calls itself too deeply",
-                                              self.src(n).strip()))
-                return None
-            self.args.append(argv[1:])
-            try:
-                return self.block(self.funcs[head])
-            except _Return:
-                return 0
-            finally:
-                self.args.pop()
+        unwrapped = _unwrap(argv)
+        if not isinstance(unwrapped, list):
+            return unwrapped
+        argv = unwrapped
+        builtin = _BUILTINS.get(argv[0])
+        if builtin is not None:
+            return builtin(self, argv, n)
+        if argv[0] in self.funcs:
+            return self._call_func(argv, n)
         cmd = Command(n.line, argv, self.src(n).strip(), n.heredoc, n.heredoc_line)
         return self.run(cmd)
+
+    def _call_func(self, argv: list[str], n: Simple) -> int | None:
+        """A function runs its body with its own ``$@``; deep recursion is reported, not run."""
+        head = argv[0]
+        if len(self.args) > MAX_CALL_DEPTH:
+            self.issues.append(ShellIssue(n.line, f"function {head!r} calls itself too deeply",
+                                          self.src(n).strip()))
+            return None
+        self.args.append(argv[1:])
+        try:
+            return self.block(self.funcs[head])
+        except _Return:
+            return 0
+        finally:
+            self.args.pop()
+
+    # -- builtins: each gets argv and the command's node, and answers its exit status
+    def _declare(self, argv: list[str], n: Simple) -> int | None:
+        for a in argv[1:]:
+            if a.startswith("-"):
+                continue
+            m = ASSIGN.match(a)
+            if m:
+                self._set(m.group(1), m.group(3))
+        return 0
+
+    def _unset(self, argv: list[str], n: Simple) -> int | None:
+        for a in argv[1:]:
+            self.env.pop(a, None)
+        return 0
+
+    def _exit(self, argv: list[str], n: Simple) -> int | None:
+        raise _Exit
+
+    def _return(self, argv: list[str], n: Simple) -> int | None:
+        raise _Return
+
+    def _break(self, argv: list[str], n: Simple) -> int | None:
+        raise _Break
+
+    def _shift(self, argv: list[str], n: Simple) -> int | None:
+        if self.args[-1]:
+            self.args[-1] = self.args[-1][1:]
+        return 0
+
+    def _true(self, argv: list[str], n: Simple) -> int | None:
+        return 0
+
+    def _false(self, argv: list[str], n: Simple) -> int | None:
+        return 1
+
+    def _test_cmd(self, argv: list[str], n: Simple) -> int | None:
+        return self._test(argv)
+
+    def _eval(self, argv: list[str], n: Simple) -> int | None:
+        """What eval runs is built at run time: unknown, and said when it is a firewall command."""
+        cmdline = " ".join(argv[1:])
+        if self.mentions_tool_text(cmdline):
+            self.issues.append(ShellIssue(n.line, "eval builds a firewall command at run "
+                                                  "time: not guessed", self.src(n).strip()))
+        return None
 
     def mentions_tool_text(self, text: str) -> bool:
         return any(self.tool(w.rsplit("/", 1)[-1]) for w in text.split())
@@ -1069,6 +1153,68 @@ class Interpreter:
         if res is None:
             return None
         return 0 if res != neg else 1
+
+
+_Builtin = Callable[[Interpreter, list[str], Simple], "int | None"]
+
+# The shell's own commands the walk understands; they never reach ``run``.
+_BUILTINS: dict[str, _Builtin] = {
+    **dict.fromkeys(("export", "readonly", "local", "declare", "typeset"), Interpreter._declare),
+    "unset": Interpreter._unset, "exit": Interpreter._exit, "return": Interpreter._return,
+    "break": Interpreter._break, "continue": Interpreter._break, "shift": Interpreter._shift,
+    "true": Interpreter._true, ":": Interpreter._true, "false": Interpreter._false,
+    "[": Interpreter._test_cmd, "[[": Interpreter._test_cmd, "test": Interpreter._test_cmd,
+    "eval": Interpreter._eval,
+}
+
+
+def _sudo_opts(rest: list[str]) -> list[str]:
+    while rest and rest[0].startswith("-"):
+        opt = rest.pop(0)
+        if opt == "--":
+            break
+        if opt in SUDO_ARG_OPTS and rest:
+            rest.pop(0)
+    return rest
+
+
+def _env_opts(rest: list[str]) -> list[str]:
+    while rest and (rest[0].startswith("-") or ASSIGN.match(rest[0])):
+        rest.pop(0)
+    return rest
+
+
+def _nice_opts(rest: list[str]) -> list[str]:
+    while rest and rest[0].startswith("-"):
+        opt = rest.pop(0)
+        if opt in ("-n", "-c") and rest:
+            rest.pop(0)
+    return rest
+
+
+# A wrapper's own options, taken off before the command it runs (others have none we skip).
+_WRAPPER_OPTS: dict[str, Callable[[list[str]], list[str]]] = {
+    "sudo": _sudo_opts, "doas": _sudo_opts, "env": _env_opts, "nice": _nice_opts,
+    "ionice": _nice_opts,
+}
+
+
+def _unwrap(argv: list[str]) -> list[str] | int | None:
+    """``sudo -u root env X=1 nice iptables ...`` -> ``iptables ...``: wrappers run their
+    arguments as a command. An int or None is the status when nothing is left to run
+    (``command -v`` only asks, so its answer is unknown)."""
+    head = argv[0]
+    while head in WRAPPERS or head == "env":
+        rest = argv[1:]
+        if head == "command" and rest and rest[0] in ("-v", "-V"):
+            return None
+        strip = _WRAPPER_OPTS.get(head)
+        rest = strip(rest) if strip is not None else rest
+        if not rest:
+            return 0
+        argv = rest
+        head = argv[0]
+    return argv
 
 
 def run_script(text: str, run: Runner, tool: Callable[[str], bool]) -> list[ShellIssue]:

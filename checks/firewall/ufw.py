@@ -287,10 +287,9 @@ def _addr(text: str) -> tuple[Source | None, tuple[str, ...]]:
     return Source((net,)), ("ipv4",) if net.version == 4 else ("ipv6",)
 
 
-def parse_rule_words(words: list[str], loc: Location, text: str) -> UfwRule | None:
-    """``allow|deny|reject|limit [in|out] [on IF] [log] ...``; None for out/route rules."""
-    if not words:
-        raise UfwError("missing rule")
+def _rule_head(words: list[str]) -> tuple[str, str, list[Cond], list[str]]:
+    """``ACTION [in|out] [on IF] [log|log-all] ... [comment C]`` -> action, direction, the
+    interface condition and the words that say what the rule matches."""
     action = words[0]
     w = words[1:]
     direction = "in"
@@ -305,59 +304,101 @@ def parse_rule_words(words: list[str], loc: Location, text: str) -> UfwRule | No
         w = w[1:]
     if "comment" in w:
         w = w[:w.index("comment")]
+    return action, direction, conds, w
+
+
+def _simple_syntax(spec: str) -> list[Cond]:
+    """ufw's simple syntax: PORT[/PROTO], a service name, or an application profile."""
+    app = APPS.get(spec.lower())
+    if app is not None:
+        return [Proto(frozenset({"tcp"})), Ports(app)]
+    if is_templated(spec):
+        return [Ports((), unknown=spec)]
+    ranges, proto = _port_spec(spec)
+    return ([Proto(frozenset({proto}))] if proto else []) + [Ports(ranges)]
+
+
+@dataclass
+class _FullSpec:
+    """What the full syntax (``proto P from A port N to B port M app X``) has said so far."""
+
+    conds: list[Cond]
+    families: tuple[str, ...] = ("ipv4", "ipv6")
+    proto: str | None = None
+
+
+def _full_proto(sp: _FullSpec, key: str, val: str, before: list[str]) -> None:
+    sp.proto = val
+
+
+def _full_addr(sp: _FullSpec, key: str, val: str, before: list[str]) -> None:
+    """``from``/``to`` ADDR: the source is a condition; either narrows the address families."""
+    src, fams = _addr(val)
+    if key == "from" and src is not None:
+        sp.conds.append(src)
+    sp.families = tuple(f for f in sp.families if f in fams)
+
+
+def _port_is_destination(before: list[str]) -> bool:
+    """A ``port`` belongs to the nearest ``to``/``from`` before it."""
+    return "to" in before and (before[::-1].index("to") < (before[::-1] + ["from"]).index(
+        "from") if "from" in before else True)
+
+
+def _full_port(sp: _FullSpec, key: str, val: str, before: list[str]) -> None:
+    is_dst = _port_is_destination(before)
+    if is_templated(val):
+        sp.conds.append(Ports((), unknown=val, source=not is_dst))
+    else:
+        ranges, _ = _port_spec(val)
+        sp.conds.append(Ports(ranges, source=not is_dst))
+
+
+def _full_app(sp: _FullSpec, key: str, val: str, before: list[str]) -> None:
+    app = APPS.get(val.lower())
+    if app is None:
+        sp.conds.append(Ports((), unknown=f"app {val!r}"))
+    else:
+        sp.conds += [Proto(frozenset({"tcp"})), Ports(app)]
+
+
+# Each keyword of the full syntax takes the word after it.
+_FULL_KEYWORDS: dict[str, Callable[[_FullSpec, str, str, list[str]], None]] = {
+    "proto": _full_proto, "from": _full_addr, "to": _full_addr, "port": _full_port,
+    "app": _full_app,
+}
+
+
+def _full_syntax(w: list[str], conds: list[Cond]) -> tuple[str, ...]:
+    """Read the full syntax into ``conds``; the address families the rule applies to."""
+    sp = _FullSpec(conds)
+    i = 0
+    while i < len(w):
+        k = w[i]
+        handler = _FULL_KEYWORDS.get(k)
+        if handler is None or i + 1 >= len(w):
+            raise UfwError(f"unexpected word {k!r}")
+        handler(sp, k, w[i + 1], w[:i])
+        i += 2
+    if sp.proto:
+        conds.append(Proto(frozenset({sp.proto.lower()})))
+    if not sp.families:
+        raise UfwError("'from' and 'to' name different address families")
+    return sp.families
+
+
+def parse_rule_words(words: list[str], loc: Location, text: str) -> UfwRule | None:
+    """``allow|deny|reject|limit [in|out] [on IF] [log] ...``; None for out/route rules."""
+    if not words:
+        raise UfwError("missing rule")
+    action, direction, conds, w = _rule_head(words)
     families: tuple[str, ...] = ("ipv4", "ipv6")
     if not w:
         raise UfwError("a rule needs a port, a service or 'from'/'to'")
     if w[0] not in ("from", "to", "proto"):
-        # Simple syntax: PORT[/PROTO], a service name, or an application profile.
-        spec = " ".join(w)
-        app = APPS.get(spec.lower())
-        if app is not None:
-            conds += [Proto(frozenset({"tcp"})), Ports(app)]
-        elif is_templated(spec):
-            conds.append(Ports((), unknown=spec))
-        else:
-            ranges, proto = _port_spec(spec)
-            if proto:
-                conds.append(Proto(frozenset({proto})))
-            conds.append(Ports(ranges))
+        conds += _simple_syntax(" ".join(w))
     else:
-        proto = None
-        i = 0
-        while i < len(w):
-            k = w[i]
-            if k == "proto" and i + 1 < len(w):
-                proto = w[i + 1]
-                i += 2
-            elif k in ("from", "to") and i + 1 < len(w):
-                src, fams = _addr(w[i + 1])
-                if k == "from" and src is not None:
-                    conds.append(src)
-                families = tuple(f for f in families if f in fams)
-                i += 2
-            elif k == "port" and i + 1 < len(w):
-                is_dst = "to" in w[:i] and (w[:i][::-1].index("to") < (w[:i][::-1] + ["from"]).index(
-                    "from") if "from" in w[:i] else True)
-                val = w[i + 1]
-                if is_templated(val):
-                    conds.append(Ports((), unknown=val, source=not is_dst))
-                else:
-                    ranges, _ = _port_spec(val)
-                    conds.append(Ports(ranges, source=not is_dst))
-                i += 2
-            elif k == "app" and i + 1 < len(w):
-                app = APPS.get(w[i + 1].lower())
-                if app is None:
-                    conds.append(Ports((), unknown=f"app {w[i + 1]!r}"))
-                else:
-                    conds += [Proto(frozenset({"tcp"})), Ports(app)]
-                i += 2
-            else:
-                raise UfwError(f"unexpected word {k!r}")
-        if proto:
-            conds.append(Proto(frozenset({proto.lower()})))
-        if not families:
-            raise UfwError("'from' and 'to' name different address families")
+        families = _full_syntax(w, conds)
     if action not in ("allow", "deny", "reject", "limit"):
         raise UfwError(f"unknown action {action!r}")
     if direction == "out":
@@ -365,103 +406,153 @@ def parse_rule_words(words: list[str], loc: Location, text: str) -> UfwRule | No
     return UfwRule(action, tuple(conds), families, tuple(words), loc, text)
 
 
+@dataclass
+class _ScriptState:
+    """What the ufw commands of a script have set up so far, in the order they run."""
+
+    policy: V
+    policy_loc: Location | None
+    policy_text: str
+    rules: list[UfwRule] = field(default_factory=list)
+    disabled: Location | None = None
+
+
+def _verb_enable(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    st.disabled = None
+
+
+def _verb_disable(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    st.disabled = loc
+
+
+def _verb_reset(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    """``ufw reset`` drops every rule, disables ufw and restores the default policy."""
+    st.rules.clear()
+    st.disabled = loc
+    st.policy, st.policy_loc, st.policy_text = V.DROP, None, "(reset: ufw's default DROP)"
+
+
+def _verb_default(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    """``ufw default allow|deny|reject [incoming]``: only the incoming policy matters here."""
+    if len(w) < 2:
+        raise UfwError("default needs allow, deny or reject")
+    where = w[2] if len(w) > 2 else "incoming"
+    if where in ("incoming", "input"):
+        if w[1] not in ("allow", "deny", "reject"):
+            raise UfwError(f"bad default {w[1]!r}")
+        st.policy = V.ACCEPT if w[1] == "allow" else V.DROP
+        st.policy_loc, st.policy_text = loc, text
+
+
+def _verb_rule(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    r = parse_rule_words(w, loc, text)
+    if r is not None:
+        st.rules.append(r)
+
+
+def _verb_insert(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    """``ufw insert N RULE`` / ``ufw prepend RULE`` (at position 1)."""
+    pos = 1
+    rest = w[1:]
+    if w[0] == "insert":
+        if not rest or not rest[0].isdigit():
+            raise UfwError("insert needs a position number")
+        pos = int(rest[0])
+        rest = rest[1:]
+    r = parse_rule_words(rest, loc, text)
+    if r is not None:
+        st.rules.insert(max(pos - 1, 0), r)
+
+
+def _verb_delete(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    """``ufw delete N`` or ``ufw delete RULE`` (the first rule written with the same words)."""
+    rest = w[1:]
+    if rest and rest[0].isdigit():
+        idx = int(rest[0]) - 1
+        if 0 <= idx < len(st.rules):
+            del st.rules[idx]
+        return
+    spec = tuple(rest)
+    for i, r in enumerate(st.rules):
+        if r.spec == spec:
+            del st.rules[i]
+            break
+
+
+def _verb_ignored(st: _ScriptState, w: list[str], loc: Location, text: str) -> None:
+    """Commands that change no incoming rule (route rules are forwarding, not INPUT)."""
+
+
+_VERBS: dict[str, Callable[[_ScriptState, list[str], Location, str], None]] = {
+    "enable": _verb_enable, "disable": _verb_disable, "reset": _verb_reset,
+    "default": _verb_default, "allow": _verb_rule, "deny": _verb_rule, "reject": _verb_rule,
+    "limit": _verb_rule, "insert": _verb_insert, "prepend": _verb_insert,
+    "delete": _verb_delete,
+    **dict.fromkeys(("status", "logging", "reload", "show", "app", "route", "version", "help"),
+                    _verb_ignored),
+}
+
+
+def _unreached(text: str, path: str) -> ParseIssue | None:
+    """ufw commands are written, but none runs when the script is run (as ``script start``):
+    they sit in functions never called or in branches of other arguments."""
+    m = UFW_MENTION.search(text)
+    if not m:
+        return None
+    line = text.count("\n", 0, m.start()) + 1
+    return ParseIssue(
+        Location(path, line), "no ufw command in this script runs when it is run as "
+        "`script start` (they are in functions or branches chosen by other arguments), "
+        "so the rules it sets are not known", m.group(0).strip())
+
+
+def _script_ruleset(fam: str, st: Settings, rules: list[UfwRule], first: Location) -> Ruleset:
+    rs = Ruleset(fam, first_loc=first)
+    user = Chain("ufw/user-input")
+    for r in rules:
+        if fam not in r.families:
+            continue
+        kind = {"allow": V.ACCEPT, "limit": V.ACCEPT, "deny": V.DROP, "reject": V.DROP}.get(
+            r.action, V.UNKNOWN)
+        user.rules.append(Rule(r.conds, Verdict(kind), r.loc, r.text))
+    rs.chains[user.name] = user
+    _path_stage(st, user.name, first, rs)
+    return rs
+
+
 def parse_script(text: str, path: str, settings: Settings | None = None) -> Parsed:
     settings = settings or Settings()
-    rules: list[UfwRule] = []
+    state = _ScriptState(settings.policy, settings.policy_loc, settings.policy_text)
     issues: list[ParseIssue] = list(settings.issues)
-    policy, policy_loc, policy_text = settings.policy, settings.policy_loc, settings.policy_text
-    disabled: Location | None = None
     first: Location | None = None
-    seen = False
     for cmd in commands(text):
         if cmd.words[0].rsplit("/", 1)[-1] != "ufw":
             continue
         loc = Location(path, cmd.line)
         first = first or loc
-        seen = True
         w = [x for x in cmd.words[1:] if x not in ("--force", "--dry-run", "-f")]
         if not w:
             continue
-        verb = w[0]
         try:
-            if verb == "enable":
-                disabled = None
-            elif verb == "disable":
-                disabled = loc
-            elif verb == "reset":
-                rules.clear()
-                disabled = loc
-                policy, policy_loc, policy_text = V.DROP, None, "(reset: ufw's default DROP)"
-            elif verb == "default":
-                if len(w) < 2:
-                    raise UfwError("default needs allow, deny or reject")
-                where = w[2] if len(w) > 2 else "incoming"
-                if where in ("incoming", "input"):
-                    if w[1] not in ("allow", "deny", "reject"):
-                        raise UfwError(f"bad default {w[1]!r}")
-                    policy = V.ACCEPT if w[1] == "allow" else V.DROP
-                    policy_loc, policy_text = loc, cmd.text
-            elif verb in ("allow", "deny", "reject", "limit"):
-                r = parse_rule_words(w, loc, cmd.text)
-                if r is not None:
-                    rules.append(r)
-            elif verb in ("insert", "prepend"):
-                pos = 1
-                rest = w[1:]
-                if verb == "insert":
-                    if not rest or not rest[0].isdigit():
-                        raise UfwError("insert needs a position number")
-                    pos = int(rest[0])
-                    rest = rest[1:]
-                r = parse_rule_words(rest, loc, cmd.text)
-                if r is not None:
-                    rules.insert(max(pos - 1, 0), r)
-            elif verb == "delete":
-                rest = w[1:]
-                if rest and rest[0].isdigit():
-                    idx = int(rest[0]) - 1
-                    if 0 <= idx < len(rules):
-                        del rules[idx]
-                else:
-                    spec = tuple(rest)
-                    for i, r in enumerate(rules):
-                        if r.spec == spec:
-                            del rules[i]
-                            break
-            elif verb in ("status", "logging", "reload", "show", "app", "route", "version", "help"):
-                pass
-            else:
-                raise UfwError(f"unknown ufw command {verb!r}")
+            verb = _VERBS.get(w[0])
+            if verb is None:
+                raise UfwError(f"unknown ufw command {w[0]!r}")
+            verb(state, w, loc, cmd.text)
         except UfwError as exc:
             issues.append(ParseIssue(loc, str(exc), cmd.text))
-            rules.append(UfwRule("unknown", (Const(Tri.MAYBE, str(exc)),), ("ipv4", "ipv6"), (),
-                                 loc, cmd.text))
+            state.rules.append(UfwRule("unknown", (Const(Tri.MAYBE, str(exc)),),
+                                       ("ipv4", "ipv6"), (), loc, cmd.text))
     parsed = Parsed("ufw-script", path=path, issues=issues)
-    if not seen:
-        m = UFW_MENTION.search(text)
-        if m:
-            # ufw commands are written, but none runs when the script is run (as ``script
-            # start``): they sit in functions never called or in branches of other arguments.
-            line = text.count("\n", 0, m.start()) + 1
-            parsed.issues.append(ParseIssue(
-                Location(path, line), "no ufw command in this script runs when it is run as "
-                "`script start` (they are in functions or branches chosen by other arguments), "
-                "so the rules it sets are not known", m.group(0).strip()))
+    if first is None:
+        unreached = _unreached(text, path)
+        if unreached is not None:
+            parsed.issues.append(unreached)
         return parsed
-    assert first is not None
-    st = Settings(policy, policy_loc, policy_text, settings.ipv6, settings.ipv6_loc,
-                  False if disabled else settings.enabled, disabled)
+    st = Settings(state.policy, state.policy_loc, state.policy_text, settings.ipv6,
+                  settings.ipv6_loc, False if state.disabled else settings.enabled,
+                  state.disabled)
     for fam in ("ipv4", "ipv6"):
-        rs = Ruleset(fam, first_loc=first)
-        user = Chain("ufw/user-input")
-        for r in rules:
-            if fam not in r.families:
-                continue
-            kind = {"allow": V.ACCEPT, "limit": V.ACCEPT, "deny": V.DROP, "reject": V.DROP}.get(
-                r.action, V.UNKNOWN)
-            user.rules.append(Rule(r.conds, Verdict(kind), r.loc, r.text))
-        rs.chains[user.name] = user
-        _path_stage(st, user.name, first, rs)
+        rs = _script_ruleset(fam, st, state.rules, first)
         if fam == "ipv6" and not settings.ipv6 and settings.ipv6_loc is not None:
             rs.disabled_loc = settings.ipv6_loc
         parsed.rulesets[fam] = rs

@@ -458,10 +458,11 @@ def random_iptables(draw: st.DrawFn) -> str:
         for _ in range(draw(st.integers(0, 5))):
             match = draw(st.sampled_from(_MATCHES))
             target = draw(st.sampled_from(_TARGETS if chain == "INPUT" else _TARGETS[:4] + ["LOG"]))
-            if "ESTABLISHED" in match and target in ("DROP", "REJECT"):
+            if "ESTABLISHED" in match and target in ("DROP", "REJECT", "USER"):
                 # Dropping established packets lets the SYN through and kills the session
                 # after connect() returned: whether the port "answered" is then a race in
                 # the probe, not a property of the ruleset, so the kernel cannot judge it.
+                # A jump to USER can do the same (USER may REJECT them).
                 target = "ACCEPT"
             lines.append(" ".join(x for x in (f"-A {chain}", match, f"-j {target}") if x))
     return "\n".join([*lines, "COMMIT", ""])
@@ -476,7 +477,7 @@ _NFT_VERDICTS = ["accept", "drop", "reject", "jump user", "counter"]
 
 
 def _nft_rule(match: str, verdict: str) -> str:
-    if "established" in match and verdict in ("drop", "reject"):
+    if "established" in match and verdict in ("drop", "reject", "jump user"):
         verdict = "accept"  # a race after connect(), as in random_iptables
     return f"    {match} {verdict}"
 
