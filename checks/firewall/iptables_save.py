@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from dataclasses import fields
 
 from imap_gate.findings import Location
 
-from .iptables_args import SpecError, parse_spec
+from . import iptables_fast
+from .iptables_args import TEMPLATE_MARKS, SpecError, parse_spec
 from .iptables_model import IptablesState, Table
 from .model import Const, Parsed, ParseIssue, Rule, Tri, V, Verdict
 
@@ -38,15 +40,19 @@ def parse(text: str, path: str, family: str | None = None, line_offset: int = 0,
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
+    new_loc = _location if line_offset >= 0 else Location
     for no, raw in enumerate(lines, 1 + line_offset):
         line = raw.strip()
         if not line or line[0] == "#":
             continue
-        loc = Location(path, no)
+        loc = new_loc(path, no)
         if st.first_loc is None:
             st.first_loc = loc
+        text = line
         if line[0] == "[":
             line = COUNTERS.sub("", line)
+        if table is not None and line[:3] == "-A " and _fast_append(st, table, line, text, loc):
+            continue
         if line.startswith("*"):
             if open_table:
                 st.issues.append(ParseIssue(loc, "a new table starts before COMMIT", raw))
@@ -82,6 +88,51 @@ def parse(text: str, path: str, family: str | None = None, line_offset: int = 0,
         parsed.rulesets[family] = st.ruleset()
     parsed.issues = st.issues
     return parsed
+
+
+def _location(path: str, line: int) -> Location:
+    """``Location(path, line)`` for a line number >= 1 (what its ``__post_init__`` would keep as
+    it is), without the frozen dataclass's guarded setattr per field: one per line of a large
+    file. Where Location has no instance dict (slots), the ordinary constructor."""
+    loc = object.__new__(Location)
+    d = loc.__dict__
+    d["path"], d["line"], d["column"], d["message"] = path, line, None, None
+    return loc
+
+
+if not hasattr(Location("", 1), "__dict__") or \
+        [f.name for f in fields(Location)] != ["path", "line", "column", "message"]:
+    _location = Location  # the layout the fast constructor assumes has changed
+
+
+# Each template mark holds one of these, so a line holding none of them holds no template.
+FAST_MARKS = ("$", "{", "}", "%", "!!", "@@")
+assert all(any(f in m for f in FAST_MARKS) for m in TEMPLATE_MARKS)
+
+
+def _fast_append(st: IptablesState, table: Table, line: str, text: str, loc: Location) -> bool:
+    """``-A CHAIN ...`` through the compiled plans of iptables_fast: True when the rule was
+    appended, False when the line must go the full way (``command``), which decides the same
+    and reports what iptables refuses."""
+    if '"' in line or "$" in line or "{" in line or "}" in line or "%" in line or \
+            "!!" in line or "@@" in line:
+        return False   # quotes or (a superset of) template marks: the full way
+    words = line.split()
+    spec = words[2:]
+    cp = iptables_fast.lookup(spec, st.family)
+    if cp is None:
+        return False
+    chain = words[1]
+    c = table.chains.get(chain)
+    if c is None or chain in cp.refused_chains:
+        return False
+    conds = iptables_fast.build(cp, spec)
+    if conds is None:
+        return False
+    c.rules.append(Rule.prebuilt(conds, cp.verdict, loc, text, cp.port_filter(conds), cp.effects))
+    if not st.touched_input:
+        st.note_input(table, chain)
+    return True
 
 
 def restore_argv(line: str) -> list[str]:

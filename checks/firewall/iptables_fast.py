@@ -1,0 +1,164 @@
+"""The fast path for the ``-A CHAIN ...`` lines of a large iptables-save file.
+
+Rules that share a plan (the same options in the same places, the same -p/-m/-j/-g values;
+see ``iptables_args._Plan``) differ only in their values. A plan is compiled once: each of its
+steps becomes a function bound to its word position, and what every rule of the plan shares is
+computed once (the protocol and match conditions, the verdict, whether the rule can see TCP at
+all, which conditions are its destination ports). A line is then recognised by its option
+words alone, one C-level comparison, instead of the regexes that find its plan.
+
+The fast path never decides anything the full path (``iptables_save.command``) would not: it
+builds the same conditions with the same functions, and whatever it does not plainly handle
+(a miss, a value iptables refuses, a chain that does not exist, -i/-o on a chain that refuses
+it) returns None, and the line goes the full way, which reports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from operator import itemgetter
+
+from .iptables_args import (
+    _CORE_COND,
+    _CORE_CONST,
+    _PORT_OPTS,
+    DECIMAL_PORTS,
+    LazySource,
+    SpecError,
+    _c_source,
+    _ext_cond,
+    _plain_v4,
+    _Plan,
+    _ports,
+    _reset_refused,
+    untemplated_plan,
+)
+from .iptables_ext import MODELLED
+from .model import Cond, Ports, Proto, Verdict
+
+Builder = Callable[[list[str]], Cond]
+MAX_COMPILED = 4096
+MAX_PER_BUCKET = 8
+# Chains on which iptables refuses -o (incoming only) and -i (outgoing only).
+_REFUSE = {"-o": frozenset({"INPUT", "PREROUTING"}), "-i": frozenset({"OUTPUT", "POSTROUTING"})}
+
+
+class Compiled:
+    """One plan bound to the positions of its words."""
+
+    __slots__ = ("bangs", "builders", "dport", "dports", "effects", "expected", "getter",
+                 "refused_chains", "reset_refused", "tcp", "verdict")
+
+    def __init__(self, plan: _Plan, words: list[str], builders: list[Builder],
+                 example: list[Cond]) -> None:
+        sig = sorted((set(range(len(words))) - plan.values) | set(plan.deciders))
+        self.getter = itemgetter(*sig)
+        self.expected = self.getter(words)
+        # No value may be a '!' (iptables refuses that): the count of '!' words must be the
+        # plan's own, which all sit at the positions compared.
+        self.bangs = words.count("!")
+        self.builders = tuple(builders)
+        self.verdict: Verdict = plan.verdict
+        self.refused_chains = frozenset().union(*(_REFUSE[o] for o in _REFUSE
+                                                  if o in plan.options))
+        proto = next((words[at].lower() for what, at, _n in plan.steps if what == "-p"), None)
+        proto_neg = any(neg for what, _at, neg in plan.steps if what == "-p")
+        self.reset_refused = _reset_refused(plan, proto, proto_neg)
+        # What Rule.__post_init__ derives, derived once: the kinds of condition a step builds
+        # depend on its option alone, so the example rule's are every rule's.
+        self.dports = tuple(i for i, c in enumerate(example)
+                            if isinstance(c, Ports) and not c.source and c.unknown is None)
+        self.dport = self.dports[0] if len(self.dports) == 1 else -1
+        self.tcp = not any(isinstance(c, Proto) and not c.negate and
+                           not (c.protos & {"all", "0", "tcp", "6"}) for c in example)
+        self.effects = any(c.effect for c in example)
+
+    def matches(self, words: list[str]) -> bool:
+        return self.getter(words) == self.expected and words.count("!") == self.bangs
+
+    def port_filter(self, conds: tuple[Cond, ...]) -> tuple[bool, tuple[Ports, ...]]:
+        if self.dport >= 0:
+            return (self.tcp, (conds[self.dport],))  # type: ignore[return-value]
+        return (self.tcp, tuple(conds[i] for i in self.dports))  # type: ignore[misc]
+
+
+_BUCKETS: dict[tuple[str, int, str, str], list[Compiled]] = {}
+_count = 0
+
+
+def lookup(words: list[str], family: str) -> Compiled | None:
+    """The compiled plan of an untemplated rule's words (after ``-A CHAIN``), compiling it on
+    first sight; None where the full path must decide (a plan iptables refuses, a value the
+    example rule's conditions refuse, a full cache)."""
+    if not words:
+        return None
+    key = (family, len(words), words[0], words[-1])
+    bucket = _BUCKETS.get(key)
+    if bucket is not None:
+        for cp in bucket:
+            if cp.matches(words):
+                return cp
+    global _count
+    if _count >= MAX_COMPILED or (bucket is not None and len(bucket) >= MAX_PER_BUCKET):
+        return None
+    try:
+        made = _compile(untemplated_plan(words, family), words, family)
+    except SpecError:
+        return None
+    if made is not None:
+        _BUCKETS.setdefault(key, []).append(made)
+        _count += 1
+    return made
+
+
+def _compile(plan: _Plan, words: list[str], family: str) -> Compiled | None:
+    builders = [b for what, at, neg in plan.steps
+                if (b := _builder(what, at, neg, words, family)) is not None]
+    example = [b(words) for b in builders]   # SpecError: this rule goes the full way
+    if any(c is None for c in example):
+        return None   # a step that sometimes adds no condition: not compiled
+    return Compiled(plan, words, builders, example)
+
+
+def _const(c: Cond) -> Builder:
+    return lambda w: c
+
+
+def _builder(what: object, at: int, neg: bool, words: list[str], family: str) -> Builder | None:
+    """The step bound to its position; None for a step that adds no condition to any rule."""
+    if what.__class__ is tuple:
+        mod, opt, nargs = what  # type: ignore[misc]
+        ports = _PORT_OPTS.get(opt)
+        if ports is not None and mod != "multiport" and not ports[0]:
+            source, c_numbers = ports[1], mod not in DECIMAL_PORTS
+            return lambda w: _ports(w[at], False, neg, source, c_numbers)
+        if opt in _VALUELESS or opt not in MODELLED.get(mod, ()):
+            c = _ext_cond(mod, opt, nargs, words, at, neg)
+            return None if c is None else _const(c)
+        return lambda w: _ext_cond(mod, opt, nargs, w, at, neg)  # type: ignore[return-value]
+    step = _CORE_COND[what]  # type: ignore[index]
+    if what in _CORE_CONST:
+        c = step(words, at, neg, family, False)
+        return None if c is None else _const(c)
+    if what == "-s" and family == "ipv4":
+        def src(w: list[str]) -> Cond:
+            v = w[at]
+            return LazySource(v, neg) if _plain_v4(v) else _c_source(w, at, neg, family, False)
+        return src
+    return lambda w: step(w, at, neg, family, False)  # type: ignore[return-value]
+
+
+# Extension options whose condition does not depend on their values (or that add none).
+_VALUELESS = frozenset({"--syn", "--rcheck", "--update", "--remove", "--set", "--icmp-type",
+                        "--icmpv6-type"})
+
+
+def build(cp: Compiled, words: list[str]) -> tuple[Cond, ...] | None:
+    """This rule's conditions; None where a value is refused (the full path reports it)."""
+    try:
+        conds = tuple([b(words) for b in cp.builders])
+    except SpecError:
+        return None
+    if cp.reset_refused and "tcp-reset" in words:
+        return None
+    return conds
