@@ -21,13 +21,13 @@ from operator import itemgetter
 from .iptables_args import (
     _CORE_COND,
     _CORE_CONST,
+    _PLAIN_V4,
     _PORT_OPTS,
     DECIMAL_PORTS,
     LazySource,
     SpecError,
     _c_source,
     _ext_cond,
-    _plain_v4,
     _Plan,
     _ports,
     _reset_refused,
@@ -43,25 +43,31 @@ MAX_PER_BUCKET = 8
 _REFUSE = {"-o": frozenset({"INPUT", "PREROUTING"}), "-i": frozenset({"OUTPUT", "POSTROUTING"})}
 
 
+# Word positions: the fast path reads whole lines, "-A CHAIN" first, then the rule's words.
+SKIP = 2
+
+
 class Compiled:
-    """One plan bound to the positions of its words."""
+    """One plan bound to the positions of its words in a ``-A CHAIN ...`` line."""
 
-    __slots__ = ("bangs", "builders", "dport", "dports", "effects", "expected", "getter",
-                 "refused_chains", "reset_refused", "tcp", "verdict")
+    __slots__ = ("bangs", "builders", "dport", "dports", "effects", "expected", "family",
+                 "getter", "n", "refused_chains", "reset_refused", "tcp", "verdict")
 
-    def __init__(self, plan: _Plan, words: list[str], builders: list[Builder],
+    def __init__(self, plan: _Plan, words: list[str], family: str, builders: list[Builder],
                  example: list[Cond]) -> None:
-        sig = sorted((set(range(len(words))) - plan.values) | set(plan.deciders))
-        self.getter = itemgetter(*sig)
+        spec = words[SKIP:]
+        self.n, self.family = len(words), family
+        sig = sorted((set(range(len(spec))) - plan.values) | set(plan.deciders))
+        self.getter = itemgetter(*(i + SKIP for i in sig))
         self.expected = self.getter(words)
         # No value may be a '!' (iptables refuses that): the count of '!' words must be the
-        # plan's own, which all sit at the positions compared.
+        # plan's own, which all sit at the positions compared (or in the chain's name).
         self.bangs = words.count("!")
         self.builders = tuple(builders)
         self.verdict: Verdict = plan.verdict
         self.refused_chains = frozenset().union(*(_REFUSE[o] for o in _REFUSE
                                                   if o in plan.options))
-        proto = next((words[at].lower() for what, at, _n in plan.steps if what == "-p"), None)
+        proto = next((spec[at].lower() for what, at, _n in plan.steps if what == "-p"), None)
         proto_neg = any(neg for what, _at, neg in plan.steps if what == "-p")
         self.reset_refused = _reset_refused(plan, proto, proto_neg)
         # What Rule.__post_init__ derives, derived once: the kinds of condition a step builds
@@ -74,7 +80,8 @@ class Compiled:
         self.effects = any(c.effect for c in example)
 
     def matches(self, words: list[str]) -> bool:
-        return self.getter(words) == self.expected and words.count("!") == self.bangs
+        return len(words) == self.n and self.getter(words) == self.expected and \
+            words.count("!") == self.bangs
 
     def port_filter(self, conds: tuple[Cond, ...]) -> tuple[bool, tuple[Ports, ...]]:
         if self.dport >= 0:
@@ -87,22 +94,22 @@ _count = 0
 
 
 def lookup(words: list[str], family: str) -> Compiled | None:
-    """The compiled plan of an untemplated rule's words (after ``-A CHAIN``), compiling it on
+    """The compiled plan of the words of an untemplated ``-A CHAIN ...`` line, compiling it on
     first sight; None where the full path must decide (a plan iptables refuses, a value the
     example rule's conditions refuse, a full cache)."""
-    if not words:
+    global _count
+    if len(words) <= SKIP:
         return None
-    key = (family, len(words), words[0], words[-1])
+    key = (family, len(words), words[SKIP], words[-1])
     bucket = _BUCKETS.get(key)
     if bucket is not None:
         for cp in bucket:
             if cp.matches(words):
                 return cp
-    global _count
     if _count >= MAX_COMPILED or (bucket is not None and len(bucket) >= MAX_PER_BUCKET):
         return None
     try:
-        made = _compile(untemplated_plan(words, family), words, family)
+        made = _compile(untemplated_plan(words[SKIP:], family), words, family)
     except SpecError:
         return None
     if made is not None:
@@ -113,11 +120,11 @@ def lookup(words: list[str], family: str) -> Compiled | None:
 
 def _compile(plan: _Plan, words: list[str], family: str) -> Compiled | None:
     builders = [b for what, at, neg in plan.steps
-                if (b := _builder(what, at, neg, words, family)) is not None]
+                if (b := _builder(what, at + SKIP, neg, words, family)) is not None]
     example = [b(words) for b in builders]   # SpecError: this rule goes the full way
     if any(c is None for c in example):
         return None   # a step that sometimes adds no condition: not compiled
-    return Compiled(plan, words, builders, example)
+    return Compiled(plan, words, family, builders, example)
 
 
 def _const(c: Cond) -> Builder:
@@ -130,8 +137,7 @@ def _builder(what: object, at: int, neg: bool, words: list[str], family: str) ->
         mod, opt, nargs = what  # type: ignore[misc]
         ports = _PORT_OPTS.get(opt)
         if ports is not None and mod != "multiport" and not ports[0]:
-            source, c_numbers = ports[1], mod not in DECIMAL_PORTS
-            return lambda w: _ports(w[at], False, neg, source, c_numbers)
+            return _port_builder(at, neg, ports[1], mod not in DECIMAL_PORTS)
         if opt in _VALUELESS or opt not in MODELLED.get(mod, ()):
             c = _ext_cond(mod, opt, nargs, words, at, neg)
             return None if c is None else _const(c)
@@ -141,24 +147,39 @@ def _builder(what: object, at: int, neg: bool, words: list[str], family: str) ->
         c = step(words, at, neg, family, False)
         return None if c is None else _const(c)
     if what == "-s" and family == "ipv4":
+        plain, new = _PLAIN_V4.fullmatch, object.__new__
+
         def src(w: list[str]) -> Cond:
             v = w[at]
-            return LazySource(v, neg) if _plain_v4(v) else _c_source(w, at, neg, family, False)
+            if plain(v) is None:   # _plain_v4, inlined
+                return _c_source(w, at, neg, family, False)
+            s = new(LazySource)    # LazySource(v, neg), inlined
+            d = s.__dict__
+            d["_text"], d["negate"], d["sets"] = v, neg, ()
+            return s
         return src
     return lambda w: step(w, at, neg, family, False)  # type: ignore[return-value]
+
+
+def _port_builder(at: int, neg: bool, source: bool, c_numbers: bool) -> Builder:
+    seen: dict[str, Ports] = {}   # this step's conditions by value (they are immutable)
+
+    def ports(w: list[str]) -> Cond:
+        v = w[at]
+        got = seen.get(v)
+        if got is None:
+            if v.isdigit() and v[0] != "0" and len(v) < 6 and int(v) <= 65535:
+                # What _ports makes of a plain decimal without a leading zero (see there).
+                p = int(v)
+                got = Ports.of(((p, p),), neg, source)
+            else:
+                got = _ports(v, False, neg, source, c_numbers)
+            if len(seen) < 65536:
+                seen[v] = got
+        return got
+    return ports
 
 
 # Extension options whose condition does not depend on their values (or that add none).
 _VALUELESS = frozenset({"--syn", "--rcheck", "--update", "--remove", "--set", "--icmp-type",
                         "--icmpv6-type"})
-
-
-def build(cp: Compiled, words: list[str]) -> tuple[Cond, ...] | None:
-    """This rule's conditions; None where a value is refused (the full path reports it)."""
-    try:
-        conds = tuple([b(words) for b in cp.builders])
-    except SpecError:
-        return None
-    if cp.reset_refused and "tcp-reset" in words:
-        return None
-    return conds

@@ -504,6 +504,9 @@ class Ruleset:
     # base chains in hook and priority order; iptables derives it from its table names).
     dnat_stages: list[str] = field(default_factory=list)
     forward_stages: list[str] = field(default_factory=list)
+    # The evaluator's per-chain index of rules by destination port (evaluate.PortIndex),
+    # built once for every port it asks about.
+    port_index: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
