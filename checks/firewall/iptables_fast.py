@@ -15,7 +15,8 @@ it) returns None, and the line goes the full way, which reports it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from operator import itemgetter
 
 from .iptables_args import (
@@ -36,7 +37,7 @@ from .iptables_args import (
 from .iptables_ext import MODELLED
 from .model import Cond, Ports, Proto, Verdict
 
-Builder = Callable[[list[str]], Cond]
+Builder = Callable[[Sequence[str]], Cond]
 MAX_COMPILED = 4096
 MAX_PER_BUCKET = 8
 # Chains on which iptables refuses -o (incoming only) and -i (outgoing only).
@@ -50,20 +51,23 @@ SKIP = 2
 class Compiled:
     """One plan bound to the positions of its words in a ``-A CHAIN ...`` line."""
 
-    __slots__ = ("bangs", "builders", "dport", "dports", "effects", "expected", "family",
-                 "getter", "n", "refused_chains", "reset_refused", "tcp", "verdict")
+    __slots__ = ("bangs", "dport", "dports", "effects", "expected", "family", "getter", "make",
+                 "n", "refused_chains", "reset_refused", "rx", "rx_make", "tcp", "verdict")
 
-    def __init__(self, plan: _Plan, words: list[str], family: str, builders: list[Builder],
+    def __init__(self, plan: _Plan, words: list[str], family: str, steps: list[_Step],
                  example: list[Cond]) -> None:
         spec = words[SKIP:]
         self.n, self.family = len(words), family
-        sig = sorted((set(range(len(spec))) - plan.values) | set(plan.deciders))
-        self.getter = itemgetter(*(i + SKIP for i in sig))
+        sig = [i + SKIP for i in sorted((set(range(len(spec))) - plan.values) |
+                                        set(plan.deciders))]
+        self.getter = itemgetter(*sig)
         self.expected = self.getter(words)
         # No value may be a '!' (iptables refuses that): the count of '!' words must be the
         # plan's own, which all sit at the positions compared (or in the chain's name).
         self.bangs = words.count("!")
-        self.builders = tuple(builders)
+        self.make = _maker([st[0] for st in steps])
+        self.rx_make = _maker([st[1] for st in steps])
+        self.rx = _line_regex(words, set(sig), {st[2]: st[3] for st in steps if st[3]})
         self.verdict: Verdict = plan.verdict
         self.refused_chains = frozenset().union(*(_REFUSE[o] for o in _REFUSE
                                                   if o in plan.options))
@@ -119,20 +123,71 @@ def lookup(words: list[str], family: str) -> Compiled | None:
 
 
 def _compile(plan: _Plan, words: list[str], family: str) -> Compiled | None:
-    builders = [b for what, at, neg in plan.steps
-                if (b := _builder(what, at + SKIP, neg, words, family)) is not None]
-    example = [b(words) for b in builders]   # SpecError: this rule goes the full way
+    steps = [st for what, at, neg in plan.steps
+             if (st := _step(what, at + SKIP, neg, words, family)) is not None]
+    example = [st[0](words) for st in steps]   # SpecError: this rule goes the full way
     if any(c is None for c in example):
         return None   # a step that sometimes adds no condition: not compiled
-    return Compiled(plan, words, family, builders, example)
+    return Compiled(plan, words, family, steps, example)
+
+
+# A compiled step: its builder, its builder for a line the plan's regex matched (which has
+# checked the value already), the position of its value and the regex of that value (or "").
+_Step = tuple[Builder, Builder, int, str]
+# A value word in a plan's line regex: no space, no '!' (iptables refuses it as a value), no
+# quote or template mark; whatever else a value holds goes the split way.
+_VALUE = r'([^\s"${}%!@]+)'
+MAX_REGEX_WORDS = 64
+
+
+def _line_regex(words: list[str], sig: set[int], values: dict[int, str]
+                ) -> Callable[[str], re.Match[str] | None] | None:
+    """A regex that matches exactly the lines whose words ``str.split`` makes alike at the
+    plan's positions, one space apart, with values that are no '!', quote or template mark
+    (and a plain dotted quad where the -s step wants one). Its groups are the line's words."""
+    if len(words) > MAX_REGEX_WORDS:
+        return None
+    parts = [f"({re.escape(w)})" if pos == 0 or pos in sig else
+             f"({values[pos]})" if pos in values else _VALUE for pos, w in enumerate(words)]
+    return re.compile(" ".join(parts)).fullmatch
+
+
+def _maker(builders: list[Builder]) -> Callable[[Sequence[str]], tuple[Cond, ...]]:
+    """The conditions of a rule from its words, one builder per condition; a tuple display
+    for the usual few, which spares a list per rule."""
+    if not builders:
+        return lambda w: ()
+    if len(builders) == 1:
+        (b0,) = builders
+        return lambda w: (b0(w),)
+    if len(builders) == 2:
+        b0, b1 = builders
+        return lambda w: (b0(w), b1(w))
+    if len(builders) == 3:
+        b0, b1, b2 = builders
+        return lambda w: (b0(w), b1(w), b2(w))
+    if len(builders) == 4:
+        b0, b1, b2, b3 = builders
+        return lambda w: (b0(w), b1(w), b2(w), b3(w))
+    bs = tuple(builders)
+    return lambda w: tuple([b(w) for b in bs])
 
 
 def _const(c: Cond) -> Builder:
     return lambda w: c
 
 
-def _builder(what: object, at: int, neg: bool, words: list[str], family: str) -> Builder | None:
+def _step(what: object, at: int, neg: bool, words: list[str], family: str) -> _Step | None:
     """The step bound to its position; None for a step that adds no condition to any rule."""
+    b = _builder(what, at, neg, words, family)
+    if b is None:
+        return None
+    if what == "-s" and family == "ipv4":
+        return b, _plain_source(at, neg), at, _PLAIN_V4.pattern
+    return b, b, at, ""
+
+
+def _builder(what: object, at: int, neg: bool, words: list[str], family: str) -> Builder | None:
     if what.__class__ is tuple:
         mod, opt, nargs = what  # type: ignore[misc]
         ports = _PORT_OPTS.get(opt)
@@ -141,30 +196,38 @@ def _builder(what: object, at: int, neg: bool, words: list[str], family: str) ->
         if opt in _VALUELESS or opt not in MODELLED.get(mod, ()):
             c = _ext_cond(mod, opt, nargs, words, at, neg)
             return None if c is None else _const(c)
-        return lambda w: _ext_cond(mod, opt, nargs, w, at, neg)  # type: ignore[return-value]
+        return lambda w: _ext_cond(mod, opt, nargs, w, at, neg)  # type: ignore[arg-type,return-value]
     step = _CORE_COND[what]  # type: ignore[index]
     if what in _CORE_CONST:
         c = step(words, at, neg, family, False)
         return None if c is None else _const(c)
     if what == "-s" and family == "ipv4":
-        plain, new = _PLAIN_V4.fullmatch, object.__new__
+        plain, trusted = _PLAIN_V4.fullmatch, _plain_source(at, neg)
 
-        def src(w: list[str]) -> Cond:
-            v = w[at]
-            if plain(v) is None:   # _plain_v4, inlined
-                return _c_source(w, at, neg, family, False)
-            s = new(LazySource)    # LazySource(v, neg), inlined
-            d = s.__dict__
-            d["_text"], d["negate"], d["sets"] = v, neg, ()
-            return s
+        def src(w: Sequence[str]) -> Cond:
+            if plain(w[at]) is None:   # _c_source's test, inlined
+                return _c_source(w, at, neg, family, False)  # type: ignore[arg-type]
+            return trusted(w)
         return src
-    return lambda w: step(w, at, neg, family, False)  # type: ignore[return-value]
+    return lambda w: step(w, at, neg, family, False)  # type: ignore[arg-type,return-value]
+
+
+def _plain_source(at: int, neg: bool) -> Builder:
+    """-s with a value that is plain dotted quads (_PLAIN_V4): ``LazySource(v, neg)``, inlined."""
+    new = object.__new__
+
+    def src(w: Sequence[str]) -> Cond:
+        s = new(LazySource)
+        d = s.__dict__
+        d["_text"], d["negate"], d["sets"] = w[at], neg, ()
+        return s
+    return src
 
 
 def _port_builder(at: int, neg: bool, source: bool, c_numbers: bool) -> Builder:
     seen: dict[str, Ports] = {}   # this step's conditions by value (they are immutable)
 
-    def ports(w: list[str]) -> Cond:
+    def ports(w: Sequence[str]) -> Cond:
         v = w[at]
         got = seen.get(v)
         if got is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 
 from imap_gate.findings import Location
@@ -133,9 +133,13 @@ def _fast_lines(st: IptablesState, table: Table, lines: list[str], i: int, path:
     """Append the ``-A CHAIN ...`` rules from ``lines[i]`` on through the compiled plans of
     iptables_fast, and the index of the first line it leaves to the full way (``_Reader``):
     one it does not plainly handle, which the full way decides alike and reports (a plan or
-    value iptables refuses, a chain that does not exist, quotes, a template mark, ...)."""
+    value iptables refuses, a chain that does not exist, quotes, a template mark, ...).
+
+    A line the last plan's regex matches has that plan's words (the regex says so); any
+    other is split and looked up."""
     n, family, chains = len(lines), st.family, table.chains
     cp: iptables_fast.Compiled | None = None
+    rx: Callable[[str], re.Match[str] | None] | None = None
     chain, rules = "", None
     prebuilt = Rule.prebuilt
     while i < n:
@@ -143,18 +147,25 @@ def _fast_lines(st: IptablesState, table: Table, lines: list[str], i: int, path:
         if not line or line[0] == "#":
             i += 1
             continue
-        text = line
-        if line[0] == "[":
-            line = COUNTERS.sub("", line)
-        if line[:3] != "-A " or '"' in line or "$" in line or "{" in line or "}" in line or \
-                "%" in line or "!!" in line or "@@" in line:
-            return i   # not an append, or quotes or (a superset of) template marks
-        words = line.split()
-        if cp is None or len(words) != cp.n or cp.getter(words) != cp.expected or \
-                words.count("!") != cp.bangs:   # cp.matches, inlined: this runs per line
-            cp = iptables_fast.lookup(words, family)
-            if cp is None:
+        m = rx(line) if rx is not None else None
+        if m is not None:
+            words: Sequence[str] = m.groups()
+            make = cp.rx_make  # type: ignore[union-attr]
+        else:
+            text = line
+            if line[0] == "[":
+                line = COUNTERS.sub("", line)
+            if line[:3] != "-A " or _not_plain(line):
                 return i
+            words = line.split()
+            if cp is None or not cp.matches(words):  # type: ignore[arg-type]
+                cp = iptables_fast.lookup(words, family)  # type: ignore[arg-type]
+                if cp is None:
+                    return i
+                rx = cp.rx
+            make = cp.make
+            line = text
+        assert cp is not None
         if words[1] != chain or rules is None:
             c = chains.get(words[1])
             if c is None:
@@ -163,7 +174,7 @@ def _fast_lines(st: IptablesState, table: Table, lines: list[str], i: int, path:
         if chain in cp.refused_chains:
             return i
         try:
-            conds = tuple([b(words) for b in cp.builders])
+            conds = make(words)
         except SpecError:
             return i
         if cp.reset_refused and "tcp-reset" in words:
@@ -172,13 +183,19 @@ def _fast_lines(st: IptablesState, table: Table, lines: list[str], i: int, path:
         if st.first_loc is None:
             st.first_loc = loc
         d = cp.dport
-        rules.append(prebuilt(conds, cp.verdict, loc, text,
+        rules.append(prebuilt(conds, cp.verdict, loc, line,
                               (cp.tcp, (conds[d],)) if d >= 0 else cp.port_filter(conds),  # type: ignore[arg-type]
                               cp.effects))
         if not st.touched_input:
             st.note_input(table, chain)
         i += 1
     return i
+
+
+def _not_plain(line: str) -> bool:
+    """Quotes or (a superset of) template marks: the line goes the full way."""
+    return '"' in line or "$" in line or "{" in line or "}" in line or "%" in line or \
+        "!!" in line or "@@" in line
 
 
 def restore_argv(line: str) -> list[str]:
