@@ -17,7 +17,7 @@ from imap_gate.manifest import FirewallFile
 from imap_gate.paths import is_inside, rel
 
 from .. import Check
-from . import detect, firewalld, iptables_save, iptables_script, nftables, ufw
+from . import detect, iptables_save, iptables_script, nftables, ufw
 from .artefact import VERDICTS
 from .judge import judge
 from .model import IfaceView, Parsed, ParseIssue, no_cyclic_gc
@@ -148,6 +148,8 @@ def _lint_text(text: str, path: str, fmt: str | None, reader: RootReader | None,
     elif fmt == "ufw-conf":
         parsed = ufw.parse_conf(text, path)
     else:
+        from . import firewalld  # here: its XML reader imports much of the standard library
+
         parsed = firewalld.parse(text, path, firewalld.repo_services(reader.read, path)
                                  if reader is not None else None)
     return FirewallVerdict(path, fmt, parsed)

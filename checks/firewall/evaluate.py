@@ -101,6 +101,13 @@ class PortReport:
     by_origin: dict[Origin, Walk]
     reached: set[tuple[str, int]]
     entered: set[str]
+    # Per chain name, its rules that can see a TCP packet to the port (with their indices),
+    # as the walks filtered them: what a later pass over the chain needs to look at.
+    relevant: dict[str, list[tuple[int, Rule]]] = field(default_factory=dict)
+
+    def relevant_rules(self, chain: Chain, port: int) -> list[tuple[int, Rule]]:
+        got = self.relevant.get(chain.name)
+        return got if got is not None else relevant_rules(chain.rules, port)
 
 
 class _Stop(Exception):
@@ -118,6 +125,72 @@ def relevant(rule: Rule, port: int) -> bool:
     return True
 
 
+def relevant_rules(rules: list[Rule], port: int) -> list[tuple[int, Rule]]:
+    """``relevant`` over a whole chain, with the indices, inlined: it runs once per chain and
+    port over every rule of a large ruleset."""
+    out = []
+    for i, r in enumerate(rules):
+        tcp, ports = r.port_filter
+        if not tcp:
+            continue
+        for c in ports:
+            hit = False
+            for lo, hi in c.ranges:
+                if lo <= port <= hi:
+                    hit = True
+                    break
+            if hit == c.negate:
+                break
+        else:
+            out.append((i, r))
+    return out
+
+
+class PortIndex:
+    """A chain's rules that can see TCP, by destination port where a rule names exactly one
+    (the bulk of a large ruleset), the others in order: a port's relevant rules are then its
+    own and those of the others that pass ``relevant``, instead of a pass over every rule."""
+
+    __slots__ = ("chain", "other_idx", "single", "size")
+
+    def __init__(self, chain: Chain) -> None:
+        self.chain, self.size = chain, len(chain.rules)
+        self.single: dict[int, list[int]] = {}
+        other_idx: list[int] = []
+        single = self.single
+        for i, r in enumerate(chain.rules):
+            tcp, ports = r.port_filter
+            if not tcp:
+                continue
+            if len(ports) == 1:
+                c = ports[0]
+                rg = c.ranges
+                if len(rg) == 1 and not c.negate and rg[0][0] == rg[0][1]:
+                    # relevant(r, port) is exactly port == this one
+                    got = single.get(rg[0][0])
+                    if got is None:
+                        single[rg[0][0]] = [i]
+                    else:
+                        got.append(i)
+                    continue
+            other_idx.append(i)
+        self.other_idx = other_idx
+
+    def relevant(self, port: int) -> list[tuple[int, Rule]]:
+        rules = self.chain.rules
+        hits = self.single.get(port, [])
+        others = [i for i in self.other_idx if relevant(rules[i], port)]
+        idx = sorted(hits + others) if hits and others else (hits or others)
+        return [(i, rules[i]) for i in idx]
+
+
+def _index(rs: Ruleset, chain: Chain) -> PortIndex:
+    got = rs.port_index.get(chain.name)
+    if not isinstance(got, PortIndex) or got.chain is not chain or got.size != len(chain.rules):
+        got = rs.port_index[chain.name] = PortIndex(chain)
+    return got
+
+
 class _Walker:
     def __init__(self, rs: Ruleset, port: int, dst: ipaddress.IPv4Address | ipaddress.IPv6Address |
                  None = None) -> None:
@@ -129,7 +202,7 @@ class _Walker:
     def rules(self, chain: Chain) -> list[tuple[int, Rule]]:
         got = self.filtered.get(chain.name)
         if got is None:
-            got = [(i, r) for i, r in enumerate(chain.rules) if relevant(r, self.port)]
+            got = _index(self.rs, chain).relevant(self.port)
             self.filtered[chain.name] = got
         return got
 
@@ -308,7 +381,7 @@ def _evaluate(rs: Ruleset, port: int, world_origin: Origin,
             exp = Exposure(UNKNOWN, m.loc, evidence=m.text, templated=True,
                            reason=f"the rule at line {m.loc.line} holds a value that is templated "
                                   "or not understood, and whether it matches decides the outcome")
-            return PortReport(exp, world, {}, reached, entered)
+            return PortReport(exp, world, {}, reached, entered, walker.filtered)
     by_origin: dict[Origin, Walk] = {}
     if world.verdict == "accept":
         explicit = world.rule is not None and world.rule.mentions_port(port)
@@ -337,4 +410,4 @@ def _evaluate(rs: Ruleset, port: int, world_origin: Origin,
         else:
             exp = Exposure(CLOSED, world.loc, by_policy=world.by_policy, evidence=world.text,
                            templated=templated)
-    return PortReport(exp, world, by_origin, reached, entered)
+    return PortReport(exp, world, by_origin, reached, entered, walker.filtered)

@@ -218,9 +218,9 @@ class LazySource(Source):
     which the evaluator sees from the port alone), so building their networks is waste."""
 
     def __init__(self, text: str, negate: bool) -> None:
-        object.__setattr__(self, "_text", text)
-        object.__setattr__(self, "negate", negate)
-        object.__setattr__(self, "sets", ())
+        # One per rule of a large ruleset: the instance dict directly, not a frozen setattr each.
+        d = self.__dict__
+        d["_text"], d["negate"], d["sets"] = text, negate, ()
 
     @property  # type: ignore[override]
     def nets(self) -> tuple[Net, ...]:
@@ -312,8 +312,14 @@ def _ports(text: str, multi: bool, neg: bool, source: bool, c_numbers: bool = Tr
     key = (text, multi, neg, source, c_numbers)
     got = _PORTS.get(key)
     if got is None:
-        p = parse_ports(text, multi, c_numbers)
-        got = Ports(p.ranges, neg, source, p.unknown)
+        if text.isdigit() and text[0] != "0" and len(text) < 6 and int(text) <= 65535:
+            # Plain decimal without a leading zero: the same number in base 10 and in C's base
+            # 0, and no service name; what parse_ports makes of it, without its checks.
+            value = int(text)
+            got = Ports.of(((value, value),), neg, source)
+        else:
+            p = parse_ports(text, multi, c_numbers)
+            got = Ports(p.ranges, neg, source, p.unknown)
         if len(_PORTS) < 65536:
             _PORTS[key] = got
     return got
@@ -403,6 +409,10 @@ class _Plan:
     target_goto: bool
     options: frozenset[str]
     verdict: Verdict
+    # Word positions that hold option values, and among them those whose value decides what
+    # later words mean (-p, -m, -j, -g): every other position holds an option or a '!'.
+    values: frozenset[int] = frozenset()
+    deciders: tuple[int, ...] = ()
 
 
 _PLANS: dict[tuple[str, ...], _Plan] = {}
@@ -431,116 +441,156 @@ def parse_spec(words: list[str], family: str) -> Spec:
     tpl = _TEMPLATED.search(joined) is not None
     if tpl:
         return _apply(_plan(words, family, tpl), words, family, tpl)
+    return _apply(_cached_plan(words, joined, family), words, family, tpl)
+
+
+def untemplated_plan(words: list[str], family: str) -> _Plan:
+    """The plan of an untemplated rule (the caller has checked it holds no template mark);
+    SpecError where iptables refuses its options."""
+    return _cached_plan(words, _SEP.join(words), family)
+
+
+def _cached_plan(words: list[str], joined: str, family: str) -> _Plan:
     key = (family, *_skeleton(joined))
     plan = _PLANS.get(key)
     if plan is None:
-        plan = _plan(words, family, tpl)
+        plan = _plan(words, family, False)
         if len(_PLANS) < 4096:
             _PLANS[key] = plan
-    return _apply(plan, words, family, tpl)
+    return plan
 
 
 def _plan(words: list[str], family: str, tpl: bool) -> _Plan:
     """Resolve every option as iptables would; SpecError for what it refuses (syntax only)."""
-    steps: list[Step] = []
-    target_name: str | None = None
-    target_goto = False
-    target: _Loaded | None = None
-    loaded: list[_Loaded] = []
-    proto: str | None = None
-    proto_neg = False
-    core_seen: set[str] = set()
-    i = 0
-    neg = False
-    n = len(words)
+    return _Planner(words, family, tpl).plan()
 
-    def take(k: int) -> int:
-        nonlocal i
-        first = i + 1
+
+class _Planner:
+    """One pass over a rule's words, option by option, as iptables' getopt loop reads them."""
+
+    def __init__(self, words: list[str], family: str, tpl: bool) -> None:
+        self.words, self.family, self.tpl = words, family, tpl
+        self.steps: list[Step] = []
+        self.target_name: str | None = None
+        self.target_goto = False
+        self.target: _Loaded | None = None
+        self.loaded: list[_Loaded] = []
+        self.proto: str | None = None
+        self.proto_neg = False
+        self.core_seen: set[str] = set()
+        self.values: set[int] = set()
+        self.deciders: list[int] = []
+        self.i = 0
+
+    def plan(self) -> _Plan:
+        words, n, neg = self.words, len(self.words), False
+        while self.i < n:
+            w = words[self.i]
+            if w == "!":
+                if neg:
+                    raise SpecError("'!' twice in a row")
+                neg = True
+                self.i += 1
+                continue
+            if w[:1] != "-" or w == "-" or w == "--":
+                raise SpecError(f"bad argument {w!r}")
+            if w[1] != "-":
+                if len(w) != 2 or w not in CORE_NARGS:
+                    raise SpecError(f"unknown option {w!r}")
+                inst, opt = None, w
+            else:
+                inst, opt, new = _resolve(w, self.loaded, self.target, self.proto, self.family)
+                if new and inst is not None:
+                    self.loaded.append(inst)
+            if inst is None:
+                self._core(opt, neg)
+            else:
+                self._ext(inst, opt, neg)
+            neg = False
+            self.i += 1
+        if neg:
+            raise SpecError("'!' at the end of the rule negates nothing")
+        return self._finish()
+
+    def _take(self, k: int) -> int:
+        """Consume the ``k`` values of the option at ``i``; the index of the first."""
+        words, first = self.words, self.i + 1
         for _ in range(k):
-            i += 1
-            if i >= n:
+            self.i += 1
+            if self.i >= len(words):
                 raise SpecError(f"option {words[first - 1]!r} needs a value")
-            if words[i] == "!":
+            if words[self.i] == "!":
                 raise SpecError(f"'!' after {words[first - 1]!r}: write '! {words[first - 1]} "
                                 "VALUE'")
+            self.values.add(self.i)
         return first
 
-    while i < n:
-        w = words[i]
-        if w == "!":
-            if neg:
-                raise SpecError("'!' twice in a row")
-            neg = True
-            i += 1
-            continue
-        if w[:1] != "-" or w == "-" or w == "--":
-            raise SpecError(f"bad argument {w!r}")
-        if w[1] != "-":
-            if len(w) != 2 or w not in CORE_NARGS:
-                raise SpecError(f"unknown option {w!r}")
-            inst, opt = None, w
+    def _core(self, opt: str, neg: bool) -> None:
+        key = "-j" if opt == "-g" else opt
+        if key in self.core_seen and key not in ("-m", "-c"):
+            raise SpecError(f"multiple {opt} flags are not allowed")
+        self.core_seen.add(key)
+        at = self._take(CORE_NARGS[opt])
+        if opt in ("-p", "-j", "-g", "-m"):
+            self.deciders.append(at)
+            _CORE_PLAN[opt](self, opt, self.words[at], neg)
+        elif opt == "-f" and self.family != "ipv4":
+            raise SpecError("-f exists only in iptables (IPv4)")
+        self.steps.append((opt, at, neg))
+
+    def _proto(self, opt: str, value: str, neg: bool) -> None:
+        v = value.lower()
+        if not (self.tpl and is_templated(v)):
+            if v not in PROTOCOLS and not (v.isdigit() and int(v) <= 255):
+                raise SpecError(f"unknown protocol {v!r}")
+            self.proto, self.proto_neg = v, neg
+
+    def _jump(self, opt: str, v: str, neg: bool) -> None:
+        self.target_name, self.target_goto = v, opt == "-g"
+        ext = TARGETS.get(v)
+        if ext is not None and ext.family not in (None, self.family):
+            raise SpecError(f"target {v!r} does not exist for {self.family}")
+        if ext is not None and opt == "-j":
+            self.target = _Loaded(v, ext)
+
+    def _match(self, opt: str, value: str, neg: bool) -> None:
+        name = MATCH_ALIASES.get(value, value)
+        ext = MATCHES.get(name)
+        if ext is None or ext.family not in (None, self.family):
+            if not (self.tpl and is_templated(name)):
+                raise SpecError(f"unknown match {name!r} (iptables cannot load it)")
         else:
-            inst, opt, new = _resolve(w, loaded, target, proto, family)
-            if new and inst is not None:
-                loaded.append(inst)
-        if inst is None:
-            key = "-j" if opt == "-g" else opt
-            if key in core_seen and key not in ("-m", "-c"):
-                raise SpecError(f"multiple {opt} flags are not allowed")
-            core_seen.add(key)
-            at = take(CORE_NARGS[opt])
-            if opt == "-p":
-                v = words[at].lower()
-                if not (tpl and is_templated(v)):
-                    if v not in PROTOCOLS and not (v.isdigit() and int(v) <= 255):
-                        raise SpecError(f"unknown protocol {v!r}")
-                    proto, proto_neg = v, neg
-            elif opt in ("-j", "-g"):
-                v = words[at]
-                target_name, target_goto = v, opt == "-g"
-                ext = TARGETS.get(v)
-                if ext is not None and ext.family not in (None, family):
-                    raise SpecError(f"target {v!r} does not exist for {family}")
-                if ext is not None and opt == "-j":
-                    target = _Loaded(v, ext)
-            elif opt == "-m":
-                name = MATCH_ALIASES.get(words[at], words[at])
-                ext = MATCHES.get(name)
-                if ext is None or ext.family not in (None, family):
-                    if not (tpl and is_templated(name)):
-                        raise SpecError(f"unknown match {name!r} (iptables cannot load it)")
-                else:
-                    loaded.append(_Loaded(name, ext))
-            elif opt == "-f" and family != "ipv4":
-                raise SpecError("-f exists only in iptables (IPv4)")
-            steps.append((opt, at, neg))
-            neg = False
-            i += 1
-            continue
+            self.loaded.append(_Loaded(name, ext))
+
+    def _ext(self, inst: _Loaded, opt: str, neg: bool) -> None:
         if opt in inst.seen:
             raise SpecError(f"option {opt!r} can be given once per -m {inst.name}")
         inst.seen.add(opt)
         nargs = inst.ext.options[opt]
-        at = take(nargs)
-        if inst is not target:
-            steps.append(((inst.name, opt, nargs), at, neg))
-        neg = False
-        i += 1
-    if neg:
-        raise SpecError("'!' at the end of the rule negates nothing")
-    for inst in loaded:
-        need = NEEDS_PROTO.get(inst.name)
-        if need is not None and (proto is None or proto_neg or proto not in need) and \
-                not (tpl and proto is None and "-p" in core_seen):
-            raise SpecError(f"-m {inst.name} needs -p {max(need, key=len)} (the kernel refuses "
-                            "it otherwise)")
-    if not tpl:
-        # Steps that add no condition are dropped once here, not skipped per rule.
-        steps = [st for st in steps if _adds_condition(st, words)]
-    verdict = _VERDICTS[V.NONE] if target_name is None else \
-        _target_verdict(target_name, "-g" if target_goto else "-j", tpl)
-    return _Plan(tuple(steps), target_name, target_goto, frozenset(core_seen), verdict)
+        at = self._take(nargs)
+        if inst is not self.target:
+            self.steps.append(((inst.name, opt, nargs), at, neg))
+
+    def _finish(self) -> _Plan:
+        proto, tpl = self.proto, self.tpl
+        for inst in self.loaded:
+            need = NEEDS_PROTO.get(inst.name)
+            if need is not None and (proto is None or self.proto_neg or proto not in need) and \
+                    not (tpl and proto is None and "-p" in self.core_seen):
+                raise SpecError(f"-m {inst.name} needs -p {max(need, key=len)} (the kernel "
+                                "refuses it otherwise)")
+        steps = self.steps
+        if not tpl:
+            # Steps that add no condition are dropped once here, not skipped per rule.
+            steps = [st for st in steps if _adds_condition(st, self.words)]
+        verdict = _VERDICTS[V.NONE] if self.target_name is None else \
+            _target_verdict(self.target_name, "-g" if self.target_goto else "-j", tpl)
+        return _Plan(tuple(steps), self.target_name, self.target_goto, frozenset(self.core_seen),
+                     verdict, frozenset(self.values), tuple(self.deciders))
+
+
+_CORE_PLAN: dict[str, Callable[[_Planner, str, str, bool], None]] = {
+    "-p": _Planner._proto, "-j": _Planner._jump, "-g": _Planner._jump, "-m": _Planner._match}
 
 
 _PORT_OPTS = {"--dport": (False, False), "--sport": (False, True), "--dports": (True, False),
@@ -558,7 +608,8 @@ def _adds_condition(step: Step, words: list[str]) -> bool:
 
 
 def _apply(plan: _Plan, words: list[str], family: str, tpl: bool) -> Spec:
-    """The conditions of a rule: its plan, filled with this rule's values."""
+    """The conditions of a rule: its plan, filled with this rule's values, step by step (the
+    compiled form, ``_Compiled``, is the same steps bound to their positions once)."""
     conds: list[Cond] = []
     templated: list[str] = []
     proto: str | None = None
@@ -569,56 +620,99 @@ def _apply(plan: _Plan, words: list[str], family: str, tpl: bool) -> Spec:
             templated += [v for v in words[at:at + nvals] if is_templated(v)]
         if what.__class__ is tuple:
             mod, opt, nargs = what  # type: ignore[misc]
-            ports = _PORT_OPTS.get(opt)
-            if ports is not None and mod != "multiport" and not ports[0]:
-                conds.append(_ports(words[at], False, neg, ports[1], mod not in DECIMAL_PORTS))
-            elif opt in MODELLED.get(mod, ()):
-                _modelled(mod, opt, iter(words[at:at + nargs]).__next__, conds, neg)
-            elif opt not in NEUTRAL.get(mod, ()):
-                conds.append(Const(Tri.MAYBE, f"-m {mod} {opt} is not modelled"))
-        elif what == "-p":
-            v = words[at].lower()
-            if tpl and is_templated(v):
-                conds.append(Const(Tri.MAYBE, v))
-            else:
-                conds.append(_proto(v, neg))
-                proto, proto_neg = v, neg
-        elif what == "-s":
-            v = words[at]
-            if family == "ipv4" and _plain_v4(v):
-                conds.append(LazySource(v, neg))
-            else:
-                src = parse_nets(v, family)
-                conds.append(Source(src.nets, src.sets, neg))
-        elif what == "-d":
-            dst = parse_nets(words[at], family)
-            if dst.nets:
-                conds.append(Dest(dst.nets, neg))
-            elif not any(s.endswith("(templated)") for s in dst.sets):
-                # A host name: like an address the author named, taken to be this host's.
-                conds.append(Const(Tri.of(not neg), "destination " + ", ".join(dst.sets)))
-        elif what == "-i":
-            v = words[at]
-            if len(v) > 15:
-                raise SpecError(f"interface name {v!r} is longer than 15 characters")
-            conds.append(InIface((v,), neg, unknown=tpl and is_templated(v)))
-        elif what == "-o":
-            if len(words[at]) > 15:
-                raise SpecError(f"interface name {words[at]!r} is longer than 15 characters")
-            conds.append(_OUT)
-        elif what == "-m":
-            name = words[at]
-            if tpl and is_templated(name):
-                conds.append(Const(Tri.MAYBE, name))
-            elif name == "owner":
-                conds.append(_OWNER)
-        elif what == "-f":
-            conds.append(Const(Tri.of(neg), "fragment"))
-        # -j / -g, -c, -4, -6: no condition (the verdict comes from the plan)
-    if plan.target_name == "REJECT" and "tcp-reset" in words and \
-            (proto not in ("tcp", "6") or proto_neg):
-        raise SpecError("--reject-with tcp-reset is only valid with -p tcp (the kernel refuses it)")
+            c = _ext_cond(mod, opt, nargs, words, at, neg)
+        else:
+            step = _CORE_COND.get(what)  # type: ignore[call-overload]
+            c = None if step is None else step(words, at, neg, family, tpl)
+            if what == "-p" and not (tpl and is_templated(words[at])):
+                proto, proto_neg = words[at].lower(), neg
+        if c is not None:
+            conds.append(c)
+    if _reset_refused(plan, proto, proto_neg) and "tcp-reset" in words:
+        raise SpecError(_RESET_MSG)
     return Spec(conds, plan.verdict, plan.target_name, templated, plan.options)
+
+
+_RESET_MSG = "--reject-with tcp-reset is only valid with -p tcp (the kernel refuses it)"
+
+
+def _reset_refused(plan: _Plan, proto: str | None, proto_neg: bool) -> bool:
+    return plan.target_name == "REJECT" and (proto not in ("tcp", "6") or proto_neg)
+
+
+# One function per core option that adds a condition: (words, value index, negated, family,
+# templated rule) -> the condition, or None. -j / -g, -c, -4, -6 add none (the verdict comes
+# from the plan).
+
+def _c_proto(words: list[str], at: int, neg: bool, family: str, tpl: bool) -> Cond:
+    v = words[at].lower()
+    if tpl and is_templated(v):
+        return Const(Tri.MAYBE, v)
+    return _proto(v, neg)
+
+
+def _c_source(words: list[str], at: int, neg: bool, family: str, tpl: bool) -> Cond:
+    v = words[at]
+    if family == "ipv4" and _plain_v4(v):
+        return LazySource(v, neg)
+    src = parse_nets(v, family)
+    return Source(src.nets, src.sets, neg)
+
+
+def _c_dest(words: list[str], at: int, neg: bool, family: str, tpl: bool) -> Cond | None:
+    dst = parse_nets(words[at], family)
+    if dst.nets:
+        return Dest(dst.nets, neg)
+    if not any(s.endswith("(templated)") for s in dst.sets):
+        # A host name: like an address the author named, taken to be this host's.
+        return Const(Tri.of(not neg), "destination " + ", ".join(dst.sets))
+    return None
+
+
+def _c_in(words: list[str], at: int, neg: bool, family: str, tpl: bool) -> Cond:
+    v = words[at]
+    if len(v) > 15:
+        raise SpecError(f"interface name {v!r} is longer than 15 characters")
+    return InIface((v,), neg, unknown=tpl and is_templated(v))
+
+
+def _c_out(words: list[str], at: int, neg: bool, family: str, tpl: bool) -> Cond:
+    if len(words[at]) > 15:
+        raise SpecError(f"interface name {words[at]!r} is longer than 15 characters")
+    return _OUT
+
+
+def _c_match(words: list[str], at: int, neg: bool, family: str, tpl: bool) -> Cond | None:
+    name = words[at]
+    if tpl and is_templated(name):
+        return Const(Tri.MAYBE, name)
+    return _OWNER if name == "owner" else None
+
+
+def _c_fragment(words: list[str], at: int, neg: bool, family: str, tpl: bool) -> Cond:
+    return Const(Tri.of(neg), "fragment")
+
+
+_CORE_COND: dict[str, Callable[[list[str], int, bool, str, bool], Cond | None]] = {
+    "-p": _c_proto, "-s": _c_source, "-d": _c_dest, "-i": _c_in, "-o": _c_out, "-m": _c_match,
+    "-f": _c_fragment}
+# Core options whose condition depends on the option and the values that decide the plan only
+# (-p's protocol, -m's name): one condition serves every rule of a plan.
+_CORE_CONST = frozenset({"-p", "-m", "-f"})
+
+
+def _ext_cond(mod: str, opt: str, nargs: int, words: list[str], at: int, neg: bool) -> Cond | None:
+    """The condition of one extension option, or None when it adds none."""
+    ports = _PORT_OPTS.get(opt)
+    if ports is not None and mod != "multiport" and not ports[0]:
+        return _ports(words[at], False, neg, ports[1], mod not in DECIMAL_PORTS)
+    if opt in MODELLED.get(mod, ()):
+        out: list[Cond] = []
+        _modelled(mod, opt, iter(words[at:at + nargs]).__next__, out, neg)
+        return out[0] if out else None
+    if opt not in NEUTRAL.get(mod, ()):
+        return Const(Tri.MAYBE, f"-m {mod} {opt} is not modelled")
+    return None
 
 
 _OUT = Const(Tri.NO, "-o never matches incoming packets")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import fields
 
 from imap_gate.findings import Location
 
-from .iptables_args import SpecError, parse_spec
+from . import iptables_fast
+from .iptables_args import TEMPLATE_MARKS, SpecError, parse_spec
 from .iptables_model import IptablesState, Table
 from .model import Const, Parsed, ParseIssue, Rule, Tri, V, Verdict
 
@@ -31,57 +34,168 @@ def parse(text: str, path: str, family: str | None = None, line_offset: int = 0,
     family = family or (state.family if state else guess_family(text, path))
     st = state or IptablesState(family, path)
     parsed = Parsed("iptables-save", path=path)
-    table = None
-    open_table = False
+    rd = _Reader(st, state is not None and flush_tables)
     # iptables-restore reads lines ending in "\n" only (fgets): a form feed or a stray byte
     # inside a line (str.splitlines would split there) keeps every later line number true.
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()
-    for no, raw in enumerate(lines, 1 + line_offset):
+    first_no = 1 + line_offset
+    new_loc = _location if first_no >= 1 else Location
+    i, n = 0, len(lines)
+    while i < n:
+        if rd.table is not None:
+            # The common lines of a large file, rules appended to a chain, take the fast path
+            # for as long as they come; it stops at the first line it does not handle.
+            i = _fast_lines(st, rd.table, lines, i, path, first_no, new_loc)
+            if i >= n:
+                break
+        raw = lines[i]
+        i += 1
         line = raw.strip()
         if not line or line[0] == "#":
             continue
-        loc = Location(path, no)
+        loc = new_loc(path, i - 1 + first_no)
         if st.first_loc is None:
             st.first_loc = loc
-        if line[0] == "[":
-            line = COUNTERS.sub("", line)
-        if line.startswith("*"):
-            if open_table:
-                st.issues.append(ParseIssue(loc, "a new table starts before COMMIT", raw))
-            if state is not None and flush_tables:
-                st.tables.pop(line[1:].strip(), None)  # iptables-restore flushes what it loads
-            table = st.table(line[1:].strip(), loc)
-            open_table = True
-            continue
-        if line == "COMMIT":
-            if not open_table:
-                st.issues.append(ParseIssue(loc, "COMMIT outside a table", raw))
-            open_table = False
-            table = None
-            continue
-        if not open_table or table is None:
-            st.issues.append(ParseIssue(loc, "a rule outside a table (*filter ... COMMIT)", raw))
-            continue
-        if line.startswith(":"):
-            parts = line[1:].split()
-            if len(parts) < 2:
-                st.issues.append(ParseIssue(loc, "a chain line needs ':NAME POLICY [packets:bytes]'",
-                                            raw))
-                continue
-            st.set_policy(table, parts[0], parts[1], loc, raw.strip())
-            continue
-        # Most lines hold no quoting at all: a plain split is the same and far faster.
-        words = line.split() if '"' not in line else restore_argv(line)
-        command(st, table, words, loc, raw.strip())
-    if open_table:
+        rd.line(line, raw, loc)
+    if rd.open_table:
         st.issues.append(ParseIssue(Location(path, max(1, len(lines) + line_offset)),
                                     "COMMIT expected at the end of the table", ""))
     if state is None:
         parsed.rulesets[family] = st.ruleset()
     parsed.issues = st.issues
     return parsed
+
+
+class _Reader:
+    """The table a line of an iptables-save file is in, and every line but the fast ones."""
+
+    def __init__(self, st: IptablesState, flush: bool) -> None:
+        self.st = st
+        self.flush = flush          # iptables-restore flushes each table it loads
+        self.table: Table | None = None
+        self.open_table = False
+
+    def line(self, line: str, raw: str, loc: Location) -> None:
+        st, stripped = self.st, line
+        if line[0] == "[":
+            line = COUNTERS.sub("", line)
+        if line.startswith("*"):
+            if self.open_table:
+                st.issues.append(ParseIssue(loc, "a new table starts before COMMIT", raw))
+            if self.flush:
+                st.tables.pop(line[1:].strip(), None)
+            self.table = st.table(line[1:].strip(), loc)
+            self.open_table = True
+        elif line == "COMMIT":
+            if not self.open_table:
+                st.issues.append(ParseIssue(loc, "COMMIT outside a table", raw))
+            self.open_table = False
+            self.table = None
+        elif not self.open_table or self.table is None:
+            st.issues.append(ParseIssue(loc, "a rule outside a table (*filter ... COMMIT)", raw))
+        elif line.startswith(":"):
+            parts = line[1:].split()
+            if len(parts) < 2:
+                st.issues.append(ParseIssue(loc, "a chain line needs ':NAME POLICY "
+                                                 "[packets:bytes]'", raw))
+                return
+            st.set_policy(self.table, parts[0], parts[1], loc, stripped)
+        else:
+            # Most lines hold no quoting at all: a plain split is the same and far faster.
+            words = line.split() if '"' not in line else restore_argv(line)
+            command(st, self.table, words, loc, stripped)
+
+
+def _location(path: str, line: int) -> Location:
+    """``Location(path, line)`` for a line number >= 1 (what its ``__post_init__`` would keep as
+    it is), without the frozen dataclass's guarded setattr per field: one per line of a large
+    file. Where Location has no instance dict (slots), the ordinary constructor."""
+    loc = object.__new__(Location)
+    d = loc.__dict__
+    d["path"], d["line"], d["column"], d["message"] = path, line, None, None
+    return loc
+
+
+if not hasattr(Location("", 1), "__dict__") or \
+        [f.name for f in fields(Location)] != ["path", "line", "column", "message"]:
+    _location = Location  # the layout the fast constructor assumes has changed
+
+
+# Each template mark holds one of these, so a line holding none of them holds no template.
+FAST_MARKS = ("$", "{", "}", "%", "!!", "@@")
+assert all(any(f in m for f in FAST_MARKS) for m in TEMPLATE_MARKS)
+
+
+def _fast_lines(st: IptablesState, table: Table, lines: list[str], i: int, path: str,
+                first_no: int, new_loc: Callable[[str, int], Location]) -> int:
+    """Append the ``-A CHAIN ...`` rules from ``lines[i]`` on through the compiled plans of
+    iptables_fast, and the index of the first line it leaves to the full way (``_Reader``):
+    one it does not plainly handle, which the full way decides alike and reports (a plan or
+    value iptables refuses, a chain that does not exist, quotes, a template mark, ...).
+
+    A line the last plan's regex matches has that plan's words (the regex says so); any
+    other is split and looked up."""
+    n, family, chains = len(lines), st.family, table.chains
+    cp: iptables_fast.Compiled | None = None
+    rx: Callable[[str], re.Match[str] | None] | None = None
+    chain, rules = "", None
+    prebuilt = Rule.prebuilt
+    while i < n:
+        line = lines[i].strip()
+        if not line or line[0] == "#":
+            i += 1
+            continue
+        m = rx(line) if rx is not None else None
+        if m is not None:
+            words: Sequence[str] = m.groups()
+            make = cp.rx_make  # type: ignore[union-attr]
+        else:
+            text = line
+            if line[0] == "[":
+                line = COUNTERS.sub("", line)
+            if line[:3] != "-A " or _not_plain(line):
+                return i
+            words = line.split()
+            if cp is None or not cp.matches(words):  # type: ignore[arg-type]
+                cp = iptables_fast.lookup(words, family)  # type: ignore[arg-type]
+                if cp is None:
+                    return i
+                rx = cp.rx
+            make = cp.make
+            line = text
+        assert cp is not None
+        if words[1] != chain or rules is None:
+            c = chains.get(words[1])
+            if c is None:
+                return i
+            chain, rules = words[1], c.rules
+        if chain in cp.refused_chains:
+            return i
+        try:
+            conds = make(words)
+        except SpecError:
+            return i
+        if cp.reset_refused and "tcp-reset" in words:
+            return i
+        loc = new_loc(path, i + first_no)
+        if st.first_loc is None:
+            st.first_loc = loc
+        d = cp.dport
+        rules.append(prebuilt(conds, cp.verdict, loc, line,
+                              (cp.tcp, (conds[d],)) if d >= 0 else cp.port_filter(conds),  # type: ignore[arg-type]
+                              cp.effects))
+        if not st.touched_input:
+            st.note_input(table, chain)
+        i += 1
+    return i
+
+
+def _not_plain(line: str) -> bool:
+    """Quotes or (a superset of) template marks: the line goes the full way."""
+    return '"' in line or "$" in line or "{" in line or "}" in line or "%" in line or \
+        "!!" in line or "@@" in line
 
 
 def restore_argv(line: str) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 from imap_gate.findings import Finding, Location
 
-from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, relevant
+from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport
 from .forward import Forwarded, forwards
 from .model import Ruleset, V, no_cyclic_gc
 from .rules import FW001, FW002, FW003, FW004, FW005, FW006, FW007
@@ -184,9 +184,8 @@ def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
         chain = rs.chains.get(name)
         if chain is None:
             continue
-        for idx, rule in enumerate(chain.rules):
-            if not rule.mentions_port(port) or (name, idx) in rep.reached or \
-                    not relevant(rule, port):
+        for idx, rule in rep.relevant_rules(chain, port):
+            if not rule.mentions_port(port) or (name, idx) in rep.reached:
                 continue
             if rule.verdict.kind not in (V.ACCEPT, V.DROP):
                 continue

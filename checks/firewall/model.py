@@ -179,6 +179,15 @@ class Ports(Cond):
     def templated(self) -> bool:  # type: ignore[override]
         return self.unknown is not None
 
+    @classmethod
+    def of(cls, ranges: tuple[tuple[int, int], ...], negate: bool, source: bool) -> Ports:
+        """``Ports(ranges, negate, source)`` without the frozen dataclass's guarded setattr per
+        field: iptables_args builds one per distinct port of a large ruleset."""
+        p = object.__new__(cls)
+        d = p.__dict__
+        d["ranges"], d["negate"], d["source"], d["unknown"] = ranges, negate, source, None
+        return p
+
     def covers(self, port: int) -> bool:
         # A plain loop: this runs once per rule per port, and any(genexpr) is slower.
         for lo, hi in self.ranges:  # noqa: SIM110
@@ -437,6 +446,19 @@ class Rule:
         object.__setattr__(self, "port_filter", (tcp, tuple(ports)))
         object.__setattr__(self, "effects", any(c.effect for c in self.conds))
 
+    @classmethod
+    def prebuilt(cls, conds: tuple[Cond, ...], verdict: Verdict, loc: Location, text: str,
+                 port_filter: tuple[bool, tuple[Ports, ...]], effects: bool) -> Rule:
+        """A rule whose derived fields the caller has computed as ``__post_init__`` would
+        (iptables_fast: once per plan, for every rule of it). Skipping the frozen dataclass's
+        ``__init__`` (a guarded ``object.__setattr__`` per field) halves the cost of a rule
+        in a ruleset of 100k of them."""
+        r = object.__new__(cls)
+        d = r.__dict__
+        d["conds"], d["verdict"], d["loc"], d["text"], d["nat_to"] = conds, verdict, loc, text, None
+        d["port_filter"], d["effects"] = port_filter, effects
+        return r
+
     def ports(self) -> Ports | None:
         for c in self.conds:
             if isinstance(c, Ports) and not c.source:
@@ -482,6 +504,9 @@ class Ruleset:
     # base chains in hook and priority order; iptables derives it from its table names).
     dnat_stages: list[str] = field(default_factory=list)
     forward_stages: list[str] = field(default_factory=list)
+    # The evaluator's per-chain index of rules by destination port (evaluate.PortIndex),
+    # built once for every port it asks about.
+    port_index: dict[str, object] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
