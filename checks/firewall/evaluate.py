@@ -18,10 +18,10 @@ from imap_gate.findings import Location
 from .model import (
     AnyOf,
     Chain,
+    FilterRule,
     InIface,
     Origin,
     Packet,
-    Rule,
     Ruleset,
     SetLookup,
     Source,
@@ -84,11 +84,11 @@ class Walk:
     loc: Location | None = None
     text: str = ""
     by_policy: bool = False
-    maybe: Rule | None = None         # first rule whose match could not be decided
+    maybe: FilterRule | None = None         # first rule whose match could not be decided
     reached: set[tuple[str, int]] = field(default_factory=set)
     entered: set[str] = field(default_factory=set)
     reason: str = ""
-    rule: Rule | None = None          # the accepting rule, when a rule (not a policy) accepted
+    rule: FilterRule | None = None          # the accepting rule, when a rule (not a policy) accepted
     assumed: tuple[str, ...] = ()     # interfaces taken to face the internet on the way
 
 
@@ -103,9 +103,9 @@ class PortReport:
     entered: set[str]
     # Per chain name, its rules that can see a TCP packet to the port (with their indices),
     # as the walks filtered them: what a later pass over the chain needs to look at.
-    relevant: dict[str, list[tuple[int, Rule]]] = field(default_factory=dict)
+    relevant: dict[str, list[tuple[int, FilterRule]]] = field(default_factory=dict)
 
-    def relevant_rules(self, chain: Chain, port: int) -> list[tuple[int, Rule]]:
+    def relevant_rules(self, chain: Chain, port: int) -> list[tuple[int, FilterRule]]:
         got = self.relevant.get(chain.name)
         return got if got is not None else relevant_rules(chain.rules, port)
 
@@ -114,7 +114,7 @@ class _Stop(Exception):
     pass
 
 
-def relevant(rule: Rule, port: int) -> bool:
+def relevant(rule: FilterRule, port: int) -> bool:
     """Cheap pre-filter: a rule that can never see a TCP packet to ``port`` is skipped."""
     tcp, ports = rule.port_filter
     if not tcp:
@@ -125,7 +125,7 @@ def relevant(rule: Rule, port: int) -> bool:
     return True
 
 
-def relevant_rules(rules: list[Rule], port: int) -> list[tuple[int, Rule]]:
+def relevant_rules(rules: list[FilterRule], port: int) -> list[tuple[int, FilterRule]]:
     """``relevant`` over a whole chain, with the indices, inlined: it runs once per chain and
     port over every rule of a large ruleset."""
     out = []
@@ -176,7 +176,7 @@ class PortIndex:
             other_idx.append(i)
         self.other_idx = other_idx
 
-    def relevant(self, port: int) -> list[tuple[int, Rule]]:
+    def relevant(self, port: int) -> list[tuple[int, FilterRule]]:
         rules = self.chain.rules
         hits = self.single.get(port, [])
         others = [i for i in self.other_idx if relevant(rules[i], port)]
@@ -197,9 +197,9 @@ class _Walker:
         self.rs = rs
         self.port = port
         self.dst = dst
-        self.filtered: dict[str, list[tuple[int, Rule]]] = {}
+        self.filtered: dict[str, list[tuple[int, FilterRule]]] = {}
 
-    def rules(self, chain: Chain) -> list[tuple[int, Rule]]:
+    def rules(self, chain: Chain) -> list[tuple[int, FilterRule]]:
         got = self.filtered.get(chain.name)
         if got is None:
             got = _index(self.rs, chain).relevant(self.port)

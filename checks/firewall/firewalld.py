@@ -24,21 +24,21 @@ from imap_gate.findings import Location
 from . import firewalld_services as services
 from .iptables_args import is_templated
 from .model import (
+    Action,
     Chain,
     Cond,
     Const,
     FamilyIs,
+    FilterRule,
     InIface,
     Parsed,
     ParseIssue,
     Ports,
     Proto,
-    Rule,
     Ruleset,
     Source,
     Tri,
     V,
-    Verdict,
 )
 
 
@@ -179,29 +179,29 @@ class _Zone:
 
     lines: list[str]
     custom: services.Lookup | None
-    deny: list[Rule] = field(default_factory=list)
-    allow: list[Rule] = field(default_factory=list)
-    early: list[tuple[int, Rule]] = field(default_factory=list)   # rich rules, priority < 0
-    late: list[tuple[int, Rule]] = field(default_factory=list)    # rich rules, priority > 0
+    deny: list[FilterRule] = field(default_factory=list)
+    allow: list[FilterRule] = field(default_factory=list)
+    early: list[tuple[int, FilterRule]] = field(default_factory=list)   # rich rules, priority < 0
+    late: list[tuple[int, FilterRule]] = field(default_factory=list)    # rich rules, priority > 0
     bind_sources: list[Cond] = field(default_factory=list)
-    forwards: list[Rule] = field(default_factory=list)
+    forwards: list[FilterRule] = field(default_factory=list)
     ifaces: list[str] = field(default_factory=list)
 
     def text_of(self, n: Node) -> str:
         return self.lines[n.line - 1].strip() if 0 < n.line <= len(self.lines) else f"<{n.tag}>"
 
     def service(self, node: Node, loc: Location) -> None:
-        self.allow.append(Rule(tuple(_service(node.attrs.get("name", ""), self.custom)),
-                               Verdict(V.ACCEPT), loc, self.text_of(node)))
+        self.allow.append(FilterRule(tuple(_service(node.attrs.get("name", ""), self.custom)),
+                               Action(V.ACCEPT), loc, self.text_of(node)))
 
     def port(self, node: Node, loc: Location) -> None:
         proto = node.attrs.get("protocol", "tcp").lower()
-        self.allow.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
-                               Verdict(V.ACCEPT), loc, self.text_of(node)))
+        self.allow.append(FilterRule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
+                               Action(V.ACCEPT), loc, self.text_of(node)))
 
     def protocol(self, node: Node, loc: Location) -> None:
-        self.allow.append(Rule((Proto(frozenset({node.attrs.get("value", "").lower()})),),
-                               Verdict(V.ACCEPT), loc, self.text_of(node)))
+        self.allow.append(FilterRule((Proto(frozenset({node.attrs.get("value", "").lower()})),),
+                               Action(V.ACCEPT), loc, self.text_of(node)))
 
     def source(self, node: Node, loc: Location) -> None:
         self.bind_sources.append(_source(node))
@@ -220,8 +220,8 @@ class _Zone:
         to_port = node.attrs.get("to-port")
         target = f"[{to}]:{to_port}" if to_port and ":" in to else \
             (f"{to}:{to_port}" if to_port else to)
-        self.forwards.append(Rule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
-                                  Verdict(V.ACCEPT), loc, self.text_of(node), nat_to=target))
+        self.forwards.append(FilterRule((Proto(frozenset({proto})), _ports(node.attrs.get("port", ""), loc)),
+                                  Action(V.ACCEPT), loc, self.text_of(node), nat_to=target))
 
     def rich_rule(self, node: Node, loc: Location) -> None:
         rule, prio = _rich(node, loc, self.text_of(node), self.custom)
@@ -236,24 +236,24 @@ class _Zone:
         else:
             self.allow.append(rule)
 
-    def gate(self, zloc: Location) -> list[Rule]:
+    def gate(self, zloc: Location) -> list[FilterRule]:
         """A zone bound to sources or interfaces sees only their packets."""
         if self.bind_sources:
             srcs = [s for s in self.bind_sources if isinstance(s, Source)]
             nets = tuple(n for s in srcs for n in s.nets)
             sets = tuple(x for s in srcs for x in s.sets)
-            return [Rule((Source(nets, sets, negate=True),), Verdict(V.DROP), zloc,
+            return [FilterRule((Source(nets, sets, negate=True),), Action(V.DROP), zloc,
                          "zone bound to <source> addresses: other sources use another zone")]
         if self.ifaces:
             # Packets arriving on other interfaces use another zone. Whether these interfaces
             # face the internet is the manifest's word (internal_interfaces / public_interfaces);
             # undeclared ones are taken to, and the finding says so.
-            return [Rule((InIface(tuple(self.ifaces), negate=True),), Verdict(V.DROP), zloc,
+            return [FilterRule((InIface(tuple(self.ifaces), negate=True),), Action(V.DROP), zloc,
                          "zone bound to interfaces " + ", ".join(self.ifaces) +
                          ": other interfaces use another zone")]
         return []
 
-    def input_rules(self, gate: list[Rule]) -> list[Rule]:
+    def input_rules(self, gate: list[FilterRule]) -> list[FilterRule]:
         return gate + [r for _, r in sorted(self.early, key=lambda x: x[0])] + self.deny + \
             self.allow + [r for _, r in sorted(self.late, key=lambda x: x[0])]
 
@@ -308,7 +308,7 @@ def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed
             handler(zone, node, loc)
         except ValueError as exc:
             parsed.issues.append(ParseIssue(loc, str(exc), zone.text_of(node)))
-            zone.allow.append(Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN), loc,
+            zone.allow.append(FilterRule((Const(Tri.MAYBE, str(exc)),), Action(V.UNKNOWN), loc,
                                    zone.text_of(node)))
     for fam in ("ipv4", "ipv6"):
         parsed.rulesets[fam] = _zone_ruleset(fam, zone, root, zloc, policy)
@@ -316,7 +316,7 @@ def parse(text: str, path: str, custom: services.Lookup | None = None) -> Parsed
 
 
 def _rich(node: Node, loc: Location, text: str,
-          custom: services.Lookup | None) -> tuple[Rule | None, int]:
+          custom: services.Lookup | None) -> tuple[FilterRule | None, int]:
     conds: list[Cond] = []
     fam = node.attrs.get("family")
     if fam in ("ipv4", "ipv6"):
@@ -325,7 +325,7 @@ def _rich(node: Node, loc: Location, text: str,
         prio = int(node.attrs.get("priority", "0"))
     except ValueError:
         raise ValueError(f"bad rich rule priority {node.attrs.get('priority')!r}") from None
-    verdict: Verdict | None = None
+    verdict: Action | None = None
     for c in node.children:
         if c.tag == "source":
             conds.append(_source(c))
@@ -340,9 +340,9 @@ def _rich(node: Node, loc: Location, text: str,
         elif c.tag == "protocol":
             conds.append(Proto(frozenset({c.attrs.get("value", "").lower()})))
         elif c.tag == "accept":
-            verdict = Verdict(V.ACCEPT)
+            verdict = Action(V.ACCEPT)
         elif c.tag in ("reject", "drop"):
-            verdict = Verdict(V.DROP)
+            verdict = Action(V.DROP)
         elif c.tag in ("icmp-block", "icmp-type"):
             conds.append(Proto(frozenset({"icmp"})))
         elif c.tag in ("forward-port", "masquerade"):
@@ -350,7 +350,7 @@ def _rich(node: Node, loc: Location, text: str,
         # destination, log, audit, limit, mark: no effect on whether a new connection is allowed
     if verdict is None:
         return None, prio
-    return Rule(tuple(conds), verdict, loc, text), prio
+    return FilterRule(tuple(conds), verdict, loc, text), prio
 
 
 def _target_family(target: str) -> str:

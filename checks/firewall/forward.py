@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from imap_gate.findings import Location
 
 from .evaluate import CLOSED, OPEN, UNKNOWN, _evaluate, _Walker
-from .model import Chain, Const, Origin, Ports, Rule, Ruleset, Tri
+from .model import Chain, Const, FilterRule, Origin, Ports, Ruleset, Tri
 
 IMAP_PORTS = (143, 993)
 ANY_DNAT = re.compile(r"-j\s+DNAT\b|\bdnat\s+(?!accept\b|drop\b|counter\b)\S")
@@ -97,7 +97,7 @@ def _forward_rules(rs: Ruleset, stages: list[str]) -> Ruleset:
                 neg = bool(re.search(r"!\s*(?:-o|--out-interface)\b|\boifname\s+!=|\boif\s+!=", r.text))
                 conds = tuple(Const(Tri.NO if neg else Tri.YES, "out towards the inner host")
                               if isinstance(c, Const) and c.why in OUT_IFACE_WHY else c for c in r.conds)
-                r = Rule(conds, r.verdict, r.loc, r.text)
+                r = FilterRule(conds, r.verdict, r.loc, r.text)
             rules.append(r)
         chains[name] = replace(chain, rules=rules)
     return Ruleset(rs.family, stages=stages, chains=chains, first_loc=rs.first_loc, ifaces=rs.ifaces)
@@ -185,7 +185,7 @@ def _port_pairs(dports: Ports | None, port_spec: str | None) -> list[tuple[int, 
     return [(p, p) for p in IMAP_PORTS if dports.covers(p) != dports.negate]
 
 
-def _judge_forward(fwd_rs: Ruleset, family: str, rule: Rule, host: str, ext: int,
+def _judge_forward(fwd_rs: Ruleset, family: str, rule: FilterRule, host: str, ext: int,
                    internal: int) -> Forwarded:
     first = host.split("-", 1)[0]
     try:

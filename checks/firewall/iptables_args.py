@@ -28,6 +28,7 @@ from .iptables_ext import (
     Ext,
 )
 from .model import (
+    Action,
     Cond,
     Const,
     Dest,
@@ -39,7 +40,6 @@ from .model import (
     State,
     Tri,
     V,
-    Verdict,
 )
 from .services import port_of
 
@@ -74,7 +74,7 @@ class SpecError(ValueError):
 @dataclass
 class Spec:
     conds: list[Cond]
-    verdict: Verdict
+    verdict: Action
     target_name: str | None
     templated: list[str]
     options: frozenset[str] = frozenset()   # the core options given (-i, -o, ...)
@@ -295,7 +295,7 @@ def _flags(text: str) -> int:
 
 
 # Conditions and verdicts are immutable, so equal ones are shared: large rulesets repeat them.
-_VERDICTS = {k: Verdict(k) for k in V}
+_VERDICTS = {k: Action(k) for k in V}
 _PROTOS: dict[tuple[str, bool], Proto] = {}
 _PORTS: dict[tuple[str, bool, bool, bool, bool], Ports] = {}
 _STATES: dict[tuple[str, bool], State] = {}
@@ -408,7 +408,7 @@ class _Plan:
     target_name: str | None
     target_goto: bool
     options: frozenset[str]
-    verdict: Verdict
+    verdict: Action
     # Word positions that hold option values, and among them those whose value decides what
     # later words mean (-p, -m, -j, -g): every other position holds an option or a '!'.
     values: frozenset[int] = frozenset()
@@ -719,7 +719,7 @@ _OUT = Const(Tri.NO, "-o never matches incoming packets")
 _OWNER = Const(Tri.NO, "owner matches only locally generated packets")
 
 
-def _target_verdict(v: str, opt: str, tpl: bool) -> Verdict:
+def _target_verdict(v: str, opt: str, tpl: bool) -> Action:
     if v == "ACCEPT":
         return _VERDICTS[V.ACCEPT]
     if tpl and is_templated(v):
@@ -734,7 +734,7 @@ def _target_verdict(v: str, opt: str, tpl: bool) -> Verdict:
         return _VERDICTS[V.ACCEPT]
     if v in TARGETS:  # QUEUE, NFQUEUE, SYNPROXY: decided outside the ruleset
         return _VERDICTS[V.UNKNOWN]
-    return Verdict(V.GOTO if opt == "-g" else V.JUMP, v)
+    return Action(V.GOTO if opt == "-g" else V.JUMP, v)
 
 
 def _modelled(mod: str, opt: str, value: Callable[[], str], conds: list[Cond], neg: bool) -> None:

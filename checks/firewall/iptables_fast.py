@@ -35,7 +35,7 @@ from .iptables_args import (
     untemplated_plan,
 )
 from .iptables_ext import MODELLED
-from .model import Cond, Ports, Proto, Verdict
+from .model import Action, Cond, Ports, Proto
 
 Builder = Callable[[Sequence[str]], Cond]
 MAX_COMPILED = 4096
@@ -68,7 +68,7 @@ class Compiled:
         self.make = _maker([st[0] for st in steps])
         self.rx_make = _maker([st[1] for st in steps])
         self.rx = _line_regex(words, set(sig), {st[2]: st[3] for st in steps if st[3]})
-        self.verdict: Verdict = plan.verdict
+        self.verdict: Action = plan.verdict
         self.refused_chains = frozenset().union(*(_REFUSE[o] for o in _REFUSE
                                                   if o in plan.options))
         proto = next((spec[at].lower() for what, at, _n in plan.steps if what == "-p"), None)

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from imap_gate.findings import Location
 
-from .model import Chain, ParseIssue, Rule, Ruleset, V
+from .model import Chain, FilterRule, ParseIssue, Ruleset, V
 
 BUILTIN: dict[str, tuple[str, ...]] = {
     "filter": ("INPUT", "FORWARD", "OUTPUT"),
@@ -102,7 +102,7 @@ class IptablesState:
             else:
                 table.chains.pop(n, None)
 
-    def add(self, table: Table, chain: str, rule: Rule, position: int | None, loc: Location) -> None:
+    def add(self, table: Table, chain: str, rule: FilterRule, position: int | None, loc: Location) -> None:
         c = self.chain(table, chain, loc)
         if c is None:
             return
@@ -119,7 +119,7 @@ class IptablesState:
             c.rules.insert(position - 1, rule)
         self.note_input(table, chain)
 
-    def delete(self, table: Table, chain: str, rule: Rule, loc: Location) -> None:
+    def delete(self, table: Table, chain: str, rule: FilterRule, loc: Location) -> None:
         c = self.chain(table, chain, loc)
         if c is None:
             return
@@ -146,7 +146,7 @@ class IptablesState:
                             self.issues.append(ParseIssue(
                                 r.loc, f"jump to chain {r.verdict.target!r}, which is not defined "
                                        f"in table {t.name!r}", r.text))
-                        c.rules[idx] = Rule(r.conds, type(r.verdict)(
+                        c.rules[idx] = FilterRule(r.conds, type(r.verdict)(
                             r.verdict.kind, f"{t.name}/{r.verdict.target}"), r.loc, r.text)
         if self.touched_input:
             rs.stages = [f"{t}/{c}" for t, c in STAGES if t in self.tables]

@@ -11,7 +11,7 @@ from imap_gate.findings import Location
 from . import iptables_fast
 from .iptables_args import TEMPLATE_MARKS, SpecError, parse_spec
 from .iptables_model import IptablesState, Table
-from .model import Const, Parsed, ParseIssue, Rule, Tri, V, Verdict
+from .model import Action, Const, FilterRule, Parsed, ParseIssue, Tri, V
 
 COUNTERS = re.compile(r"^\[\d+:\d+\]\s*")
 V6_HINTS = re.compile(r"ipv6-icmp|icmpv6|icmp6|(?:-s|-d|--source|--destination)\s+[0-9a-fA-F:]*::?"
@@ -141,7 +141,7 @@ def _fast_lines(st: IptablesState, table: Table, lines: list[str], i: int, path:
     cp: iptables_fast.Compiled | None = None
     rx: Callable[[str], re.Match[str] | None] | None = None
     chain, rules = "", None
-    prebuilt = Rule.prebuilt
+    prebuilt = FilterRule.prebuilt
     while i < n:
         line = lines[i].strip()
         if not line or line[0] == "#":
@@ -261,14 +261,14 @@ def command(st: IptablesState, table: Table, words: list[str], loc: Location, ra
                 # Fail closed: the rule stays in place as one whose effect is unknown.
                 st.issues.append(ParseIssue(loc, str(exc), raw))
                 if op != "-D":
-                    st.add(table, chain, Rule((Const(Tri.MAYBE, str(exc)),), Verdict(V.UNKNOWN),
+                    st.add(table, chain, FilterRule((Const(Tri.MAYBE, str(exc)),), Action(V.UNKNOWN),
                                               loc, raw), position, loc)
                 return
             if "-o" in spec.options and chain in ("INPUT", "PREROUTING"):
                 raise SpecError(f"can't use -o with {chain} (iptables refuses it)")
             if "-i" in spec.options and chain in ("OUTPUT", "POSTROUTING"):
                 raise SpecError(f"can't use -i with {chain} (iptables refuses it)")
-            rule = Rule(tuple(spec.conds), spec.verdict, loc, raw)
+            rule = FilterRule(tuple(spec.conds), spec.verdict, loc, raw)
             if spec.templated:
                 st.issues.append(ParseIssue(loc, "templated value(s) " + ", ".join(
                     repr(t) for t in spec.templated) + " are not guessed", raw, templated=True))

@@ -413,7 +413,7 @@ class V(enum.StrEnum):
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Action:
     kind: V
     target: str | None = None  # chain for jump/goto
 
@@ -422,9 +422,9 @@ class Verdict:
 
 
 @dataclass(frozen=True)
-class Rule:
+class FilterRule:
     conds: tuple[Cond, ...]
-    verdict: Verdict
+    verdict: Action
     loc: Location
     text: str = ""
     nat_to: str | None = None   # a destination NAT's target, where the reader knows it
@@ -447,8 +447,8 @@ class Rule:
         object.__setattr__(self, "effects", any(c.effect for c in self.conds))
 
     @classmethod
-    def prebuilt(cls, conds: tuple[Cond, ...], verdict: Verdict, loc: Location, text: str,
-                 port_filter: tuple[bool, tuple[Ports, ...]], effects: bool) -> Rule:
+    def prebuilt(cls, conds: tuple[Cond, ...], verdict: Action, loc: Location, text: str,
+                 port_filter: tuple[bool, tuple[Ports, ...]], effects: bool) -> FilterRule:
         """A rule whose derived fields the caller has computed as ``__post_init__`` would
         (iptables_fast: once per plan, for every rule of it). Skipping the frozen dataclass's
         ``__init__`` (a guarded ``object.__setattr__`` per field) halves the cost of a rule
@@ -482,7 +482,7 @@ class Rule:
 @dataclass
 class Chain:
     name: str
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[FilterRule] = field(default_factory=list)
     policy: V | None = None          # base chains: ACCEPT / DROP / UNKNOWN
     policy_loc: Location | None = None
     policy_text: str = ""

@@ -16,15 +16,15 @@ from imap_gate.findings import Location
 
 from .iptables_args import is_templated
 from .model import (
+    Action,
     Chain,
     Const,
+    FilterRule,
     Parsed,
     ParseIssue,
-    Rule,
     Ruleset,
     Tri,
     V,
-    Verdict,
 )
 from .nftables_lex import (
     TEMPLATE_LINE,
@@ -407,7 +407,7 @@ class NftParser:
 
     # ------------------------------------------------------------ rules
 
-    def rules(self, table: NTable, st: list[Tok]) -> list[Rule]:
+    def rules(self, table: NTable, st: list[Tok]) -> list[FilterRule]:
         line = st[0].line
         text = _line_text(self.lines_of, line)
         loc = self.loc(line)
@@ -507,16 +507,16 @@ def _check_jumps(p: NftParser) -> None:
                                                       f"{t.family} {t.name} does not have", r.text))
 
 
-def _qualify(rule: Rule, table: NTable) -> Rule:
+def _qualify(rule: FilterRule, table: NTable) -> FilterRule:
     if rule.verdict.kind in (V.JUMP, V.GOTO) and rule.verdict.target:
-        return Rule(rule.conds, Verdict(rule.verdict.kind,
+        return FilterRule(rule.conds, Action(rule.verdict.kind,
                                         f"{table.family} {table.name}/{rule.verdict.target}"),
                     rule.loc, rule.text)
     return rule
 
 
-def _unknown_rule(loc: Location, why: str, text: str) -> Rule:
-    return Rule((Const(Tri.MAYBE, why),), Verdict(V.UNKNOWN), loc, text)
+def _unknown_rule(loc: Location, why: str, text: str) -> FilterRule:
+    return FilterRule((Const(Tri.MAYBE, why),), Action(V.UNKNOWN), loc, text)
 
 
 def _line_text(lines: list[str], line: int) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .model import (
-    Rule,
+    FilterRule,
     V,
 )
 
@@ -28,7 +28,7 @@ class NChain:
     policy: V | None = None
     policy_line: int | None = None
     policy_text: str = ""
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[FilterRule] = field(default_factory=list)
     path: str = ""
 
 

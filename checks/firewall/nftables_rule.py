@@ -15,22 +15,22 @@ from imap_gate.findings import Location
 from .iptables_args import is_templated
 from .model import (
     SADDR_KEY,
+    Action,
     AnyOf,
     Cond,
     Const,
     Dest,
     FamilyIs,
+    FilterRule,
     InIface,
     Ports,
     Proto,
-    Rule,
     SetAdd,
     SetLookup,
     Source,
     State,
     Tri,
     V,
-    Verdict,
 )
 from .nftables_lex import NftError, Tok
 from .nftables_objects import NSet, NTable
@@ -127,8 +127,8 @@ class RuleReader:
         self.loc = loc
         self.text = text
         self.conds: list[Cond] = []
-        self.verdict = Verdict(V.NONE)
-        self.vmap: list[tuple[Cond, Verdict]] | None = None
+        self.verdict = Action(V.NONE)
+        self.vmap: list[tuple[Cond, Action]] | None = None
         self.terminal = False
         self.nat: tuple[str, list[str]] | None = None
 
@@ -197,19 +197,19 @@ class RuleReader:
         if self.i < len(self.toks):
             self.value()
 
-    def read(self) -> list[Rule]:
+    def read(self) -> list[FilterRule]:
         while self.i < len(self.toks):
             w = self.take()
             if self.terminal and w != "comment":
                 raise NftError("statement after terminal statement has no effect", self.loc.line)
             self.expr(w)
         if self.vmap is not None:
-            return [Rule((*self.conds, c), v, self.loc, self.text) for c, v in self.vmap]
+            return [FilterRule((*self.conds, c), v, self.loc, self.text) for c, v in self.vmap]
         # The whole dnat statement (a map may span lines the rule's text does not show).
         nat_to = "dnat " + " ".join(self.nat[1]) if self.nat and self.nat[0] == "dnat" else None
-        return [Rule(tuple(self.conds), self.verdict, self.loc, self.text, nat_to=nat_to)]
+        return [FilterRule(tuple(self.conds), self.verdict, self.loc, self.text, nat_to=nat_to)]
 
-    def set_verdict(self, v: Verdict, terminal: bool = True) -> None:
+    def set_verdict(self, v: Action, terminal: bool = True) -> None:
         if self.verdict.kind is not V.NONE:
             raise NftError("statement after terminal statement has no effect", self.loc.line)
         self.verdict = v
@@ -237,16 +237,16 @@ class RuleReader:
     # -- expressions: each reads what follows its head word ``w``; False: ``w`` is not this
     #    expression here (``add`` without ``@set``), so it is judged as an unknown head.
     def _x_accept(self, w: str) -> bool | None:
-        self.set_verdict(Verdict(V.ACCEPT))
+        self.set_verdict(Action(V.ACCEPT))
         return None
 
     def _x_drop(self, w: str) -> bool | None:
-        self.set_verdict(Verdict(V.DROP))
+        self.set_verdict(Action(V.DROP))
         return None
 
     def _x_reject(self, w: str) -> bool | None:
         """``reject [with tcp reset | with icmp[v6|x] [type] CODE]``: a drop, whatever it answers."""
-        self.set_verdict(Verdict(V.DROP))
+        self.set_verdict(Action(V.DROP))
         if self.peek() != "with":
             return None
         self.take()
@@ -265,11 +265,11 @@ class RuleReader:
         return None
 
     def _x_return(self, w: str) -> bool | None:
-        self.set_verdict(Verdict(V.RETURN))
+        self.set_verdict(Action(V.RETURN))
         return None
 
     def _x_jump(self, w: str) -> bool | None:
-        self.set_verdict(Verdict(V.JUMP if w == "jump" else V.GOTO, self.take().strip('"')))
+        self.set_verdict(Action(V.JUMP if w == "jump" else V.GOTO, self.take().strip('"')))
         return None
 
     def _x_nothing(self, w: str) -> bool | None:
@@ -277,13 +277,13 @@ class RuleReader:
 
     def _x_queue(self, w: str) -> bool | None:
         """The packet goes to a user-space program, whose answer is not known."""
-        self.set_verdict(Verdict(V.UNKNOWN))
+        self.set_verdict(Action(V.UNKNOWN))
         self.skip_args()
         return None
 
     def _x_nat(self, w: str) -> bool | None:
         """NAT lets the packet on (not terminal: a verdict may follow)."""
-        self.set_verdict(Verdict(V.ACCEPT), terminal=False)
+        self.set_verdict(Action(V.ACCEPT), terminal=False)
         self.nat_args(w)
         return None
 
@@ -426,7 +426,7 @@ class RuleReader:
         if self.peek() != "vmap":
             return False
         self.take()
-        entries: list[tuple[Cond, Verdict]] = []
+        entries: list[tuple[Cond, Action]] = []
         if self.peek().startswith("@"):
             name = self.take()[1:]
             m = self.table.sets.get(name)
@@ -435,12 +435,12 @@ class RuleReader:
             if m.elements is None:
                 # Filled at run time: which verdict a key gets is not in the file.
                 self.vmap = [(Const(Tri.MAYBE, f"verdict map @{name} (members unknown)"),
-                              Verdict(V.UNKNOWN))]
+                              Action(V.UNKNOWN))]
                 return True
             elems = _split_elements(m.raw)
         else:
             elems = self.braces()
-        keys: dict[str, Verdict] = {}
+        keys: dict[str, Action] = {}
         for el in elems:
             keytoks, v = self.vmap_entry(el)
             if len(keytoks) != 1:
@@ -452,7 +452,7 @@ class RuleReader:
         self.vmap = entries
         return True
 
-    def vmap_entry(self, el: list[str]) -> tuple[list[str], Verdict]:
+    def vmap_entry(self, el: list[str]) -> tuple[list[str], Action]:
         toks: list[str] = []
         for t in el:  # "143 : accept" may arrive as "143", ":", "accept" or "143:" "accept"
             if t.endswith(":") and t != ":" and not t.endswith("::"):
@@ -469,9 +469,9 @@ class RuleReader:
         if word in ("jump", "goto"):
             if len(vt) != 2:
                 raise NftError(f"{word} needs one chain", self.loc.line)
-            return key, Verdict(V.JUMP if word == "jump" else V.GOTO, vt[1])
-        v = {"accept": Verdict(V.ACCEPT), "drop": Verdict(V.DROP), "reject": Verdict(V.DROP),
-             "return": Verdict(V.RETURN), "continue": Verdict(V.NONE)}.get(word)
+            return key, Action(V.JUMP if word == "jump" else V.GOTO, vt[1])
+        v = {"accept": Action(V.ACCEPT), "drop": Action(V.DROP), "reject": Action(V.DROP),
+             "return": Action(V.RETURN), "continue": Action(V.NONE)}.get(word)
         if v is None or len(vt) != 1:
             raise NftError(f"unknown verdict {' '.join(vt)!r} in a verdict map", self.loc.line)
         return key, v
@@ -577,7 +577,7 @@ class RuleReader:
             self.take()
             if self.peek().startswith("@"):
                 raise NftError("named verdict maps are not read", self.loc.line)
-            entries: list[tuple[Cond, Verdict]] = []
+            entries: list[tuple[Cond, Action]] = []
             for el in self.braces():
                 keytoks, v = self.vmap_entry(el)
                 entries.append((AnyOf((self.element(specs, keytoks),)), v))

@@ -19,21 +19,21 @@ from . import iptables_save
 from .iptables_args import is_templated
 from .iptables_model import IptablesState
 from .model import (
+    Action,
     Chain,
     Cond,
     Const,
+    FilterRule,
     InIface,
     Parsed,
     ParseIssue,
     Ports,
     Proto,
-    Rule,
     Ruleset,
     Source,
     State,
     Tri,
     V,
-    Verdict,
 )
 from .services import port_of
 from .shell import commands
@@ -105,11 +105,11 @@ def _path_stage(settings: Settings, user_chain: str | None, first: Location,
     pol_loc = settings.policy_loc or first
     chain = Chain("ufw/INPUT", policy=settings.policy, policy_loc=pol_loc,
                   policy_text=settings.policy_text, policy_implicit=settings.policy_loc is None)
-    chain.rules.append(Rule((InIface(("lo",)),), Verdict(V.ACCEPT), first, "ufw-before-input: lo"))
-    chain.rules.append(Rule((State(frozenset({"established", "related"})),), Verdict(V.ACCEPT),
+    chain.rules.append(FilterRule((InIface(("lo",)),), Action(V.ACCEPT), first, "ufw-before-input: lo"))
+    chain.rules.append(FilterRule((State(frozenset({"established", "related"})),), Action(V.ACCEPT),
                             first, "ufw-before-input: established"))
     if user_chain:
-        chain.rules.append(Rule((), Verdict(V.JUMP, user_chain), first, f"-j {user_chain}"))
+        chain.rules.append(FilterRule((), Action(V.JUMP, user_chain), first, f"-j {user_chain}"))
     rs.chains[chain.name] = chain
     rs.stages = [chain.name]
     if settings.enabled is False:
@@ -147,10 +147,10 @@ def _framework_state(fam: str, path: str, settings: Settings) -> IptablesState:
         chain = st.chain(table, prefix + suffix, loc, create=True)
         assert chain is not None
         if does == "policy":
-            chain.rules.append(Rule((), Verdict(settings.policy), settings.policy_loc or loc,
+            chain.rules.append(FilterRule((), Action(settings.policy), settings.policy_loc or loc,
                                     settings.policy_text))
         elif does is not None:
-            chain.rules.append(Rule((), Verdict(V.ACCEPT if does == "accept" else V.DROP), loc,
+            chain.rules.append(FilterRule((), Action(V.ACCEPT if does == "accept" else V.DROP), loc,
                                     f"ufw's {prefix + suffix} chain"))
     st.tables["filter"] = table
     return st
@@ -173,7 +173,7 @@ def parse_framework(text: str, path: str, settings: Settings | None = None) -> P
     table = st.tables["filter"]
     before = table.chains[prefix + "before-input"]
     # ufw itself ends ufw-before-input with the jump to the user rules.
-    before.rules.append(Rule((), Verdict(V.JUMP, prefix + "user-input"), first,
+    before.rules.append(FilterRule((), Action(V.JUMP, prefix + "user-input"), first,
                              f"-A {prefix}before-input -j {prefix}user-input (added by ufw)"))
     rs = st.ruleset()
     out = Ruleset(fam, chains=dict(rs.chains), first_loc=first,
@@ -182,7 +182,7 @@ def parse_framework(text: str, path: str, settings: Settings | None = None) -> P
     chain = Chain("ufw/INPUT", policy=settings.policy, policy_loc=pol_loc,
                   policy_text=settings.policy_text, policy_implicit=settings.policy_loc is None)
     for stage in ("before-input", "after-input", "reject-input"):
-        chain.rules.append(Rule((), Verdict(V.JUMP, f"filter/{prefix}{stage}"), first,
+        chain.rules.append(FilterRule((), Action(V.JUMP, f"filter/{prefix}{stage}"), first,
                                 f"-A INPUT -j {prefix}{stage} (ufw)"))
     out.chains[chain.name] = chain
     out.stages = [chain.name]
@@ -514,7 +514,7 @@ def _script_ruleset(fam: str, st: Settings, rules: list[UfwRule], first: Locatio
             continue
         kind = {"allow": V.ACCEPT, "limit": V.ACCEPT, "deny": V.DROP, "reject": V.DROP}.get(
             r.action, V.UNKNOWN)
-        user.rules.append(Rule(r.conds, Verdict(kind), r.loc, r.text))
+        user.rules.append(FilterRule(r.conds, Action(kind), r.loc, r.text))
     rs.chains[user.name] = user
     _path_stage(st, user.name, first, rs)
     return rs

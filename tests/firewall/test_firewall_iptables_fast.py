@@ -10,7 +10,7 @@ import pytest
 
 from checks.firewall import iptables_fast, iptables_save
 from checks.firewall.iptables_args import TEMPLATE_MARKS
-from checks.firewall.model import Parsed, Rule
+from checks.firewall.model import FilterRule, Parsed
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "firewall"
 
@@ -92,7 +92,7 @@ def _derived(parsed: Parsed) -> list[tuple[object, ...]]:
     for rs in parsed.rulesets.values():
         for chain in rs.chains.values():
             for r in chain.rules:
-                full = Rule(r.conds, r.verdict, r.loc, r.text, r.nat_to)
+                full = FilterRule(r.conds, r.verdict, r.loc, r.text, r.nat_to)
                 out.append((r.text, r.port_filter, full.port_filter, r.effects, full.effects))
     return out
 

@@ -15,23 +15,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("imap_gate", "checks")
-MEAN_CEILING = 5.35
+MEAN_CEILING = 4.75
 # "path:qualified name" -> the complexity it may not exceed until it is split
 ALLOWED_E_F: dict[str, int] = {
     "checks/firewall/evaluate.py:origins_for": 40,
-    "checks/firewall/firewalld.py:parse": 42,
-    "checks/firewall/iptables_args.py:_apply": 36,
-    "checks/firewall/iptables_args.py:_plan": 50,
-    "checks/firewall/nftables.py:NftParser.command": 34,
-    "checks/firewall/nftables.py:NftParser.rulesets": 31,
-    "checks/firewall/nftables.py:RuleReader.expr": 58,
-    "checks/firewall/shell.py:Interpreter.call": 41,
-    "checks/firewall/shell.py:_Lexer.lex": 44,
-    "checks/firewall/shell.py:_Parser.command": 51,
-    "checks/firewall/ufw.py:parse_rule_words": 35,
-    "checks/firewall/ufw.py:parse_script": 42,
-    "imap_gate/manifest.py:_build": 48,
-    "imap_gate/manifest.py:_explain": 61,
 }
 
 
