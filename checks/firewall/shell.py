@@ -475,22 +475,27 @@ class _Parser:
             pipe = [self.command()]
             while self.peek().kind == "op" and self.peek().op in ("|", "|&"):
                 self.i += 1
-                while self.peek().kind == "nl":
-                    self.i += 1
+                self._skip_newlines()
                 pipe.append(self.command())
             node.items.append((op, neg, pipe))
             tok = self.peek()
             if tok.kind == "op" and tok.op in ("&&", "||"):
                 op = tok.op
                 self.i += 1
-                while self.peek().kind == "nl":
-                    self.i += 1
+                self._skip_newlines()
                 continue
             break
         node.end = self.t[self.i - 1].line if self.i else start
         if len(node.items) == 1 and not node.items[0][1] and len(node.items[0][2]) == 1:
             return node.items[0][2][0]
         return node
+
+    def _skip_newlines(self) -> None:
+        """The newlines a ``|``, ``&&`` or ``||`` may be followed by; only real ones: at the end
+        of the input ``peek`` stands in a newline for ever, and the command that must follow is
+        then missing (bash: "unexpected end of file")."""
+        while self.i < len(self.t) and self.t[self.i].kind == "nl":
+            self.i += 1
 
     def command(self) -> Node:
         tok = self.peek()
@@ -572,8 +577,7 @@ class _Parser:
             raise _SyntaxError(line, "a for loop needs a variable name")
         self.i += 1
         items: list[Word] | None = None
-        while self.peek().kind == "nl":
-            self.i += 1
+        self._skip_newlines()
         if self.at_word("in"):
             self.i += 1
             items = []
@@ -587,8 +591,7 @@ class _Parser:
     def _case(self, line: int, _w: str) -> Node:
         subject = self.peek().word
         self.i += 1
-        while self.peek().kind == "nl":
-            self.i += 1
+        self._skip_newlines()
         self.expect_word("in")
         case = Case(line, word=subject)
         while True:
@@ -634,8 +637,7 @@ class _Parser:
         return self._func_body(line, name)
 
     def _func_body(self, line: int, name: str) -> Func:
-        while self.peek().kind == "nl":
-            self.i += 1
+        self._skip_newlines()
         body_node = self.command()
         body = body_node.body if isinstance(body_node, Group) else [body_node]
         return Func(line, self._end(), name, body)

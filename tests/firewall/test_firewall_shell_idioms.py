@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 from checks.firewall.check import RootReader, lint_text
 from checks.firewall.judge import judge
@@ -179,3 +184,26 @@ def test_a_management_script_whose_rules_run_for_other_arguments_is_not_judged()
     v, fs = lint(text)
     assert v.format == "ufw-script"
     assert [f.location.line for f in fs if f.rule_id == "FW006"] == [3]
+
+
+# A script that ends where a command must follow. The parser once stepped for ever past the end
+# here (peek stands in a newline there), found by the fuzz test; bash -n refuses each.
+CUT_SHORT = ["iptables -A INPUT -j ACCEPT |", "iptables -A INPUT -j ACCEPT &&", "true ||",
+             "true |\n", "for x", "case x", "f()", "iptables -P INPUT DROP\ntrue &&\n\n"]
+
+
+@pytest.mark.parametrize("text", CUT_SHORT)
+def test_a_script_cut_short_is_a_syntax_error_on_its_line(text: str) -> None:
+    code = ("import sys\nfrom checks.firewall import iptables_script\n"
+            "p = iptables_script.parse(sys.argv[1], 'fw.sh')\n"
+            "print(*[f'{i.loc.line}:{i.message}' for i in p.issues], sep='\\n')\n")
+    out = subprocess.run([sys.executable, "-c", code, text], capture_output=True, text=True,
+                         timeout=120, cwd=Path(__file__).resolve().parents[2], check=True).stdout
+    last = text.rstrip("\n").count("\n") + 1       # the line of the dangling | && || for ...
+    eof = text.count("\n") + 1                        # the line where the input ends
+    lines = [int(line.split(":", 1)[0]) for line in out.splitlines() if ":shell syntax error" in line]
+    assert lines and last <= lines[0] <= eof + 1, out
+    bash = shutil.which("bash")
+    if bash:  # the real shell refuses it too
+        assert subprocess.run([bash, "-n"], input=text, capture_output=True, text=True,
+                              timeout=30).returncode != 0
