@@ -9,12 +9,9 @@ be there exactly when the client gets through.
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,38 +19,24 @@ import pytest
 
 from checks.firewall.check import lint_text
 from checks.firewall.judge import judge
-from tests.firewall.test_firewall_netns import LISTENER, PROBER
+from tests.support.netns import Namespaces
+from tests.support.netns import run as _run
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
 INNER = "192.168.0.10"
 
 
-def _run(*argv: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, input=stdin)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
-    return proc
-
-
-class Net:
+class Net(Namespaces):
     def __init__(self) -> None:
+        super().__init__()
         tag = secrets.token_hex(3)
         self.cli, self.rtr, self.inn = f"igfwd-c-{tag}", f"igfwd-r-{tag}", f"igfwd-i-{tag}"
-        self.created: list[str] = []
-        self.listener: subprocess.Popen[str] | None = None
 
     def start(self) -> None:
-        for ns in (self.cli, self.rtr, self.inn):
-            _run("ip", "netns", "add", ns)
-            self.created.append(ns)
-        for na, da, nb, db in ((self.cli, "eth0", self.rtr, "eth0"), (self.rtr, "eth1", self.inn, "eth0")):
-            ta, tb = f"igfa{secrets.token_hex(3)}", f"igfb{secrets.token_hex(3)}"
-            _run("ip", "link", "add", ta, "type", "veth", "peer", "name", tb)
-            _run("ip", "link", "set", ta, "netns", na)
-            _run("ip", "link", "set", tb, "netns", nb)
-            _run("ip", "-n", na, "link", "set", ta, "name", da)
-            _run("ip", "-n", nb, "link", "set", tb, "name", db)
+        self.add(self.cli, self.rtr, self.inn)
+        self.link(self.cli, "eth0", self.rtr, "eth0")
+        self.link(self.rtr, "eth1", self.inn, "eth0")
         for ns, dev, addr in ((self.cli, "eth0", "198.18.0.2/24"), (self.rtr, "eth0", "198.18.0.1/24"),
                               (self.rtr, "eth1", "192.168.0.1/24"), (self.inn, "eth0", f"{INNER}/24")):
             _run("ip", "-n", ns, "addr", "add", addr, "dev", dev)
@@ -62,11 +45,7 @@ class Net:
             _run("ip", "-n", ns, "link", "set", "lo", "up")
         _run("ip", "-n", self.inn, "route", "add", "default", "via", "192.168.0.1")
         _run("ip", "netns", "exec", self.rtr, "sysctl", "-qw", "net.ipv4.ip_forward=1")
-        self.listener = subprocess.Popen(["ip", "netns", "exec", self.inn, sys.executable, "-c", LISTENER],
-                                         stdout=subprocess.PIPE, text=True)
-        assert self.listener.stdout is not None
-        if self.listener.stdout.readline().strip() != "ready":
-            raise RuntimeError("the inner listener did not start")
+        self.listen(self.inn)
 
     def load(self, fmt: str, text: str, tmp: Path) -> bool:
         _run("ip", "netns", "exec", self.rtr, "nft", "flush", "ruleset")
@@ -82,17 +61,7 @@ class Net:
 
     def reaches(self, timeout: float = 0.5) -> dict[int, bool]:
         jobs = [[str(p), "198.18.0.2", "198.18.0.1", p, timeout] for p in (143, 993)]
-        out = _run("ip", "netns", "exec", self.cli, sys.executable, "-c", PROBER, json.dumps(jobs))
-        return {int(k): v for k, v in json.loads(out.stdout).items()}
-
-    def close(self) -> None:
-        if self.listener is not None:
-            self.listener.kill()
-            self.listener.wait(timeout=10)
-            if self.listener.stdout:
-                self.listener.stdout.close()
-        for ns in self.created:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
+        return {int(k): v for k, v in self.connect(self.cli, jobs).items()}
 
 
 @pytest.fixture(scope="module")

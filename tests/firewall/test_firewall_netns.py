@@ -11,13 +11,10 @@ listens on 143 and 993. The client connects from an "internet" address
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 import secrets
 import shutil
-import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -44,6 +41,7 @@ from checks.firewall.model import (
 )
 from checks.firewall.verdict import FirewallVerdict
 from tests.firewall.test_firewall_fixtures import fixture_files, lint_group, rel
+from tests.support.netns import Namespaces, run
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -55,74 +53,22 @@ CLIENT_ADDRS = ("198.18.0.2/24", "192.0.2.10/24", "fd00:18::2/64", "2001:db8::10
 PORTS = (143, 993)
 TIMEOUT = 0.4
 
-LISTENER = r"""
-import select, socket
-socks = []
-for port in (143, 993):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", port))
-    s.listen(128)
-    socks.append(s)
-print("ready", flush=True)
-while True:
-    ready, _, _ = select.select(socks, [], [])
-    for s in ready:
-        c, _ = s.accept()
-        c.close()
-"""
-
-PROBER = r"""
-import json, socket, sys, threading
-jobs = json.loads(sys.argv[1])
-out = {}
-def probe(key, src, dst, port, timeout):
-    fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
-    s = socket.socket(fam, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.bind((src, 0))
-        s.connect((dst, port))
-        out[key] = True
-    except OSError:
-        out[key] = False
-    finally:
-        s.close()
-threads = [threading.Thread(target=probe, args=j) for j in jobs]
-for t in threads: t.start()
-for t in threads: t.join()
-print(json.dumps(out))
-"""
+# The helpers' old names, which the mutation tests import from here.
+_run = run
 
 
-def _run(*argv: str, check: bool = True, stdin: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(list(argv), capture_output=True, text=True, timeout=60, input=stdin)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: {proc.stderr.strip()}")
-    return proc
-
-
-class Lab:
+class Lab(Namespaces):
     """A server and a client namespace on one veth link; torn down on close, always."""
 
     def __init__(self) -> None:
+        super().__init__()
         tag = f"{os.getpid() % 100000}{secrets.token_hex(2)}"
         self.srv, self.cli = f"igfw-s-{tag}", f"igfw-c-{tag}"
         self.iface = "eth0"
-        self.listener: subprocess.Popen[str] | None = None
-        self.created: list[str] = []
 
     def start(self) -> None:
-        for ns in (self.srv, self.cli):
-            _run("ip", "netns", "add", ns)
-            self.created.append(ns)
-        tmp_s, tmp_c = f"igs{secrets.token_hex(3)}", f"igc{secrets.token_hex(3)}"
-        _run("ip", "link", "add", tmp_s, "type", "veth", "peer", "name", tmp_c)
-        _run("ip", "link", "set", tmp_s, "netns", self.srv)
-        _run("ip", "link", "set", tmp_c, "netns", self.cli)
-        _run("ip", "-n", self.srv, "link", "set", tmp_s, "name", self.iface)
-        _run("ip", "-n", self.cli, "link", "set", tmp_c, "name", "eth0")
+        self.add(self.srv, self.cli)
+        self.link(self.srv, self.iface, self.cli, "eth0")
         for ns, addrs in ((self.srv, SERVER_ADDRS), (self.cli, CLIENT_ADDRS)):
             _run("ip", "-n", ns, "link", "set", "lo", "up")
             _run("ip", "-n", ns, "link", "set", "eth0" if ns == self.cli else self.iface, "up")
@@ -132,12 +78,7 @@ class Lab:
                 _run("ip", "-n", ns, "addr", "add", a, "dev",
                      "eth0" if ns == self.cli else self.iface, *extra)
         self._static_neighbours()
-        self.listener = subprocess.Popen(["ip", "netns", "exec", self.srv, sys.executable, "-c",
-                                          LISTENER], stdout=subprocess.PIPE, text=True)
-        assert self.listener.stdout is not None
-        line = self.listener.stdout.readline()
-        if line.strip() != "ready":
-            raise RuntimeError("the listener did not start")
+        self.listen(self.srv)
 
     def _mac(self, ns: str, dev: str) -> str:
         out = _run("ip", "-n", ns, "-o", "link", "show", dev).stdout
@@ -178,18 +119,8 @@ class Lab:
     def probe(self, timeout: float = TIMEOUT) -> dict[tuple[str, int, str], bool]:
         jobs = [[f"{fam}|{port}|{who}", CLIENT[(fam, who)], SERVER[fam], port, timeout]
                 for fam in ("ipv4", "ipv6") for port in PORTS for who in ("world", "trusted")]
-        out = _run("ip", "netns", "exec", self.cli, sys.executable, "-c", PROBER, json.dumps(jobs))
-        raw = json.loads(out.stdout)
+        raw = self.connect(self.cli, jobs)
         return {(k.split("|")[0], int(k.split("|")[1]), k.split("|")[2]): v for k, v in raw.items()}
-
-    def close(self) -> None:
-        if self.listener is not None:
-            self.listener.kill()
-            self.listener.wait(timeout=10)
-            if self.listener.stdout:
-                self.listener.stdout.close()
-        for ns in self.created:
-            subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=30)
 
 
 @pytest.fixture(scope="module")
