@@ -266,18 +266,7 @@ class _Composer:
         return value, size
 
     def _key(self, event: Any, top: _Frame) -> Any:
-        cls = type(event)
-        if cls is ScalarEvent:
-            if event.implicit[0] and event.tag is None and event.value == "<<":
-                raise self.error("YAML merge keys (<<) are not supported here; write the keys out",
-                                 event)
-            key = self._scalar(event)
-            if event.anchor is not None:
-                self._define(event, key)
-        elif cls is AliasEvent:
-            key = self._alias(event, ())[0]
-        else:
-            raise self.error("a mapping key must be a plain word", event)
+        key = self._key_value(event)
         if not isinstance(key, (str, int)):
             raise self.error("a mapping key must be a plain word", event)
         if isinstance(key, int) and top.path and top.path[-1] == "expect":
@@ -286,6 +275,22 @@ class _Composer:
             raise self.error(f"key {key!r} is written twice in this mapping; keep one", event)
         self.pos[top.path + (f"<key>{key}",)] = _mark(event)
         return key
+
+    def _key_value(self, event: Any) -> Any:
+        """A key event's value: a scalar (never a merge key) or what an alias stands for;
+        a collection is no key."""
+        cls = type(event)
+        if cls is ScalarEvent:
+            if event.implicit[0] and event.tag is None and event.value == "<<":
+                raise self.error("YAML merge keys (<<) are not supported here; write the keys out",
+                                 event)
+            key = self._scalar(event)
+            if event.anchor is not None:
+                self._define(event, key)
+            return key
+        if cls is AliasEvent:
+            return self._alias(event, ())[0]
+        raise self.error("a mapping key must be a plain word", event)
 
     def _scalar(self, event: Any) -> Any:
         value: str = event.value
