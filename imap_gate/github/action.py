@@ -371,13 +371,19 @@ def publish_error(errors: list[str], env: Mapping[str, str], sarif: Path | None 
             _append(env["GITHUB_STEP_SUMMARY"], summary.render_error(errors))
     except Exception as exc:
         emit(annotate.command("warning", f"imap-gate could not report the error: {exc}"))
-    shown = ""
-    if sarif is not None and sarif.is_file():
-        try:
-            shown = sarif.relative_to(_workspace(env)).as_posix()
-        except ValueError:
-            shown = str(sarif)
-    _write_outputs(env, {"gate": "error", "max-severity": "", "findings": "", "sarif-file": shown})
+    _write_outputs(env, {"gate": "error", "max-severity": "", "findings": "",
+                         "sarif-file": _shown_sarif(sarif, env)})
+
+
+def _shown_sarif(sarif: Path | None, env: Mapping[str, str]) -> str:
+    """The sarif-file output: the report written, relative to the workspace where it is
+    inside it; "" when none was written."""
+    if sarif is None or not sarif.is_file():
+        return ""
+    try:
+        return sarif.relative_to(_workspace(env)).as_posix()
+    except ValueError:
+        return str(sarif)
 
 
 def _write_outputs(env: Mapping[str, str], values: dict[str, str]) -> None:
@@ -397,8 +403,6 @@ def _groups(result: Any) -> None:
     The groups are printed while workflow commands are stopped (``_Commands``), so the text
     goes out as it is: ``2001:db8::/32`` stays readable and nothing in it can act as a command.
     """
-    from imap_gate.github import facts_log
-
     by_target: dict[str, list[Any]] = {}
     files: list[Any] = []
     for f in result.findings:
@@ -408,15 +412,21 @@ def _groups(result: Any) -> None:
         for f in by_target.get(t.name, []):
             emit(_line(f))
         for e in t.endpoints:
-            facts = result.facts.get(f"{t.name}:{e.port}")
-            for ln in facts_log.block(e.port, e.protocol, facts):
-                emit(_one_line(ln)[:LOG_CAP])
+            _facts_lines(e, result.facts.get(f"{t.name}:{e.port}"))
         emit("::endgroup::")
     if files:
         emit("::group::imap-gate files")
         for f in files:
             emit(_line(f))
         emit("::endgroup::")
+
+
+def _facts_lines(e: Any, facts: Any) -> None:
+    """What the probe learned about one endpoint, each line cut to the log's cap."""
+    from imap_gate.github import facts_log
+
+    for ln in facts_log.block(e.port, e.protocol, facts):
+        emit(_one_line(ln)[:LOG_CAP])
 
 
 def _one_line(text: str) -> str:
