@@ -254,21 +254,7 @@ def _scan(argv: list[str],
     if args.list_rules or args.explain:
         return _rule_help(args)
     try:
-        root = resolve_root(args.root)
-        manifest = load_manifest(root, find_manifest(root, args.manifest))
-        if args.rehearse:
-            manifest = dataclasses.replace(manifest, rehearse=True)
-        if args.shard:
-            manifest = shard.select(manifest, *shard.parse(args.shard))
-        fps = baseline.read_fingerprints(Path(args.baseline)) if args.baseline else None
-        result = run_checks(root, manifest, args.only, args.fail_on,
-                            waivers_enabled=not args.no_waivers, baseline_fps=fps,
-                            progress=Progress.for_run(sys.stderr, args.quiet))
-        if args.report_base:  # every report with the same repository-relative paths
-            result = relocate.result(result, root, Path(args.report_base))
-        write_reports(result, args, argv)
-        if on_result is not None:  # the Action's reporting (issue 7); it never raises
-            on_result(result, args)
+        result = _run(args, argv, on_result)
     except InputErrors as exc:
         return _error_exit(args, argv, [e.render() for e in exc.errors])
     except GateError as exc:
@@ -282,6 +268,34 @@ def _scan(argv: list[str],
                                         "(set IMAP_GATE_DEBUG=1 for details)"])
     for e in result.errors:
         print(f"imap-gate: {e}", file=sys.stderr)
+    _print_report(result, args, argv)
+    return result.exit_code
+
+
+def _run(args: argparse.Namespace, argv: list[str],
+         on_result: Callable[[RunResult, argparse.Namespace], None] | None) -> RunResult:
+    """Everything that may fail on bad input: the manifest, the shard, the baseline, the
+    checks and the report files; ``_scan`` turns a failure into exit 2."""
+    root = resolve_root(args.root)
+    manifest = load_manifest(root, find_manifest(root, args.manifest))
+    if args.rehearse:
+        manifest = dataclasses.replace(manifest, rehearse=True)
+    if args.shard:
+        manifest = shard.select(manifest, *shard.parse(args.shard))
+    fps = baseline.read_fingerprints(Path(args.baseline)) if args.baseline else None
+    result = run_checks(root, manifest, args.only, args.fail_on,
+                        waivers_enabled=not args.no_waivers, baseline_fps=fps,
+                        progress=Progress.for_run(sys.stderr, args.quiet))
+    if args.report_base:  # every report with the same repository-relative paths
+        result = relocate.result(result, root, Path(args.report_base))
+    write_reports(result, args, argv)
+    if on_result is not None:  # the Action's reporting (issue 7); it never raises
+        on_result(result, args)
+    return result
+
+
+def _print_report(result: RunResult, args: argparse.Namespace, argv: list[str]) -> None:
+    """The report on stdout, in the format asked for."""
     if args.format == "markdown":  # the job summary's report, the same bytes (issue 17)
         from imap_gate.github import summary
 
@@ -293,7 +307,6 @@ def _scan(argv: list[str],
         sys.stdout.write(text.render_text(result.findings, result.verdict, args.quiet,
                                           errors=len(result.errors),
                                           colour=colour_enabled(sys.stdout)))
-    return result.exit_code
 
 
 def _rule_help(args: argparse.Namespace) -> int:

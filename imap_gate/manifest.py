@@ -585,6 +585,22 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
     b = _Builder(root, pos, display)
     defaults = b.defaults(data.get("defaults") or {})
     targets = [b.target(i, t, defaults) for i, t in enumerate(data.get("targets") or [])]
+    dovecot_files, firewall_files, rehearse_files = _config_files(root, data, b, defaults)
+    rehearse_line = pos.at(("rehearse",))[0] if "rehearse" in data else 1
+    pol = data.get("policy") or {}
+    waivers = b.waivers(pol.get("waivers") or [])
+    if b.errors:
+        raise InputErrors(sorted(b.errors, key=lambda e: (e.line or 0, e.column or 0)))
+    return Manifest(path=display, name=_name(data, display), defaults=defaults, targets=tuple(targets),
+                    dovecot_files=tuple(dovecot_files), firewall_files=tuple(firewall_files),
+                    fail_on=pol.get("fail_on"), waivers=tuple(waivers),
+                    rehearse_files=tuple(rehearse_files), rehearse_line=rehearse_line)
+
+
+def _config_files(root: Path, data: dict[str, Any], b: _Builder, defaults: Defaults
+                  ) -> tuple[list[str], list[FirewallFile], list[str]]:
+    """The files the manifest names (Dovecot, firewall, rehearsal), each glob expanded; a
+    glob that matches nothing is the builder's error on its line."""
     cfg = data.get("configs") or {}
     dovecot_files = _files(root, cfg.get("dovecot") or [], ("configs", "dovecot"), b.where,
                            b.attempt, "configs.dovecot")
@@ -592,16 +608,12 @@ def _build(root: Path, data: dict[str, Any], pos: yamlpos.Positions, display: st
                                      b.where, b.attempt, "configs.firewall", defaults)
     rehearse_files = _files(root, data.get("rehearse") or [], ("rehearse",), b.where, b.attempt,
                             "rehearse")
-    rehearse_line = pos.at(("rehearse",))[0] if "rehearse" in data else 1
-    pol = data.get("policy") or {}
-    waivers = b.waivers(pol.get("waivers") or [])
-    if b.errors:
-        raise InputErrors(sorted(b.errors, key=lambda e: (e.line or 0, e.column or 0)))
-    name = data.get("name") or Path(display).stem.replace(".github", "") or "imap-gate"
-    return Manifest(path=display, name=name, defaults=defaults, targets=tuple(targets),
-                    dovecot_files=tuple(dovecot_files), firewall_files=tuple(firewall_files),
-                    fail_on=pol.get("fail_on"), waivers=tuple(waivers),
-                    rehearse_files=tuple(rehearse_files), rehearse_line=rehearse_line)
+    return dovecot_files, firewall_files, rehearse_files
+
+
+def _name(data: dict[str, Any], display: str) -> str:
+    """The manifest's name, else its file's stem, so two manifests' reports differ."""
+    return data.get("name") or Path(display).stem.replace(".github", "") or "imap-gate"
 
 
 def _check_ca_file(path: Path, text: str, where: tuple[str, int, int], what: str) -> bool:
@@ -650,17 +662,24 @@ def _firewall_files(root: Path, items: list[Any], base: tuple[Any, ...], where: 
     out: list[FirewallFile] = []
     d = defaults or Defaults()
     for n, item in enumerate(items):
-        pattern = item if isinstance(item, str) else item["path"]
-        fmt = None if isinstance(item, str) else item.get("format")
-        entry = {} if isinstance(item, str) else item
-        internal = _names(entry.get("internal_interfaces"))
-        public = _names(entry.get("public_interfaces"))
+        pattern, fmt, internal, public = _firewall_entry(item, d)
         w = where(base + (n,))
         found = attempt(expand_glob, root, pattern, w, f"{what}[{n}]") or []
         for f in found:
-            ff = FirewallFile(rel(root, f), fmt, w[1],
-                              internal if internal is not None else d.internal_interfaces,
-                              public if public is not None else d.public_interfaces)
+            ff = FirewallFile(rel(root, f), fmt, w[1], internal, public)
             if all(x.path != ff.path for x in out):
                 out.append(ff)
     return out
+
+
+def _firewall_entry(item: Any, d: Defaults) -> tuple[str, str | None, tuple[str, ...] | None,
+                                                      tuple[str, ...] | None]:
+    """A configs.firewall entry, a glob or a mapping: its glob, format, and interface names
+    (the entry's own, else the defaults')."""
+    if isinstance(item, str):
+        return item, None, d.internal_interfaces, d.public_interfaces
+    internal = _names(item.get("internal_interfaces"))
+    public = _names(item.get("public_interfaces"))
+    return (item["path"], item.get("format"),
+            internal if internal is not None else d.internal_interfaces,
+            public if public is not None else d.public_interfaces)

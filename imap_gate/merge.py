@@ -41,21 +41,11 @@ def _sort_key(res: dict[str, Any]) -> tuple:
 def merge(paths: list[Path], category: str | None = None) -> dict[str, Any]:
     """Shards of one manifest merge on their own; reports of different manifests (different
     SARIF categories) only with an explicit ``category``, which GitHub then shows as one."""
-    results: dict[str, dict[str, Any]] = {}
-    categories: set[str] = set()
-    notifications: list[dict[str, Any]] = []
-    ok = True
+    shards = _Shards()
     for path in paths:
         for run in _load(path)["runs"]:
-            cat = run.get("automationDetails", {}).get("id", "imap-gate/merged/")
-            categories.add(re.sub(r"shard-\d+-of-\d+/$", "", cat))
-            for inv in run.get("invocations", []):
-                ok = ok and bool(inv.get("executionSuccessful", True))
-                notifications += inv.get("toolExecutionNotifications", [])
-            for res in run.get("results", []):
-                fp = res.get("partialFingerprints", {}).get(FP_KEY) or json.dumps(res, sort_keys=True)
-                if fp not in results or _sort_key(res) < _sort_key(results[fp]):
-                    results[fp] = res
+            shards.add(run)
+    results, notifications = shards.results, shards.notifications
     rules = list(catalogue.catalogue().values())
     index = {r.id: i for i, r in enumerate(rules)}
     unknown = sorted({r["ruleId"] for r in results.values() if r.get("ruleId") not in index})
@@ -65,20 +55,52 @@ def merge(paths: list[Path], category: str | None = None) -> dict[str, Any]:
     ordered = sorted((r for r in results.values() if r.get("ruleId") in index), key=_sort_key)
     for res in ordered:
         res["ruleIndex"] = index[res["ruleId"]]
-    if category:
-        category = category if category.endswith("/") else category + "/"
-    elif len(categories) == 1:
-        category = next(iter(categories))
-    else:
-        raise InputError(f"these reports come from different manifests ({', '.join(sorted(categories))}); "
-                         "merge each manifest's shards on its own, or give --category ID to "
-                         "make them one report")
-    doc = sarif.build([], category)
+    doc = sarif.build([], _category(category, shards.categories))
     run = doc["runs"][0]
     run["results"] = ordered[: sarif.MAX_RESULTS]
+    run["invocations"] = [_invocation(shards.ok, notifications)]
+    return doc
+
+
+class _Shards:
+    """What the runs read so far add up to: one result per fingerprint (the one that sorts
+    first), the categories they came from, their notifications and whether all succeeded."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, dict[str, Any]] = {}
+        self.categories: set[str] = set()
+        self.notifications: list[dict[str, Any]] = []
+        self.ok = True
+
+    def add(self, run: dict[str, Any]) -> None:
+        cat = run.get("automationDetails", {}).get("id", "imap-gate/merged/")
+        self.categories.add(re.sub(r"shard-\d+-of-\d+/$", "", cat))
+        for inv in run.get("invocations", []):
+            self.ok = self.ok and bool(inv.get("executionSuccessful", True))
+            self.notifications += inv.get("toolExecutionNotifications", [])
+        results = self.results
+        for res in run.get("results", []):
+            fp = res.get("partialFingerprints", {}).get(FP_KEY) or json.dumps(res, sort_keys=True)
+            if fp not in results or _sort_key(res) < _sort_key(results[fp]):
+                results[fp] = res
+
+
+def _category(category: str | None, categories: set[str]) -> str:
+    """The merged run's category: the one given (ending in '/'), else the one all shards
+    share; reports of different manifests are not merged by accident."""
+    if category:
+        return category if category.endswith("/") else category + "/"
+    if len(categories) == 1:
+        return next(iter(categories))
+    raise InputError(f"these reports come from different manifests ({', '.join(sorted(categories))}); "
+                     "merge each manifest's shards on its own, or give --category ID to "
+                     "make them one report")
+
+
+def _invocation(ok: bool, notifications: list[dict[str, Any]]) -> dict[str, Any]:
+    """One invocation for the merged run, its notifications in a stable order."""
     invocation: dict[str, Any] = {"executionSuccessful": ok}
     if notifications:
         invocation["toolExecutionNotifications"] = sorted(notifications,
                                                           key=lambda n: json.dumps(n, sort_keys=True))
-    run["invocations"] = [invocation]
-    return doc
+    return invocation

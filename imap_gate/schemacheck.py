@@ -46,6 +46,11 @@ def _valid(inst: Any, sch: Any, root: dict[str, Any]) -> bool:
         raise _Unsure
     if isinstance(inst, dict) and not all(isinstance(k, str) for k in inst):
         raise _Unsure
+    return _keywords_hold(inst, sch, root)
+
+
+def _keywords_hold(inst: Any, sch: dict[str, Any], root: dict[str, Any]) -> bool:
+    """Each of the schema's keywords holds for ``inst``."""
     ok = True
     for key, value in sch.items():   # every keyword is looked at, so an unknown one always shows
         if key in _ANNOTATIONS:
@@ -59,35 +64,55 @@ def _valid(inst: Any, sch: Any, root: dict[str, Any]) -> bool:
 
 
 def _is_type(inst: Any, name: str) -> bool:
-    if name == "object":
-        return isinstance(inst, dict)
-    if name == "array":
-        return isinstance(inst, list)
-    if name == "string":
-        return isinstance(inst, str)
-    if name == "null":
-        return inst is None
-    if name == "boolean":
-        return isinstance(inst, bool)
-    if name == "number":
-        return isinstance(inst, numbers.Number) and not isinstance(inst, bool)
-    if name == "integer":
-        if isinstance(inst, bool):
-            return False
-        return isinstance(inst, int) or (isinstance(inst, float) and inst.is_integer())
-    raise _Unsure
+    test = _TYPE_TESTS.get(name)
+    if test is None:
+        raise _Unsure
+    return test(inst)
+
+
+def _is_null(inst: Any) -> bool:
+    return inst is None
+
+
+def _is_number(inst: Any) -> bool:
+    """bool is a Python number, not a JSON one."""
+    return isinstance(inst, numbers.Number) and not isinstance(inst, bool)
+
+
+def _is_integer(inst: Any) -> bool:
+    """As Draft 2020-12: 1.0 is an integer, True is not."""
+    if isinstance(inst, bool):
+        return False
+    return isinstance(inst, int) or (isinstance(inst, float) and inst.is_integer())
+
+
+def _instance_of(cls: type) -> Callable[[Any], bool]:
+    def test(inst: Any) -> bool:
+        return isinstance(inst, cls)
+    return test
+
+
+_TYPE_TESTS: dict[str, Callable[[Any], bool]] = {
+    "object": _instance_of(dict), "array": _instance_of(list), "string": _instance_of(str),
+    "null": _is_null, "boolean": _instance_of(bool), "number": _is_number,
+    "integer": _is_integer,
+}
 
 
 def _equal(one: Any, two: Any) -> bool:
     """JSON equality: True is not 1, and that holds inside lists and mappings too."""
     if one is two:
         return True
-    if isinstance(one, str) or isinstance(two, str):
-        return bool(one == two)
     if isinstance(one, list) and isinstance(two, list):
         return len(one) == len(two) and all(_equal(a, b) for a, b in zip(one, two, strict=True))
     if isinstance(one, dict) and isinstance(two, dict):
         return one.keys() == two.keys() and all(_equal(one[k], two[k]) for k in one)
+    return _equal_scalars(one, two)
+
+
+def _equal_scalars(one: Any, two: Any) -> bool:
+    """Python's == but for bool, which equals only a bool (True == 1 in Python, not JSON);
+    a string is never a bool, so it compares as Python does."""
     if isinstance(one, bool) or isinstance(two, bool):
         return isinstance(one, bool) and isinstance(two, bool) and one == two
     return bool(one == two)

@@ -71,18 +71,27 @@ def apply(findings: list[Finding], manifest: Manifest, today: dt.date,
     every waiver and inline suppression is ignored."""
     if not enabled:
         return [f.without_waiver() if f.waived else f for f in findings]
-    out: list[Finding] = []
     used: set[int] = set()
     active = [(n, w) for n, w in enumerate(manifest.waivers) if not expired(w, today)]
-    for f in findings:
-        if not f.waived:
-            for n, w in active:
-                if matches(w, f):
-                    used.add(n)
-                    owner = f" (owner: {w.owner})" if w.owner else ""
-                    f = f.with_waiver(f"{w.reason}{owner}; expires {w.expires}")
-                    break
-        out.append(f)
+    out = [f if f.waived else _waive(f, active, used) for f in findings]
+    out += _waiver_findings(manifest, today, used)
+    return out
+
+
+def _waive(f: Finding, active: list[tuple[int, Waiver]], used: set[int]) -> Finding:
+    """``f`` under the first active waiver that matches it (noted in ``used``), else as is."""
+    for n, w in active:
+        if matches(w, f):
+            used.add(n)
+            owner = f" (owner: {w.owner})" if w.owner else ""
+            return f.with_waiver(f"{w.reason}{owner}; expires {w.expires}")
+    return f
+
+
+def _waiver_findings(manifest: Manifest, today: dt.date, used: set[int]) -> list[Finding]:
+    """POL001 for each expired waiver, POL002 for each active one that matched nothing: a
+    waiver nobody needs any more hides the next finding it happens to match."""
+    out: list[Finding] = []
     for n, w in enumerate(manifest.waivers):
         where = Location(manifest.path, w.line)
         ident = f"waiver={w.rule};target={w.target};path={w.path};port={w.port}"

@@ -75,32 +75,48 @@ def load(text: str, filename: str) -> tuple[Any, Positions]:
     if len(text) > MAX_MANIFEST_BYTES:
         raise InputError("the manifest is larger than 4 MiB; split it", filename, 1)
     if "\t" in text:
-        for n, raw in enumerate(text.splitlines(), 1):
-            stripped = raw.lstrip(" ")
-            if stripped.startswith("\t"):
-                raise InputError("a tab indents this line; YAML indents with spaces only",
-                                 filename, n, len(raw) - len(stripped) + 1)
+        _refuse_tabs(text, filename)
     parser = _Parser(text)
     try:
         return _Composer(parser, filename).document()
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, None)
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise InputError(f"not valid YAML: {problem}", filename, line, col) from None
+        raise _marked_error(exc, filename) from None
     except yaml.reader.ReaderError as exc:
-        # libyaml counts the position in UTF-8 bytes, PyYAML's reader in characters
-        if _Parser is not yaml.SafeLoader:
-            line = text.encode("utf-8").count(b"\n", 0, exc.position) + 1
-        else:
-            line = text.count("\n", 0, exc.position) + 1
-        code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
-        raise InputError(f"not valid YAML: character U+{code:04X} is not allowed "
-                         "(control characters are not YAML)", filename, line) from None
+        raise _reader_error(exc, text, filename) from None
     except yaml.YAMLError as exc:
         raise InputError(f"not valid YAML: {exc}", filename, 1) from None
     finally:
         parser.dispose()
+
+
+def _refuse_tabs(text: str, filename: str) -> None:
+    """YAML indents with spaces only; name the first line a tab indents, not the parser's
+    vaguer complaint further on."""
+    for n, raw in enumerate(text.splitlines(), 1):
+        stripped = raw.lstrip(" ")
+        if stripped.startswith("\t"):
+            raise InputError("a tab indents this line; YAML indents with spaces only",
+                             filename, n, len(raw) - len(stripped) + 1)
+
+
+def _marked_error(exc: yaml.MarkedYAMLError, filename: str) -> InputError:
+    """The parser's complaint on the line (and column) its mark names."""
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, None)
+    problem = exc.problem or exc.context or "invalid YAML"
+    return InputError(f"not valid YAML: {problem}", filename, line, col)
+
+
+def _reader_error(exc: yaml.reader.ReaderError, text: str, filename: str) -> InputError:
+    """A character YAML does not allow, on its line."""
+    # libyaml counts the position in UTF-8 bytes, PyYAML's reader in characters
+    if _Parser is not yaml.SafeLoader:
+        line = text.encode("utf-8").count(b"\n", 0, exc.position) + 1
+    else:
+        line = text.count("\n", 0, exc.position) + 1
+    code = exc.character if isinstance(exc.character, int) else ord(exc.character[:1] or "?")
+    return InputError(f"not valid YAML: character U+{code:04X} is not allowed "
+                      "(control characters are not YAML)", filename, line)
 
 
 def _mark(event: Any) -> tuple[int, int]:
@@ -149,58 +165,69 @@ class _Composer:
         return value, self.pos
 
     def root(self) -> Any:
-        get, pos = self.get, self.pos
+        """The document's value, composed from its events in one loop over an explicit
+        stack of open collections (no recursion: see the module docstring)."""
+        get = self.get
         stack: list[_Frame] = []
-        result: Any = None
         while True:
             event = get()
             cls = type(event)
             if cls is MappingEndEvent or cls is SequenceEndEvent:
-                frame = stack.pop()
-                value, size = frame.value, frame.size
-                if frame.anchor is not None:
-                    self.open_anchors.discard(frame.anchor)
-                    self.anchors[frame.anchor] = (value, size)
-                if not stack:
-                    result = value
-                    break
-                self._attach(stack[-1], value, size)
-                continue
-            if cls is DocumentEndEvent:
-                break
-            top = stack[-1] if stack else None
-            if top is not None and type(top.value) is dict and top.key is _NO_KEY:
-                top.key_mark = _mark(event)
-                top.key = self._key(event, top)
-                continue
-            # a value: where it goes
-            if top is None:
-                path: Path_ = ()
-            elif type(top.value) is list:
-                path = top.path + (len(top.value),)
+                value, size = self._close(stack.pop())
+            elif cls is DocumentEndEvent:
+                return None
             else:
-                path = top.path + (top.key,)
-            if len(stack) > MAX_DEPTH:
-                raise self.error(f"the manifest nests deeper than {MAX_DEPTH} levels", event)
-            pos[path] = _mark(event)
-            if cls is ScalarEvent:
-                value, size = self._scalar(event), 1
-                if event.anchor is not None:
-                    self._define(event, value)
-            elif cls is AliasEvent:
-                value, size = self._alias(event, path)
-            elif cls is MappingStartEvent or cls is SequenceStartEvent:
-                if event.anchor is not None:
-                    self._define(event, None)
-                stack.append(_Frame({} if cls is MappingStartEvent else [], path, event.anchor))
-                continue
-            else:  # pragma: no cover - the parser emits nothing else inside a document
-                raise self.error(f"not valid YAML: unexpected {cls.__name__}", event)
-            if top is None:
-                result = value
-                break
-            self._attach(top, value, size)
-        return result
+                top = stack[-1] if stack else None
+                if top is not None and type(top.value) is dict and top.key is _NO_KEY:
+                    top.key_mark = _mark(event)
+                    top.key = self._key(event, top)
+                    continue
+                made = self._value(event, cls, top, len(stack))
+                if isinstance(made, _Frame):
+                    stack.append(made)
+                    continue
+                value, size = made
+            if not stack:
+                return value
+            self._attach(stack[-1], value, size)
+
+    def _close(self, frame: _Frame) -> tuple[Any, int]:
+        """A collection's end: its anchor, open until now, may be aliased from here on."""
+        if frame.anchor is not None:
+            self.open_anchors.discard(frame.anchor)
+            self.anchors[frame.anchor] = (frame.value, frame.size)
+        return frame.value, frame.size
+
+    @staticmethod
+    def _child_path(top: _Frame | None) -> Path_:
+        """Where the next value inside ``top`` goes (the root when nothing is open)."""
+        if top is None:
+            return ()
+        if type(top.value) is list:
+            return top.path + (len(top.value),)
+        return top.path + (top.key,)
+
+    def _value(self, event: Any, cls: type, top: _Frame | None,
+               depth: int) -> _Frame | tuple[Any, int]:
+        """A value event, located: a scalar's or alias's value and size, or the frame a
+        collection's start opens."""
+        path = self._child_path(top)
+        if depth > MAX_DEPTH:
+            raise self.error(f"the manifest nests deeper than {MAX_DEPTH} levels", event)
+        self.pos[path] = _mark(event)
+        if cls is ScalarEvent:
+            value = self._scalar(event)
+            if event.anchor is not None:
+                self._define(event, value)
+            return value, 1
+        if cls is AliasEvent:
+            return self._alias(event, path)
+        if cls is MappingStartEvent or cls is SequenceStartEvent:
+            if event.anchor is not None:
+                self._define(event, None)
+            return _Frame({} if cls is MappingStartEvent else [], path, event.anchor)
+        raise self.error(  # pragma: no cover - the parser emits nothing else in a document
+            f"not valid YAML: unexpected {cls.__name__}", event)
 
     def _attach(self, top: _Frame, value: Any, size: int) -> None:
         top.size += size
@@ -239,18 +266,7 @@ class _Composer:
         return value, size
 
     def _key(self, event: Any, top: _Frame) -> Any:
-        cls = type(event)
-        if cls is ScalarEvent:
-            if event.implicit[0] and event.tag is None and event.value == "<<":
-                raise self.error("YAML merge keys (<<) are not supported here; write the keys out",
-                                 event)
-            key = self._scalar(event)
-            if event.anchor is not None:
-                self._define(event, key)
-        elif cls is AliasEvent:
-            key = self._alias(event, ())[0]
-        else:
-            raise self.error("a mapping key must be a plain word", event)
+        key = self._key_value(event)
         if not isinstance(key, (str, int)):
             raise self.error("a mapping key must be a plain word", event)
         if isinstance(key, int) and top.path and top.path[-1] == "expect":
@@ -259,6 +275,22 @@ class _Composer:
             raise self.error(f"key {key!r} is written twice in this mapping; keep one", event)
         self.pos[top.path + (f"<key>{key}",)] = _mark(event)
         return key
+
+    def _key_value(self, event: Any) -> Any:
+        """A key event's value: a scalar (never a merge key) or what an alias stands for;
+        a collection is no key."""
+        cls = type(event)
+        if cls is ScalarEvent:
+            if event.implicit[0] and event.tag is None and event.value == "<<":
+                raise self.error("YAML merge keys (<<) are not supported here; write the keys out",
+                                 event)
+            key = self._scalar(event)
+            if event.anchor is not None:
+                self._define(event, key)
+            return key
+        if cls is AliasEvent:
+            return self._alias(event, ())[0]
+        raise self.error("a mapping key must be a plain word", event)
 
     def _scalar(self, event: Any) -> Any:
         value: str = event.value

@@ -8,6 +8,7 @@ never touches the network or the filesystem itself, and never reads other rules'
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from imap_gate.context import Context
@@ -72,81 +73,138 @@ def _finding(rule: Rule, ctx: Context, target: Target, port: int | None, message
                    related=(manifest_loc, *extra_related))
 
 
-def _config_drift(ctx: Context, target: Target) -> list[Finding]:
-    out: list[Finding] = []
-    for path, cfg in _configs(ctx, target):
+@dataclass(frozen=True)
+class _Committed:
+    """What one committed Dovecot file says about the settings drift compares, and where."""
+    path: str
+    ssl_mode: str | None
+    ssl_loc: Location | None
+    clear: bool | None
+    clear_loc: Location | None
+    min_tls: str | None
+    tls_loc: Location | None
+
+    @classmethod
+    def of(cls, path: str, cfg: EffectiveConfig) -> _Committed:
         ssl_mode, ssl_loc = cfg.ssl_mode()
         clear, clear_loc = cfg.cleartext_auth_allowed(143)
         min_tls, tls_loc = cfg.min_tls()
+        return cls(path, ssl_mode, ssl_loc, clear, clear_loc, min_tls, tls_loc)
+
+
+def _config_drift(ctx: Context, target: Target) -> list[Finding]:
+    out: list[Finding] = []
+    for path, cfg in _configs(ctx, target):
+        said = _Committed.of(path, cfg)
         for ep in target.endpoints:
             live = _endpoint(ctx, target, ep.port)
             if live is None or live.connect != "open":
                 continue
             if ep.protocol == "imap":
-                live_clear = live.cleartext_login
-                if clear is False and live_clear:
-                    out.append(_finding(
-                        DRIFT001, ctx, target, ep.port,
-                        f"{path} forbids cleartext login, but {target.host}:{ep.port} accepts "
-                        "a password before TLS.", clear_loc, path, live_clear.evidence,
-                        f"file={path};aspect=cleartext"))
-                elif clear is True and not live_clear and live.auth_plain == "refused":
-                    out.append(_finding(
-                        DRIFT001, ctx, target, ep.port,
-                        f"{path} allows cleartext login, but {target.host}:{ep.port} refuses it: "
-                        "the server does not run the committed configuration.", clear_loc, path,
-                        live.auth_plain_evidence, f"file={path};aspect=cleartext"))
-                no_tls = live.no_starttls
-                if ssl_mode == "required" and no_tls:
-                    out.append(_finding(
-                        DRIFT001, ctx, target, ep.port,
-                        f"{path} sets ssl = required, but {target.host}:{ep.port} offers no "
-                        "STARTTLS.", ssl_loc, path, no_tls.evidence, f"file={path};aspect=ssl"))
-                elif ssl_mode == "no" and live.starttls == "ok":
-                    out.append(_finding(
-                        DRIFT001, ctx, target, ep.port,
-                        f"{path} sets ssl = no, but {target.host}:{ep.port} completes STARTTLS: "
-                        "the server does not run the committed configuration.", ssl_loc, path,
-                        live.starttls_evidence, f"file={path};aspect=ssl"))
-            legacy = live.legacy_tls
-            if min_tls in MODERN and legacy:
-                out.append(_finding(
-                    DRIFT001, ctx, target, ep.port,
-                    f"{path} sets ssl_min_protocol = {min_tls}, but {target.host}:{ep.port} "
-                    f"accepts older protocols: {legacy.message}", tls_loc, path, legacy.evidence,
-                    f"file={path};aspect=min-tls"))
+                out += _cleartext_drift(ctx, target, ep.port, said, live)
+                out += _ssl_drift(ctx, target, ep.port, said, live)
+            out += _min_tls_drift(ctx, target, ep.port, said, live)
     return out
+
+
+def _cleartext_drift(ctx: Context, target: Target, port: int, said: _Committed,
+                     live: LiveEndpoint) -> list[Finding]:
+    """The committed cleartext-login setting against the cleartext port's answer."""
+    path = said.path
+    live_clear = live.cleartext_login
+    if said.clear is False and live_clear:
+        return [_finding(
+            DRIFT001, ctx, target, port,
+            f"{path} forbids cleartext login, but {target.host}:{port} accepts "
+            "a password before TLS.", said.clear_loc, path, live_clear.evidence,
+            f"file={path};aspect=cleartext")]
+    if said.clear is True and not live_clear and live.auth_plain == "refused":
+        return [_finding(
+            DRIFT001, ctx, target, port,
+            f"{path} allows cleartext login, but {target.host}:{port} refuses it: "
+            "the server does not run the committed configuration.", said.clear_loc, path,
+            live.auth_plain_evidence, f"file={path};aspect=cleartext")]
+    return []
+
+
+def _ssl_drift(ctx: Context, target: Target, port: int, said: _Committed,
+               live: LiveEndpoint) -> list[Finding]:
+    """The committed ``ssl`` mode against whether the cleartext port offers STARTTLS."""
+    path = said.path
+    no_tls = live.no_starttls
+    if said.ssl_mode == "required" and no_tls:
+        return [_finding(
+            DRIFT001, ctx, target, port,
+            f"{path} sets ssl = required, but {target.host}:{port} offers no "
+            "STARTTLS.", said.ssl_loc, path, no_tls.evidence, f"file={path};aspect=ssl")]
+    if said.ssl_mode == "no" and live.starttls == "ok":
+        return [_finding(
+            DRIFT001, ctx, target, port,
+            f"{path} sets ssl = no, but {target.host}:{port} completes STARTTLS: "
+            "the server does not run the committed configuration.", said.ssl_loc, path,
+            live.starttls_evidence, f"file={path};aspect=ssl")]
+    return []
+
+
+def _min_tls_drift(ctx: Context, target: Target, port: int, said: _Committed,
+                   live: LiveEndpoint) -> list[Finding]:
+    """A committed modern ``ssl_min_protocol`` against older protocols the endpoint takes."""
+    legacy = live.legacy_tls
+    if said.min_tls in MODERN and legacy:
+        return [_finding(
+            DRIFT001, ctx, target, port,
+            f"{said.path} sets ssl_min_protocol = {said.min_tls}, but {target.host}:{port} "
+            f"accepts older protocols: {legacy.message}", said.tls_loc, said.path,
+            legacy.evidence, f"file={said.path};aspect=min-tls")]
+    return []
+
+
+def _connection(live: LiveEndpoint | None, target: Target) -> tuple[str | None, str | None]:
+    """How the probe's connection went (None: not probed) and the address it came from
+    (the manifest's source_address when the probe did not say)."""
+    if live is None:
+        return None, target.source_address
+    return live.connect, live.local_address or target.source_address
 
 
 def _firewall_drift(ctx: Context, target: Target) -> list[Finding]:
     out: list[Finding] = []
     for path, verdict in _firewalls(ctx, target):
         for ep in target.endpoints:
-            live = _endpoint(ctx, target, ep.port)
-            connect = live.connect if live else None
-            source = (live.local_address if live else None) or target.source_address
-            exposure = verdict.exposure(ep.port, _family(target.host, live))
-            state, where, sources = exposure.state, exposure.location, exposure.sources
-            if state == "unknown" or connect not in ("open", "refused", "filtered"):
-                continue
-            key = f"file={path};aspect=reach"
-            if connect == "open" and _is_outside(source) and \
-                    exposure.admits(str(source)) is False:
-                said = (f"closes port {ep.port}" if state == "closed" else
-                        f"allows port {ep.port} only from {', '.join(sources) or 'other sources'}")
-                out.append(_finding(
-                    DRIFT002, ctx, target, ep.port,
-                    f"{path} {said}, but the probe from {source} reached "
-                    f"{target.host}:{ep.port}.", where, path, f"connect: {connect}", key))
-            elif connect == "filtered" and state == "open-world":
-                # refused means a host answered (often: nothing listens); only a silent
-                # drop says that some other firewall is in the way.
-                out.append(_finding(
-                    DRIFT002, ctx, target, ep.port,
-                    f"{path} opens port {ep.port} to the world, but {target.host}:{ep.port} "
-                    "silently drops the probe: another firewall is in front of it.", where, path,
-                    f"connect: {connect}", key))
+            found = _reach_drift(ctx, target, ep.port, path, verdict)
+            if found is not None:
+                out.append(found)
     return out
+
+
+def _reach_drift(ctx: Context, target: Target, port: int, path: str,
+                 verdict: FirewallVerdict) -> Finding | None:
+    """A firewall file's verdict on the port against the probe's connection: reached
+    although it is closed to the probe's source, or dropped although it is open to all."""
+    live = _endpoint(ctx, target, port)
+    connect, source = _connection(live, target)
+    exposure = verdict.exposure(port, _family(target.host, live))
+    state, where, sources = exposure.state, exposure.location, exposure.sources
+    if state == "unknown" or connect not in ("open", "refused", "filtered"):
+        return None
+    key = f"file={path};aspect=reach"
+    if connect == "open" and _is_outside(source) and \
+            exposure.admits(str(source)) is False:
+        said = (f"closes port {port}" if state == "closed" else
+                f"allows port {port} only from {', '.join(sources) or 'other sources'}")
+        return _finding(
+            DRIFT002, ctx, target, port,
+            f"{path} {said}, but the probe from {source} reached "
+            f"{target.host}:{port}.", where, path, f"connect: {connect}", key)
+    if connect == "filtered" and state == "open-world":
+        # refused means a host answered (often: nothing listens); only a silent
+        # drop says that some other firewall is in the way.
+        return _finding(
+            DRIFT002, ctx, target, port,
+            f"{path} opens port {port} to the world, but {target.host}:{port} "
+            "silently drops the probe: another firewall is in front of it.", where, path,
+            f"connect: {connect}", key)
+    return None
 
 
 def _world_open_143(ctx: Context, target: Target) -> tuple[Location, str] | None:
@@ -165,15 +223,7 @@ def _exposed_cleartext(ctx: Context, target: Target) -> list[Finding]:
     if opened is None:
         return []
     open_world, fw_path = opened
-    reasons: list[tuple[str, Location | None, str]] = []
-    for path, cfg in _configs(ctx, target):
-        clear, loc = cfg.cleartext_auth_allowed(143)
-        if clear is True:
-            reasons.append((f"{path} allows cleartext login", loc or Location(path, 1), path))
-    live = next((e for ep in target.endpoints if ep.protocol == "imap"
-                 for e in [_endpoint(ctx, target, ep.port)] if e and e.cleartext_login), None)
-    if live:
-        reasons.append((f"{target.host}:{live.port} accepts a password before TLS", None, ""))
+    reasons = _cleartext_reasons(ctx, target)
     if not reasons:
         return []
     why, loc, cfg_path = reasons[0]
@@ -186,6 +236,21 @@ def _exposed_cleartext(ctx: Context, target: Target) -> list[Finding]:
         f"Port 143 is open to the world in {fw_path} and {why}: passwords can cross the "
         "internet in clear text.", loc, cfg_path or ctx.manifest.path,
         "; ".join(r[0] for r in reasons), "aspect=exposed-cleartext", (fw_related,))]
+
+
+def _cleartext_reasons(ctx: Context, target: Target) -> list[tuple[str, Location | None, str]]:
+    """Each committed file that allows cleartext login (why, where, its path), then the
+    live cleartext port that takes a password before TLS (no location, no path)."""
+    reasons: list[tuple[str, Location | None, str]] = []
+    for path, cfg in _configs(ctx, target):
+        clear, loc = cfg.cleartext_auth_allowed(143)
+        if clear is True:
+            reasons.append((f"{path} allows cleartext login", loc or Location(path, 1), path))
+    live = next((e for ep in target.endpoints if ep.protocol == "imap"
+                 for e in [_endpoint(ctx, target, ep.port)] if e and e.cleartext_login), None)
+    if live:
+        reasons.append((f"{target.host}:{live.port} accepts a password before TLS", None, ""))
+    return reasons
 
 
 def run(ctx: Context) -> list[Finding]:

@@ -34,24 +34,36 @@ def run(ctx: Context) -> list[Finding]:
     results = _probe(ctx, plans)
     by_name = {t.name: t for t in targets}
     # A target where nothing answered gets one finding (judge_target), not one per port.
-    silent = {t.name for t in targets
-              if judge.nothing_answered([r.facts for r in results if r.plan.target == t.name])}
+    silent = {t.name for t in targets if judge.nothing_answered(_facts_of(results, t))}
     findings: list[Finding] = []
     live: dict[tuple[str, int], artefact.LiveEndpoint] = {}
     for r in results:
         target = by_name[r.plan.target]
-        ctx.facts[endpoint_key(target.name, r.plan.port)] = _report_facts(r)
-        issues = [i for i in judge.judge_endpoint(r.facts)
-                  if not (target.name in silent and i.detail == "phase=connect")]
-        findings += [_finding(ctx, target, issue) for issue in issues]
-        if r.tls is not None:
-            findings += _tls_findings(ctx, target, r)
-        live[(target.name, r.plan.port)] = _published(r, issues)
+        found, live[(target.name, r.plan.port)] = _endpoint(ctx, target, r, target.name in silent)
+        findings += found
     for target in targets:
-        endpoints = [r.facts for r in results if r.plan.target == target.name]
-        findings += [_finding(ctx, target, issue) for issue in judge.judge_target(endpoints)]
+        findings += [_finding(ctx, target, issue)
+                     for issue in judge.judge_target(_facts_of(results, target))]
     ctx.artefacts.put(artefact.ENDPOINTS, live)
     return findings
+
+
+def _facts_of(results: list[engine.EndpointResult], target: Target) -> list[Any]:
+    """The dialog facts of the target's endpoints, in probe order."""
+    return [r.facts for r in results if r.plan.target == target.name]
+
+
+def _endpoint(ctx: Context, target: Target, r: engine.EndpointResult,
+              silent: bool) -> tuple[list[Finding], artefact.LiveEndpoint]:
+    """One endpoint judged: its facts for the reports, its findings (the dialog's and the
+    TLS scan's; no connect finding where the whole target is silent), what drift reads."""
+    ctx.facts[endpoint_key(target.name, r.plan.port)] = _report_facts(r)
+    issues = [i for i in judge.judge_endpoint(r.facts)
+              if not (silent and i.detail == "phase=connect")]
+    findings = [_finding(ctx, target, issue) for issue in issues]
+    if r.tls is not None:
+        findings += _tls_findings(ctx, target, r)
+    return findings, _published(r, issues)
 
 
 def _probe(ctx: Context, plans: list[Plan]) -> list[engine.EndpointResult]:

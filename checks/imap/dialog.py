@@ -629,12 +629,38 @@ def _injection_leg(plan: Plan, deadline: Deadline, legs: EndpointLegs, f: Endpoi
 
 
 def _injection_dialog(s: Session) -> None:
+    """STARTTLS with a NOOP pipelined behind it in the same write; then, inside TLS, whether
+    the server answers that NOOP (B) before our own (C)."""
+    if not _pipelined_starttls(s):
+        return
+    s.phase = "tls-handshake"
+    try:
+        s.start_tls(s.plan.sni)
+    except HandshakeFailed as exc:
+        # The server fed the pipelined bytes to TLS (or hung up): it did not run them.
+        s.facts.injection = "rejected"
+        s.facts.injection_evidence = str(exc)
+        return
+    if not _answered_inside_tls(s):
+        return   # the server hung up: nobody to log out from
+    s.tags = 0
+    deadline = Deadline.after(min(s.plan.timeout, LOGOUT_GRACE)).sooner(s.deadline)
+    try:
+        s.send(b"D LOGOUT\r\n", "LOGOUT", deadline)
+    except ProbeError:
+        pass
+
+
+def _pipelined_starttls(s: Session) -> bool:
+    """Send 'A STARTTLS' and 'B NOOP' in one write; True when the TLS handshake comes next,
+    False when there is nothing to test (no STARTTLS) or the answer already settles it (a
+    TLS record: the pipelined bytes went to TLS)."""
     greet = s.greeting()
     if greet.status != "OK":
         raise wire.WireError("the greeting changed between connections", greet.raw[:256])
     caps = wire.code_capabilities(greet.code)
     if caps is not None and "STARTTLS" not in caps:
-        return   # nothing to inject into (the greeting leg says not-offered)
+        return False   # nothing to inject into (the greeting leg says not-offered)
     s.phase = "starttls"
     deadline = s.step()
     s.send(b"A STARTTLS\r\nB NOOP\r\n", "STARTTLS+NOOP", deadline)
@@ -648,18 +674,16 @@ def _injection_dialog(s: Session) -> None:
         s.facts.injection = "rejected"
         s.facts.injection_evidence = ("after STARTTLS OK the server answered the pipelined "
                                       f"bytes with a TLS record: {wire.show(pending[:16])}")
-        return
+        return False
     if pending:
         raise wire.WireError("the server answered in cleartext after STARTTLS OK",
                              pending[:256])
-    s.phase = "tls-handshake"
-    try:
-        s.start_tls(s.plan.sni)
-    except HandshakeFailed as exc:
-        # The server fed the pipelined bytes to TLS (or hung up): it did not run them.
-        s.facts.injection = "rejected"
-        s.facts.injection_evidence = str(exc)
-        return
+    return True
+
+
+def _answered_inside_tls(s: Session) -> bool:
+    """Inside TLS, 'C NOOP'; the pipelined B answered first is the injection (vulnerable),
+    C first or a close is not. False when the server closed the connection."""
     s.phase = "after-tls"
     deadline = s.step()
     s.send(b"C NOOP\r\n", "NOOP", deadline)
@@ -669,22 +693,16 @@ def _injection_dialog(s: Session) -> None:
         except Closed:
             s.facts.injection = "not-vulnerable"
             s.facts.injection_evidence = "the server closed the connection after the handshake"
-            return
+            return False
         if resp.tag.upper() == "B":
             s.facts.injection = "vulnerable"
             s.facts.injection_evidence = ("sent 'A STARTTLS\\r\\nB NOOP\\r\\n' in one write; inside "
                                           f"TLS the server answered: {wire.show(resp.raw)}")
-            break
+            return True
         if resp.tag.upper() == "C":
             s.facts.injection = "not-vulnerable"
             s.facts.injection_evidence = wire.show(resp.raw)
-            break
-    s.tags = 0
-    deadline = Deadline.after(min(s.plan.timeout, LOGOUT_GRACE)).sooner(s.deadline)
-    try:
-        s.send(b"D LOGOUT\r\n", "LOGOUT", deadline)
-    except ProbeError:
-        pass
+            return True
 
 
 # ---------------------------------------------------------------- for the TLS family

@@ -137,6 +137,14 @@ def _cleartext(f: EndpointFacts, where: str) -> list[Issue]:
     if login is not None:
         out.append(login)
     out += _starttls_layer(f, where)
+    return out + _against_expectation(f, where, caps, cleartext)
+
+
+def _against_expectation(f: EndpointFacts, where: str, caps: list[str],
+                         cleartext: bool) -> list[Issue]:
+    """The cleartext port against what the manifest expects: IMAP011 where it is expected
+    starttls-required and is not; IMAP006 where it is secure but open unasked."""
+    out: list[Issue] = []
     secure = "STARTTLS" in caps and f.starttls == "ok" and not cleartext
     if f.expect == "starttls-required" and not secure:
         reasons = [r for r, bad in (("no STARTTLS", "STARTTLS" not in caps),
@@ -230,17 +238,19 @@ def _disclosure(f: EndpointFacts, where: str) -> list[Issue]:
     found: list[str] = []
     if f.greeting_text:
         found += [f"greeting: {x}" for x in disclosed_in_text(f.greeting_text, f)]
-    for key, value in sorted((f.id_reply or {}).items()):
-        if value is None:
-            continue
-        if key in ID_DISCLOSING or _VERSION.search(value):
-            found.append(f'ID "{key}" "{value}"')
+    found += _id_disclosures(f)
     if not found:
         return []
     evidence = "\n".join(x for x in (f.greeting if any(x.startswith("greeting") for x in found)
                                      else None, f.id_evidence if f.id_reply else None) if x)
     return [IMAP008.issue(f"{where} discloses software or host details to anonymous clients: "
                           f"{'; '.join(found)[:300]}.", evidence=evidence, port=f.port)]
+
+
+def _id_disclosures(f: EndpointFacts) -> list[str]:
+    """The ID reply's fields that name software, a version or a host."""
+    return [f'ID "{key}" "{value}"' for key, value in sorted((f.id_reply or {}).items())
+            if value is not None and (key in ID_DISCLOSING or _VERSION.search(value))]
 
 
 def disclosed_in_text(text: str, f: EndpointFacts | None = None) -> list[str]:
@@ -263,25 +273,28 @@ def _weak_mechanisms(f: EndpointFacts, where: str) -> list[Issue]:
     out: list[Issue] = []
     for mech in sorted(set(seen)):
         sev = WEAK_MECHS.get(mech)
-        if sev is None:
-            continue
-        evidence = next((e for caps, e in ((f.caps_before_tls, f.caps_evidence),
-                                           (f.caps_tls, f.caps_tls_evidence))
-                         if caps and f"AUTH={mech}" in caps and e), f"AUTH={mech}")
-        if mech == "ANONYMOUS" and f.anonymous == "accepted":
-            out.append(IMAP014.issue(f"{where} lets anyone in: AUTHENTICATE ANONYMOUS with an empty trace "
-                                     "was accepted (the probe logged out at once).",
-                                     evidence=f"{evidence}\n{f.anonymous_evidence}", port=f.port))
-            continue
-        if mech == "ANONYMOUS" and f.anonymous == "refused":
-            out.append(IMAP015.issue(f"{where} advertises AUTH=ANONYMOUS but refuses it: the capability "
-                                     "list is misleading (clients and scanners take it at its word).",
-                                     evidence=f"{evidence}\n{f.anonymous_evidence}", port=f.port,
-                                     detail="mech=ANONYMOUS"))
-            continue
-        out.append(IMAP009.issue(f"{where} offers the weak SASL mechanism {mech}.", evidence=evidence,
-                                 severity=sev, port=f.port, detail=f"mech={mech}"))
+        if sev is not None:
+            out.append(_weak_mechanism(f, where, mech, sev))
     return out
+
+
+def _weak_mechanism(f: EndpointFacts, where: str, mech: str, sev: Severity) -> Issue:
+    """One weak mechanism offered: ANONYMOUS that was tried says what the try showed
+    (IMAP014 accepted, IMAP015 refused); any other is IMAP009."""
+    evidence = next((e for caps, e in ((f.caps_before_tls, f.caps_evidence),
+                                       (f.caps_tls, f.caps_tls_evidence))
+                     if caps and f"AUTH={mech}" in caps and e), f"AUTH={mech}")
+    if mech == "ANONYMOUS" and f.anonymous == "accepted":
+        return IMAP014.issue(f"{where} lets anyone in: AUTHENTICATE ANONYMOUS with an empty trace "
+                             "was accepted (the probe logged out at once).",
+                             evidence=f"{evidence}\n{f.anonymous_evidence}", port=f.port)
+    if mech == "ANONYMOUS" and f.anonymous == "refused":
+        return IMAP015.issue(f"{where} advertises AUTH=ANONYMOUS but refuses it: the capability "
+                             "list is misleading (clients and scanners take it at its word).",
+                             evidence=f"{evidence}\n{f.anonymous_evidence}", port=f.port,
+                             detail="mech=ANONYMOUS")
+    return IMAP009.issue(f"{where} offers the weak SASL mechanism {mech}.", evidence=evidence,
+                         severity=sev, port=f.port, detail=f"mech={mech}")
 
 
 def _problem_evidence(f: EndpointFacts, phase: str) -> str:
@@ -328,17 +341,27 @@ def _implicit_tls_missing(endpoints: list[EndpointFacts]) -> list[Issue]:
     if not cleartext:
         return []
     imaps = [f for f in endpoints if f.protocol == "imaps"]
-    if any(f.implicit_tls == "ok" and f.greeting_status == "OK" for f in imaps):
-        return []
-    if any(f.expect == "closed" for f in imaps):
+    if _implicit_tls_answered_for(imaps):
         return []
     first = cleartext[0]
-    if imaps:
-        states = ", ".join(f"{f.port}: {f.connect}"
-                           + (f"/TLS {f.implicit_tls}" if f.is_open else "") for f in imaps)
-        why = f"its implicit-TLS endpoints do not work ({states})"
-    else:
-        why = "the manifest lists no implicit-TLS port (add 993 to ports if it exists)"
+    why = _why_no_implicit_tls(imaps)
     return [IMAP007.issue(f"{first.target} ({first.host}) answers on cleartext port {first.port} but "
                           f"{why}; RFC 8314 asks for implicit TLS.", evidence=first.greeting or "",
                           port=first.port)]
+
+
+def _implicit_tls_answered_for(imaps: list[EndpointFacts]) -> bool:
+    """An implicit-TLS endpoint works, or the manifest says it is closed on purpose."""
+    if any(f.implicit_tls == "ok" and f.greeting_status == "OK" for f in imaps):
+        return True
+    return any(f.expect == "closed" for f in imaps)
+
+
+def _why_no_implicit_tls(imaps: list[EndpointFacts]) -> str:
+    """What IMAP007 says of the implicit-TLS endpoints: how each failed, or that none is
+    listed."""
+    if not imaps:
+        return "the manifest lists no implicit-TLS port (add 993 to ports if it exists)"
+    states = ", ".join(f"{f.port}: {f.connect}"
+                       + (f"/TLS {f.implicit_tls}" if f.is_open else "") for f in imaps)
+    return f"its implicit-TLS endpoints do not work ({states})"

@@ -76,6 +76,12 @@ def parse(raw: bytes) -> Response:
         raise WireError(f"not an IMAP response: {show(raw, 80)}", raw[:256])
     if tag != "*" and not _TAG.match(tag):
         raise WireError(f"not an IMAP response (bad tag): {show(raw, 80)}", raw[:256])
+    return _after_tag(tag, rest, raw)
+
+
+def _after_tag(tag: str, rest: str, raw: bytes) -> Response:
+    """A response after its tag ('*' or a command's): message data ("* 3 EXISTS"), a
+    status (OK, NO, BAD; untagged also BYE and PREAUTH) with its code, or untagged data."""
     word, _, after = rest.partition(" ")
     upper = word.upper()
     if tag == "*" and word.isdigit():          # "* 3 EXISTS": a message-data response
@@ -168,33 +174,43 @@ def _skip_sp(raw: bytes, pos: int) -> int:
 def _nstring(raw: bytes, pos: int) -> tuple[str | None, int]:
     head = raw[pos:pos + 1]
     if head == b'"':
-        out = bytearray()
-        pos += 1
-        while pos < len(raw):
-            ch = raw[pos:pos + 1]
-            if ch == b"\\" and pos + 1 < len(raw):
-                out += raw[pos + 1:pos + 2]
-                pos += 2
-                continue
-            if ch == b'"':
-                return out.decode("utf-8", "replace"), pos + 1
-            if ch in (b"\r", b"\n"):
-                break
-            out += ch
-            pos += 1
-        raise WireError("an unterminated quoted string", raw[:256])
+        return _quoted(raw, pos + 1)
     if head == b"{":
-        m = re.compile(rb"\{(\d{1,10})\+?\}\r\n").match(raw, pos)
-        if not m:
-            raise WireError("a malformed literal", raw[:256])
-        size = int(m.group(1))
-        end = m.end() + size
-        if end > len(raw):
-            raise WireError("a literal shorter than announced", raw[:256])
-        return raw[m.end():end].decode("utf-8", "replace"), end
+        return _literal(raw, pos)
     if raw[pos:pos + 3].upper() == b"NIL":
         return None, pos + 3
     raise WireError("an ID reply with something other than strings", raw[:256])
+
+
+def _quoted(raw: bytes, pos: int) -> tuple[str, int]:
+    """A quoted string from just after its opening quote: its text (backslash escapes
+    undone) and the position after its closing quote; it may not span lines."""
+    out = bytearray()
+    while pos < len(raw):
+        ch = raw[pos:pos + 1]
+        if ch == b"\\" and pos + 1 < len(raw):
+            out += raw[pos + 1:pos + 2]
+            pos += 2
+            continue
+        if ch == b'"':
+            return out.decode("utf-8", "replace"), pos + 1
+        if ch in (b"\r", b"\n"):
+            break
+        out += ch
+        pos += 1
+    raise WireError("an unterminated quoted string", raw[:256])
+
+
+def _literal(raw: bytes, pos: int) -> tuple[str, int]:
+    """A literal ``{n}\\r\\n`` and its n bytes, all of which the response must hold."""
+    m = re.compile(rb"\{(\d{1,10})\+?\}\r\n").match(raw, pos)
+    if not m:
+        raise WireError("a malformed literal", raw[:256])
+    size = int(m.group(1))
+    end = m.end() + size
+    if end > len(raw):
+        raise WireError("a literal shorter than announced", raw[:256])
+    return raw[m.end():end].decode("utf-8", "replace"), end
 
 
 # ---------------------------------------------------------------- evidence

@@ -104,14 +104,9 @@ def _port_race(out: Outcome) -> bool:
 def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
          manifest_path: str, now: dt.datetime | None, start_timeout: float) -> None:
     version = eff.info.version
-    text, why = loader.read_text(root, out.entry)
-    if text is None:
-        out.reason = f"{out.entry} cannot be read as a configuration: {why}"
-        return
-    templated = _template_line(loaded)
-    if templated is not None:
-        out.reason = (f"{templated[0]}:{templated[1]} is template code (DOV015): rehearse the "
-                      "rendered file instead (list it under rehearse:)")
+    unfit = _unfit(root, loaded, out.entry)
+    if unfit is not None:
+        out.reason = unfit
         return
     cmd = server.argv(version, "")
     place = _workdir(version)
@@ -132,16 +127,7 @@ def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
                             start_timeout) as started:
             out.pid = started.pid
             if started.refused is not None:
-                r = started.refused
-                r.message = r.message.replace(f"{seen_dir}/tree/", "")
-                out.status, out.refusal = "refused", r
-                if r.path and r.line:
-                    out.refusal_at = sb.committed_location(r.path, r.line)
-                    if out.refusal_at is None and r.path.startswith(f"{seen_dir}/tree/"):
-                        out.status = "incomplete"
-                        out.reason = f"the sandbox's own lines were refused: {r.message}"
-                elif out.refusal_at is None:
-                    out.refusal_at = _named_setting(eff, r.message)
+                _refused(out, started.refused, sb, eff, seen_dir)
                 return
             if started.timeout is not None:
                 out.reason = started.timeout
@@ -153,6 +139,34 @@ def _run(root: Path, loaded: loader.Loaded, eff: EffectiveConfig, out: Outcome,
         out.reason = f"the sandbox could not be built: {exc.strerror or exc}"
     finally:
         shutil.rmtree(host_dir, ignore_errors=True)
+
+
+def _unfit(root: Path, loaded: loader.Loaded, entry: str) -> str | None:
+    """Why the file cannot be rehearsed as committed (unreadable, or template code Dovecot
+    would refuse for the wrong reason), or None."""
+    text, why = loader.read_text(root, entry)
+    if text is None:
+        return f"{entry} cannot be read as a configuration: {why}"
+    templated = _template_line(loaded)
+    if templated is not None:
+        return (f"{templated[0]}:{templated[1]} is template code (DOV015): rehearse the "
+                "rendered file instead (list it under rehearse:)")
+    return None
+
+
+def _refused(out: Outcome, r: server.Refusal, sb: sandbox.Sandbox, eff: EffectiveConfig,
+             seen_dir: str) -> None:
+    """Dovecot refused the configuration: the refusal on the committed line it names (or
+    the setting its message names); a refusal of the sandbox's own lines is no verdict."""
+    r.message = r.message.replace(f"{seen_dir}/tree/", "")
+    out.status, out.refusal = "refused", r
+    if r.path and r.line:
+        out.refusal_at = sb.committed_location(r.path, r.line)
+        if out.refusal_at is None and r.path.startswith(f"{seen_dir}/tree/"):
+            out.status = "incomplete"
+            out.reason = f"the sandbox's own lines were refused: {r.message}"
+    elif out.refusal_at is None:
+        out.refusal_at = _named_setting(eff, r.message)
 
 
 def _named_setting(eff: EffectiveConfig, message: str) -> tuple[str, int] | None:

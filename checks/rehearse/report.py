@@ -108,13 +108,7 @@ def _placed(out: Outcome, f: Finding, head: str, related: tuple[Location, ...]
     assert sb is not None
     listener = {x.port: x for x in sb.listeners}.get(f.port or 0)
     name = listener.name if listener else "?"
-    loc: Location | None = None
-    if listener is not None:
-        getter = _where(out.eff, listener).get(f.rule_id)
-        loc = getter() if getter else None
-        if loc is None:
-            _, _, port_loc, lst_loc = out.eff.listener(listener.name)
-            loc = port_loc or lst_loc
+    loc = _cause(out, listener, f.rule_id) if listener is not None else None
     loc = loc or Location(out.entry, 1)
     detail = (f.key or "").split(";")[2:]
     text = f.message.replace(f"rehearsal ({sb.listen}:{f.port}, ", f"the {name} listener (")
@@ -123,6 +117,17 @@ def _placed(out: Outcome, f: Finding, head: str, related: tuple[Location, ...]
         evidence=redact(f.evidence), key=";".join([f"rehearse={out.entry}", f"listener={name}",
                                                    *detail]),
         related=related), name
+
+
+def _cause(out: Outcome, listener: Listener, rule_id: str) -> Location | None:
+    """The committed line behind a rule's finding on a listener: the setting known to cause
+    it, else the listener's port line or block."""
+    getter = _where(out.eff, listener).get(rule_id)
+    loc = getter() if getter else None
+    if loc is None:
+        _, _, port_loc, lst_loc = out.eff.listener(listener.name)
+        loc = port_loc or lst_loc
+    return loc
 
 
 def _disagreements(out: Outcome, head: str, live: dict[tuple[str, str], Finding],

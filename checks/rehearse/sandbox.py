@@ -366,21 +366,32 @@ def _list_section(ed: _Editor, n: Section, sb: Sandbox) -> bool:
     if n.name:
         return False
     if n.type in TRUST_KEYS:
-        for c in n.children:
-            if isinstance(c, Setting) and kept_away(c.key):
-                ed.remove(c.loc.path, c.loc.line, f"{n.type}: {c.key} removed: it covers the "
-                          "probe's loopback address but no public one")
+        _trusted_list(ed, n)
         return True
     if n.type == "mail_plugins":
-        for c in n.children:
-            if isinstance(c, Setting) and sb.lacks_plugin(c.key):
-                ed.remove(c.loc.path, c.loc.line, f"mail_plugins: {c.key} removed: the local "
-                          f"Dovecot {sb.version} lacks the plugin")
+        _plugin_list(ed, n, sb)
         return True
     if n.type == "protocols":
         ed.remove_section(n.loc.path, n.loc.line, "protocols set by the sandbox")
         return True
     return False
+
+
+def _trusted_list(ed: _Editor, n: Section) -> None:
+    """A trusted-networks list without the entries that cover loopback but no public
+    address: they would trust the probe, and only the probe."""
+    for c in n.children:
+        if isinstance(c, Setting) and kept_away(c.key):
+            ed.remove(c.loc.path, c.loc.line, f"{n.type}: {c.key} removed: it covers the "
+                      "probe's loopback address but no public one")
+
+
+def _plugin_list(ed: _Editor, n: Section, sb: Sandbox) -> None:
+    """``mail_plugins { ... }`` without the plugins the local Dovecot lacks."""
+    for c in n.children:
+        if isinstance(c, Setting) and sb.lacks_plugin(c.key):
+            ed.remove(c.loc.path, c.loc.line, f"mail_plugins: {c.key} removed: the local "
+                      f"Dovecot {sb.version} lacks the plugin")
 
 
 def _filter_section(ed: _Editor, n: Section) -> None:
@@ -401,16 +412,21 @@ def _setting(ed: _Editor, s: Setting, key: str, chain: tuple[Section, ...],
     path, line = s.loc.path, s.loc.line
     if s.kind == "file" and key not in CERT_KEYS | KEY_KEYS | CA_KEYS | DH_KEYS:
         _pointed(ed, s, key, certs, sb)
-        return
-    if service is not None:
+    elif service is not None:
         if s.key in SERVICE_DROPPED:
             ed.remove(path, line, f"service {service}: {s.key} removed (the sandbox runs "
                       "Dovecot's own programs as its default users)")
-        return
-    if chain and chain[0].type == "plugin":
+    elif chain and chain[0].type == "plugin":
         if _RUNS.search(s.key):
             ed.remove(path, line, f"plugin setting {s.key} removed: it runs a program")
-        return
+    else:
+        _global_setting(ed, s, key, certs, sb)
+
+
+def _global_setting(ed: _Editor, s: Setting, key: str, certs: _Certs, sb: Sandbox) -> None:
+    """A setting outside service and plugin blocks: what the sandbox owns or cannot run
+    goes, TLS files and trusted networks are pointed at the sandbox's own."""
+    path, line = s.loc.path, s.loc.line
     if key in OWNED:
         ed.remove(path, line, f"{key} set by the sandbox")
     elif key == "mail_plugins":
@@ -533,18 +549,9 @@ def _imap_listeners(sb: Sandbox, eff: EffectiveConfig, service_listeners: list[t
     ssl_mode, _ = eff.ssl_mode()
     out: list[str] = []
     addr_key = "listen" if v24 else "address"
-    declared: dict[str, tuple[int, str]] = {}
-    names = ["imap", "imaps"] + [n for (s, n) in service_listeners
-                                 if s == "imap-login" and n not in ("imap", "imaps")]
-    for name in dict.fromkeys(names):
-        port_text, ssl, _, _ = eff.listener(name)
-        if port_text is None:
-            continue
-        port = int(port_text) if port_text.isdigit() else -1
-        declared[name] = (port, ssl or "no")
     out.append("service imap-login {")
     free = iter(ports)
-    for name, (port, ssl) in declared.items():
+    for name, (port, ssl) in _declared_imap(eff, service_listeners).items():
         if port == 0 or not sb.imap_enabled or (ssl == "yes" and ssl_mode == "no"):
             # with ssl = no Dovecot opens no implicit-TLS listener: nothing to probe there
             out += [f"  inet_listener {name} {{", "    port = 0", "  }"]
@@ -559,6 +566,22 @@ def _imap_listeners(sb: Sandbox, eff: EffectiveConfig, service_listeners: list[t
                                    f"{sb.listen}:{mine}"))
     out.append("}")
     return out
+
+
+def _declared_imap(eff: EffectiveConfig, service_listeners: list[tuple[str, str]]
+                   ) -> dict[str, tuple[int, str]]:
+    """imap-login's listeners the configuration has (imap and imaps first): name -> (port,
+    -1 where it is not a number; ssl)."""
+    declared: dict[str, tuple[int, str]] = {}
+    names = ["imap", "imaps"] + [n for (s, n) in service_listeners
+                                 if s == "imap-login" and n not in ("imap", "imaps")]
+    for name in dict.fromkeys(names):
+        port_text, ssl, _, _ = eff.listener(name)
+        if port_text is None:
+            continue
+        port = int(port_text) if port_text.isdigit() else -1
+        declared[name] = (port, ssl or "no")
+    return declared
 
 
 def _other_listeners(sb: Sandbox, service_listeners: list[tuple[str, str]]) -> list[str]:

@@ -192,13 +192,22 @@ def name_matches(cert: x509.Certificate, reference: str) -> bool:
         ip = None
     san = _sans(cert)
     if ip is not None:
-        return san is not None and any(isinstance(g, x509.IPAddress) and g.value == ip for g in san)
-    dns = [g.value for g in san if isinstance(g, x509.DNSName | x509.UniformResourceIdentifier)] \
-        if san is not None else []
+        return san is not None and _has_ip(san, ip)
+    dns = _dns_ids(san) if san is not None else []
     if dns:
         return any(_dns_match(d, ref) for d in dns if isinstance(d, str))
     # RFC 6125 6.4.4: the CN only when no DNS-ID is presented at all.
     return any(_dns_match(cn, ref) for cn in _common_names(cert))
+
+
+def _has_ip(san: Any, ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """An IP literal matches an iPAddress SAN only (RFC 6125), never a DNS name or the CN."""
+    return any(isinstance(g, x509.IPAddress) and g.value == ip for g in san)
+
+
+def _dns_ids(san: Any) -> list[Any]:
+    """The DNS-IDs presented: DNS names and URIs of the SAN."""
+    return [g.value for g in san if isinstance(g, x509.DNSName | x509.UniformResourceIdentifier)]
 
 
 @dataclass
@@ -314,28 +323,44 @@ def verify_chain(chain: list[x509.Certificate],
     for _ in range(MAX_PATH):
         if store.is_anchor(current):
             return True, "", path
-        candidates = list(store.by_subject.get(current.issuer, []))
-        candidates += [c for c in presented if c.subject == current.issuer and c not in path]
-        nxt = None
-        for cand in candidates:
-            if not _signed_by(current, cand):
-                continue
-            if store.is_anchor(cand):
-                return True, "", [*path, cand]
-            if _is_ca(cand):
-                nxt = cand
-                break
+        anchored, nxt = _issuer_of(current, presented, path, store)
         if nxt is None:
-            if current.issuer == current.subject and _signed_by(current, current):
-                who = "the leaf is self-signed" if current is leaf else \
-                    f"the chain ends in the unknown root {current.subject.rfc4514_string()}"
-                return False, f"{who} and is not in the trust store", path
-            return False, (f"no trusted issuer found for {current.subject.rfc4514_string()} "
-                           f"(issuer {current.issuer.rfc4514_string()}: unknown CA or missing "
-                           "intermediate)"), path
+            return False, _dead_end(current, leaf), path
+        if anchored:
+            return True, "", [*path, nxt]
         path.append(nxt)
         current = nxt
     return False, f"no trust anchor within {MAX_PATH} certificates", path
+
+
+def _issuer_of(current: x509.Certificate, presented: list[x509.Certificate],
+               path: list[x509.Certificate],
+               store: TrustStore) -> tuple[bool, x509.Certificate | None]:
+    """The certificate that signed ``current``, from the store or the presented chain (not
+    one already on the path): (True, it) if it is a trust anchor, (False, it) if it is a CA
+    to go on from, (False, None) if none."""
+    candidates = list(store.by_subject.get(current.issuer, []))
+    candidates += [c for c in presented if c.subject == current.issuer and c not in path]
+    for cand in candidates:
+        if not _signed_by(current, cand):
+            continue
+        if store.is_anchor(cand):
+            return True, cand
+        if _is_ca(cand):
+            return False, cand
+    return False, None
+
+
+def _dead_end(current: x509.Certificate, leaf: x509.Certificate) -> str:
+    """Why the path stops at ``current``: a self-signed certificate the store does not hold,
+    or an issuer nobody presented."""
+    if current.issuer == current.subject and _signed_by(current, current):
+        who = "the leaf is self-signed" if current is leaf else \
+            f"the chain ends in the unknown root {current.subject.rfc4514_string()}"
+        return f"{who} and is not in the trust store"
+    return (f"no trusted issuer found for {current.subject.rfc4514_string()} "
+            f"(issuer {current.issuer.rfc4514_string()}: unknown CA or missing "
+            "intermediate)")
 
 
 def _utc(value: dt.datetime) -> dt.datetime:

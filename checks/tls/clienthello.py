@@ -142,14 +142,7 @@ def parse_client_hello(data: bytes) -> ParsedHello | None:
     """Inverse of the builders, for tests and the fake servers; None if not a hello."""
     try:
         if data[0] & 0x80:
-            length = ((data[0] & 0x7F) << 8) | data[1]
-            msg = data[2:2 + length]
-            if msg[0] != 1:
-                return None
-            version, spec_len, _sid_len, _chal_len = struct.unpack("!HHHH", msg[1:9])
-            specs = msg[9:9 + spec_len]
-            return ParsedHello(version, tuple(int.from_bytes(specs[i:i + 3], "big")
-                                              for i in range(0, len(specs), 3)))
+            return _parse_sslv2_hello(data)
         if data[0] != 22 or data[5] != 1:
             return None
         body = data[9:]
@@ -160,19 +153,37 @@ def parse_client_hello(data: bytes) -> ParsedHello | None:
         suites = tuple(struct.unpack("!H", body[i:i + 2])[0] for i in range(pos + 2, pos + 2 + n, 2))
         pos += 2 + n
         pos += 1 + body[pos]
-        sv: tuple[int, ...] = ()
-        sni = None
-        if pos + 2 <= len(body):
-            end = pos + 2 + struct.unpack("!H", body[pos:pos + 2])[0]
-            pos += 2
-            while pos + 4 <= end:
-                kind, size = struct.unpack("!HH", body[pos:pos + 4])
-                ext = body[pos + 4:pos + 4 + size]
-                if kind == EXT_SUPPORTED_VERSIONS:
-                    sv = tuple(struct.unpack("!H", ext[i:i + 2])[0] for i in range(1, 1 + ext[0], 2))
-                elif kind == EXT_SERVER_NAME:
-                    sni = ext[5:].decode("ascii", "replace")
-                pos += 4 + size
+        sv, sni = _hello_extensions(body, pos)
         return ParsedHello(version, suites, sv, sni)
     except (IndexError, struct.error):
         return None
+
+
+def _parse_sslv2_hello(data: bytes) -> ParsedHello | None:
+    """An SSLv2 CLIENT-HELLO (two-byte header with the high bit set, three-byte specs)."""
+    length = ((data[0] & 0x7F) << 8) | data[1]
+    msg = data[2:2 + length]
+    if msg[0] != 1:
+        return None
+    version, spec_len, _sid_len, _chal_len = struct.unpack("!HHHH", msg[1:9])
+    specs = msg[9:9 + spec_len]
+    return ParsedHello(version, tuple(int.from_bytes(specs[i:i + 3], "big")
+                                      for i in range(0, len(specs), 3)))
+
+
+def _hello_extensions(body: bytes, pos: int) -> tuple[tuple[int, ...], str | None]:
+    """supported_versions and the server name from the extensions at ``pos``, if any."""
+    sv: tuple[int, ...] = ()
+    sni = None
+    if pos + 2 <= len(body):
+        end = pos + 2 + struct.unpack("!H", body[pos:pos + 2])[0]
+        pos += 2
+        while pos + 4 <= end:
+            kind, size = struct.unpack("!HH", body[pos:pos + 4])
+            ext = body[pos + 4:pos + 4 + size]
+            if kind == EXT_SUPPORTED_VERSIONS:
+                sv = tuple(struct.unpack("!H", ext[i:i + 2])[0] for i in range(1, 1 + ext[0], 2))
+            elif kind == EXT_SERVER_NAME:
+                sni = ext[5:].decode("ascii", "replace")
+            pos += 4 + size
+    return sv, sni

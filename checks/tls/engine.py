@@ -337,15 +337,9 @@ def _pick(st: _State, label: str, version: int, offered: tuple[int, ...], sni: s
 def fetch_chain_with_ssl(sock: socket.socket, sni: str, deadline: Deadline) -> tuple[list[bytes], str]:
     """A real handshake with verification off, driven through memory BIOs so the
     deadline and the byte cap bound it exactly like our own reads."""
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    try:
-        ctx.set_ciphers("ALL:@SECLEVEL=0")
-    except ssl.SSLError:
-        pass
     incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=clienthello.sni_name(sni))
+    obj = _unverified_context().wrap_bio(incoming, outgoing,
+                                         server_hostname=clienthello.sni_name(sni))
     received = 0
     while True:
         try:
@@ -358,28 +352,52 @@ def fetch_chain_with_ssl(sock: socket.socket, sni: str, deadline: Deadline) -> t
         pending = outgoing.read()
         if pending:
             send_all(sock, pending, deadline)
-        deadline.arm(sock)
-        try:
-            chunk = sock.recv(16384)
-        except TimeoutError:
-            raise Timeout("timed out in the TLS handshake") from None
-        except OSError as exc:
-            raise Closed(f"connection error in the TLS handshake: {exc}") from None
-        if not chunk:
-            raise Closed("the server closed the connection during the TLS handshake")
+        chunk = _handshake_recv(sock, deadline)
         received += len(chunk)
         if received > SSL_MODULE_CAP:
             raise ProbeError(f"more than {SSL_MODULE_CAP} bytes in one handshake")
         incoming.write(chunk)
     version = obj.version() or "?"
+    return _peer_chain(obj), f"ssl module handshake ({version})"
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """A client context that completes a handshake with any server: the chain is judged
+    afterwards, by ``certificate.verify_chain``, not by the handshake."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        ctx.set_ciphers("ALL:@SECLEVEL=0")
+    except ssl.SSLError:
+        pass
+    return ctx
+
+
+def _handshake_recv(sock: socket.socket, deadline: Deadline) -> bytes:
+    """One read of the handshake within the deadline; a timeout, error or close is the
+    probe's own exception."""
+    deadline.arm(sock)
+    try:
+        chunk = sock.recv(16384)
+    except TimeoutError:
+        raise Timeout("timed out in the TLS handshake") from None
+    except OSError as exc:
+        raise Closed(f"connection error in the TLS handshake: {exc}") from None
+    if not chunk:
+        raise Closed("the server closed the connection during the TLS handshake")
+    return chunk
+
+
+def _peer_chain(obj: ssl.SSLObject) -> list[bytes]:
+    """The chain the server sent, as DER (the leaf alone where this Python cannot give the
+    unverified chain)."""
     getter = getattr(getattr(obj, "_sslobj", None), "get_unverified_chain", None)
     chain = getter() if getter else None
     if chain:
-        ders = [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
-    else:
-        der = obj.getpeercert(binary_form=True)
-        ders = [der] if der else []
-    return ders, f"ssl module handshake ({version})"
+        return [c.public_bytes(ssl._ssl.ENCODING_DER) for c in chain]  # type: ignore[attr-defined]
+    der = obj.getpeercert(binary_form=True)
+    return [der] if der else []
 
 
 def _fetch_chain(st: _State, sni: str) -> None:
@@ -405,7 +423,31 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
     if f"{__package__}.judge" not in sys.modules:
         threading.Thread(target=_warm_judge, name="tls-import", daemon=True).start()
     st = _State(target, opener)
-    sni = target.sni or target.host
+    incomplete, incomplete_evidence, legacy_probed = _handshakes(st, target.sni or target.host)
+    complete = incomplete is None
+
+    from . import judge
+
+    issues = judge.version_issues(st.accepted, st.evidence, complete)
+    issues += judge.cipher_issues(st.weak, st.fs_suite, st.static_rsa_suite,
+                                  bool(st.accepted.get(versions.TLS13)), legacy_probed, complete)
+    st.prefetched.clear()   # replies nobody needed (a version already proven): sent, counted
+    facts = _facts(st)
+    if st.certificates:
+        cert_facts, cert_issues = judge.certificate_facts_and_issues(st.certificates, target)
+        cert_facts["source"] = st.cert_source
+        facts["certificate"] = cert_facts
+        issues += cert_issues
+    if incomplete:
+        facts["incomplete"] = incomplete
+        if incomplete_evidence:
+            facts["incomplete_evidence"] = incomplete_evidence[:256].hex()
+    return TlsAssessment(facts=facts, issues=issues, handshakes=st.handshakes, incomplete=incomplete)
+
+
+def _handshakes(st: _State, sni: str) -> tuple[str | None, bytes, bool]:
+    """Every hello of the scan, then the chain if any version was accepted: (why the scan is
+    incomplete or None, the bytes that showed it, whether legacy suites were probed)."""
     incomplete: str | None = None
     incomplete_evidence = b""
     legacy_probed = False
@@ -421,14 +463,11 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
         # Not one alert, not one ServerHello: this is no TLS server we can judge (or it
         # resets everyone), so say so instead of claiming "no modern TLS".
         incomplete = f"the server hung up on all {st.handshakes} hellos without a TLS answer"
-    complete = incomplete is None
+    return incomplete, incomplete_evidence, legacy_probed
 
-    from . import judge
 
-    issues = judge.version_issues(st.accepted, st.evidence, complete)
-    issues += judge.cipher_issues(st.weak, st.fs_suite, st.static_rsa_suite,
-                                  bool(st.accepted.get(versions.TLS13)), legacy_probed, complete)
-    st.prefetched.clear()   # replies nobody needed (a version already proven): sent, counted
+def _facts(st: _State) -> dict[str, Any]:
+    """What the hellos showed: versions and suites (the certificate is added apart)."""
     facts: dict[str, Any] = {
         "handshakes": st.handshakes,
         "versions": {versions.name(v): st.accepted[v] for v in versions.ALL if v in st.accepted},
@@ -442,13 +481,4 @@ def run(target: TlsTarget, opener: Opener) -> TlsAssessment:
     }
     if st.sslv2_ciphers:
         facts["sslv2_ciphers"] = st.sslv2_ciphers
-    if st.certificates:
-        cert_facts, cert_issues = judge.certificate_facts_and_issues(st.certificates, target)
-        cert_facts["source"] = st.cert_source
-        facts["certificate"] = cert_facts
-        issues += cert_issues
-    if incomplete:
-        facts["incomplete"] = incomplete
-        if incomplete_evidence:
-            facts["incomplete_evidence"] = incomplete_evidence[:256].hex()
-    return TlsAssessment(facts=facts, issues=issues, handshakes=st.handshakes, incomplete=incomplete)
+    return facts

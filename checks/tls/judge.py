@@ -40,23 +40,26 @@ _LEGACY_TLS = (versions.SSL3, versions.TLS10, versions.TLS11, versions.TLS12)
 
 
 def version_issues(accepted: dict[int, bool], evidence: dict[int, str], complete: bool) -> list[Issue]:
-    out: list[Issue] = []
-    for v, sev in ((versions.SSL2, Severity.CRITICAL), (versions.SSL3, Severity.HIGH)):
-        if accepted.get(v):
-            out.append(TLS001.issue(f"The endpoint accepts {versions.name(v)}, a broken protocol "
-                                    "version that exposes the IMAP login to an attacker on the path.",
-                                    evidence=evidence.get(v, ""), severity=sev,
-                                    detail=f"version={versions.name(v)}"))
-    for v in (versions.TLS10, versions.TLS11):
-        if accepted.get(v):
-            out.append(TLS002.issue(f"The endpoint accepts {versions.name(v)}, deprecated by "
-                                    "RFC 8996.", evidence=evidence.get(v, ""), severity=Severity.MEDIUM,
-                                    detail=f"version={versions.name(v)}"))
+    out = [TLS001.issue(f"The endpoint accepts {versions.name(v)}, a broken protocol "
+                        "version that exposes the IMAP login to an attacker on the path.",
+                        evidence=evidence.get(v, ""), severity=sev,
+                        detail=f"version={versions.name(v)}")
+           for v, sev in ((versions.SSL2, Severity.CRITICAL), (versions.SSL3, Severity.HIGH))
+           if accepted.get(v)]
+    out += [TLS002.issue(f"The endpoint accepts {versions.name(v)}, deprecated by "
+                         "RFC 8996.", evidence=evidence.get(v, ""), severity=Severity.MEDIUM,
+                         detail=f"version={versions.name(v)}")
+            for v in (versions.TLS10, versions.TLS11) if accepted.get(v)]
     if complete and not accepted.get(versions.TLS12) and not accepted.get(versions.TLS13):
-        took = [versions.name(v) for v in versions.ALL if accepted.get(v)]
-        out.append(TLS003.issue("The endpoint accepts neither TLS 1.2 nor TLS 1.3.",
-                                evidence="versions accepted: " + (", ".join(took) or "none")))
+        out.append(_no_modern_version(accepted))
     return out
+
+
+def _no_modern_version(accepted: dict[int, bool]) -> Issue:
+    """TLS003, with the versions the endpoint did accept (only said of a complete scan)."""
+    took = [versions.name(v) for v in versions.ALL if accepted.get(v)]
+    return TLS003.issue("The endpoint accepts neither TLS 1.2 nor TLS 1.3.",
+                        evidence="versions accepted: " + (", ".join(took) or "none"))
 
 
 def cipher_issues(weak: dict[str, str], fs_suite: str | None, static_rsa_suite: str | None,
@@ -100,21 +103,25 @@ def certificate_facts_and_issues(ders: list[bytes], target: TlsTarget
     if not trusted:
         issues.append(CERT003.issue(f"The server certificate is not trusted: {why}.",
                                     evidence=f"subject={subject}; issuer={facts['issuer']}"))
-
-    name = (target.sni or target.host).strip()
-    matches = certificate.name_matches(leaf, name)
-    facts["name_checked"] = name
-    facts["name_matches"] = matches
-    if not matches:
-        names = ", ".join(facts["san"]) or "none"
-        issues.append(CERT004.issue(f"The server certificate does not match the name {name!r}.",
-                                    evidence=f"presented: {names}"))
+    issues += _name_mismatch(leaf, (target.sni or target.host).strip(), facts)
     issues += _validity(leaf, facts, now, target.cert_expiry_days)
     issues += _weak_key(facts)
     # The trust anchor's own self-signature does not matter; every signature below it does.
     signed = [c for c in (path if trusted else chain) if not store.is_anchor(c)] or [leaf]
     issues += _weak_signature(signed)
     return facts, issues
+
+
+def _name_mismatch(leaf: Any, name: str, facts: dict[str, Any]) -> list[Issue]:
+    """CERT004 when the leaf does not identify the name the client asks for (SNI, else host)."""
+    matches = certificate.name_matches(leaf, name)
+    facts["name_checked"] = name
+    facts["name_matches"] = matches
+    if matches:
+        return []
+    names = ", ".join(facts["san"]) or "none"
+    return [CERT004.issue(f"The server certificate does not match the name {name!r}.",
+                          evidence=f"presented: {names}")]
 
 
 def _validity(leaf: Any, facts: dict[str, Any], now: dt.datetime, expiry_days: int

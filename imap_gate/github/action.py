@@ -75,6 +75,18 @@ def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> l
     ws = _workspace(env)
     wd = get_input(env, "working-directory")
     root = inside_workspace(env, "working-directory", wd) if wd else ws
+    argv = _flag_argv(env, known, root)
+    if wd:
+        argv += ["--root", str(root)]
+    if "--report-base" in known:  # every report names files from the repository root
+        argv += ["--report-base", str(ws)]
+    return argv + _bool_argv(env, known, argv)
+
+
+def _flag_argv(env: Mapping[str, str], known: dict[str, argparse.Action],
+               root: Path) -> list[str]:
+    """The flags of the inputs that take a value (FLAG_INPUTS), each checked as the CLI
+    would: a choice among the flag's choices, a path inside the workspace."""
     argv: list[str] = []
     for name, flag in FLAG_INPUTS.items():
         value = get_input(env, name)
@@ -83,22 +95,32 @@ def inputs_to_argv(env: Mapping[str, str], parser: argparse.ArgumentParser) -> l
         choices = known[flag].choices
         if choices is not None and value not in choices:
             raise InputError(f"input {name}: {value!r} is not one of: {', '.join(choices)}")
-        if name in ("sarif-file", "baseline"):
-            value = str(inside_workspace(env, name, value))
-        elif name == "manifest" and value != "-":
-            inside_workspace(env, name, value, root)
-        argv += [flag, value]
-    if wd:
-        argv += ["--root", str(root)]
-    if "--report-base" in known:  # every report names files from the repository root
-        argv += ["--report-base", str(ws)]
-    for name in BOOL_INPUTS:
-        get_bool(env, name)  # reject a bad value before anything runs
-    if not get_bool(env, "allow-waivers") and "--no-waivers" not in argv:
-        argv.append("--no-waivers")
-    if get_bool(env, "rehearse") and "--rehearse" in known and "--rehearse" not in argv:
-        argv.append("--rehearse")
+        argv += [flag, _path_input(env, name, value, root)]
     return argv
+
+
+def _path_input(env: Mapping[str, str], name: str, value: str, root: Path) -> str:
+    """A value input as the flag gets it: report and baseline paths resolved in the
+    workspace, a manifest path only checked (the CLI reads it relative to the root)."""
+    if name in ("sarif-file", "baseline"):
+        return str(inside_workspace(env, name, value))
+    if name == "manifest" and value != "-":
+        inside_workspace(env, name, value, root)
+    return value
+
+
+def _bool_argv(env: Mapping[str, str], known: dict[str, argparse.Action],
+               argv: list[str]) -> list[str]:
+    """The flags the true/false inputs stand for, not repeating one ``argv`` has; every
+    boolean input is checked first, so a bad value fails before anything runs."""
+    for name in BOOL_INPUTS:
+        get_bool(env, name)
+    out: list[str] = []
+    if not get_bool(env, "allow-waivers") and "--no-waivers" not in argv:
+        out.append("--no-waivers")
+    if get_bool(env, "rehearse") and "--rehearse" in known and "--rehearse" not in argv:
+        out.append("--rehearse")
+    return out
 
 
 @dataclass
@@ -295,14 +317,8 @@ def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> No
     outcome = _safe("upload the SARIF", lambda: _upload(opts, env, result, args)) \
         if opts.upload else None
     reserved = {"error": len(result.errors[:annotate.PER_LEVEL])}
-    if outcome is not None and outcome.status in ("notice", "warning"):
-        reserved[outcome.status] = reserved.get(outcome.status, 0) + 1
     if outcome is not None:
-        level = {"ok": "notice", "notice": "notice", "warning": "warning"}[outcome.status]
-        if outcome.status != "ok":
-            emit(annotate.command(level, outcome.message, title="imap-gate: SARIF upload"))
-        else:
-            emit(outcome.message)
+        _announce_upload(outcome, reserved)
     for e in result.errors[:annotate.PER_LEVEL]:
         emit(error_annotation(e, opts))
     if opts.annotations:
@@ -315,14 +331,30 @@ def publish(result: Any, args: argparse.Namespace, env: Mapping[str, str]) -> No
         _safe("write the job summary", lambda: _append(
             env["GITHUB_STEP_SUMMARY"], summary.render(result, extra,
                                                        blob=summary.blob_base(env))))
-    values = {
+    _write_outputs(env, _output_values(result, opts))
+
+
+def _announce_upload(outcome: Any, reserved: dict[str, int]) -> None:
+    """The upload's outcome in the log; a notice or warning is an annotation, and takes one
+    of the level's places (``reserved``) before the findings' annotations are planned."""
+    if outcome.status in ("notice", "warning"):
+        reserved[outcome.status] = reserved.get(outcome.status, 0) + 1
+    level = {"ok": "notice", "notice": "notice", "warning": "warning"}[outcome.status]
+    if outcome.status != "ok":
+        emit(annotate.command(level, outcome.message, title="imap-gate: SARIF upload"))
+    else:
+        emit(outcome.message)
+
+
+def _output_values(result: Any, opts: Options) -> dict[str, str]:
+    """The step outputs: gate, max-severity, findings and the SARIF file written."""
+    return {
         "gate": "error" if result.errors else result.verdict.gate,
         "max-severity": result.verdict.max_severity.label if result.verdict.max_severity
         else "none",
         "findings": str(len(result.verdict.counting)),
         "sarif-file": opts.output_path(opts.sarif) if opts.sarif and opts.sarif.exists() else "",
     }
-    _write_outputs(env, values)
 
 
 def publish_error(errors: list[str], env: Mapping[str, str], sarif: Path | None = None) -> None:
@@ -339,13 +371,19 @@ def publish_error(errors: list[str], env: Mapping[str, str], sarif: Path | None 
             _append(env["GITHUB_STEP_SUMMARY"], summary.render_error(errors))
     except Exception as exc:
         emit(annotate.command("warning", f"imap-gate could not report the error: {exc}"))
-    shown = ""
-    if sarif is not None and sarif.is_file():
-        try:
-            shown = sarif.relative_to(_workspace(env)).as_posix()
-        except ValueError:
-            shown = str(sarif)
-    _write_outputs(env, {"gate": "error", "max-severity": "", "findings": "", "sarif-file": shown})
+    _write_outputs(env, {"gate": "error", "max-severity": "", "findings": "",
+                         "sarif-file": _shown_sarif(sarif, env)})
+
+
+def _shown_sarif(sarif: Path | None, env: Mapping[str, str]) -> str:
+    """The sarif-file output: the report written, relative to the workspace where it is
+    inside it; "" when none was written."""
+    if sarif is None or not sarif.is_file():
+        return ""
+    try:
+        return sarif.relative_to(_workspace(env)).as_posix()
+    except ValueError:
+        return str(sarif)
 
 
 def _write_outputs(env: Mapping[str, str], values: dict[str, str]) -> None:
@@ -365,8 +403,6 @@ def _groups(result: Any) -> None:
     The groups are printed while workflow commands are stopped (``_Commands``), so the text
     goes out as it is: ``2001:db8::/32`` stays readable and nothing in it can act as a command.
     """
-    from imap_gate.github import facts_log
-
     by_target: dict[str, list[Any]] = {}
     files: list[Any] = []
     for f in result.findings:
@@ -376,15 +412,21 @@ def _groups(result: Any) -> None:
         for f in by_target.get(t.name, []):
             emit(_line(f))
         for e in t.endpoints:
-            facts = result.facts.get(f"{t.name}:{e.port}")
-            for ln in facts_log.block(e.port, e.protocol, facts):
-                emit(_one_line(ln)[:LOG_CAP])
+            _facts_lines(e, result.facts.get(f"{t.name}:{e.port}"))
         emit("::endgroup::")
     if files:
         emit("::group::imap-gate files")
         for f in files:
             emit(_line(f))
         emit("::endgroup::")
+
+
+def _facts_lines(e: Any, facts: Any) -> None:
+    """What the probe learned about one endpoint, each line cut to the log's cap."""
+    from imap_gate.github import facts_log
+
+    for ln in facts_log.block(e.port, e.protocol, facts):
+        emit(_one_line(ln)[:LOG_CAP])
 
 
 def _one_line(text: str) -> str:
@@ -403,30 +445,42 @@ def _upload(opts: Options, env: Mapping[str, str], result: Any = None,
             args: argparse.Namespace | None = None) -> Any:
     from imap_gate.github import upload as up
 
-    # Code scanning treats an alert missing from a new upload of the same category as fixed:
-    # a partial run must not close alerts it could not check.
-    if result is not None and result.errors:
-        return up.Outcome("warning", "the SARIF was not uploaded because the run had tool errors: "
-                                     "a partial upload would close alerts that were not checked.")
-    only = getattr(args, "only", None)
-    if only and result is not None and not getattr(args, "category", None):
-        return up.Outcome("warning", f"the SARIF was not uploaded: with only: {only} it would "
-                                     "close the other half's alerts in the default category. "
-                                     f"Set category: imap-gate/{result.manifest.name}/{only}/ .")
-    if opts.sarif is None or not opts.sarif.exists():
-        return up.Outcome("warning", "upload-sarif is true but no SARIF file was written; set "
-                                     "the sarif-file input.")
-    missing = [k for k in ("GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF") if not env.get(k)]
-    if missing:
-        return up.Outcome("warning", f"cannot upload the SARIF: {', '.join(missing)} not set.")
-    if not opts.token:
-        return up.Outcome("warning", "cannot upload the SARIF: the token input is empty.")
+    refusal = _partial_run(result, args) or _cannot_upload(opts, env)
+    if refusal or opts.sarif is None:      # no SARIF: _cannot_upload said so
+        return up.Outcome("warning", refusal)
     data = opts.sarif.read_bytes()  # its paths are repository-relative (--report-base)
     req = up.Request(api_url=env.get("GITHUB_API_URL") or "https://api.github.com",
                      repository=env["GITHUB_REPOSITORY"], token=opts.token,
                      commit_sha=env["GITHUB_SHA"], ref=env["GITHUB_REF"],
                      checkout_uri=opts.workspace.as_uri())
     return up.upload(data, req, up.request_context(env), limits_from(env))
+
+
+def _partial_run(result: Any, args: argparse.Namespace | None) -> str:
+    """Why this run's SARIF must not be uploaded ("" if it may): code scanning treats an
+    alert missing from a new upload of the same category as fixed, so a partial run must
+    not close alerts it could not check."""
+    if result is not None and result.errors:
+        return ("the SARIF was not uploaded because the run had tool errors: "
+                "a partial upload would close alerts that were not checked.")
+    only = getattr(args, "only", None)
+    if only and result is not None and not getattr(args, "category", None):
+        return (f"the SARIF was not uploaded: with only: {only} it would "
+                "close the other half's alerts in the default category. "
+                f"Set category: imap-gate/{result.manifest.name}/{only}/ .")
+    return ""
+
+
+def _cannot_upload(opts: Options, env: Mapping[str, str]) -> str:
+    """What the upload lacks (a SARIF file, the repository's variables, a token), or ""."""
+    if opts.sarif is None or not opts.sarif.exists():
+        return "upload-sarif is true but no SARIF file was written; set the sarif-file input."
+    missing = [k for k in ("GITHUB_REPOSITORY", "GITHUB_SHA", "GITHUB_REF") if not env.get(k)]
+    if missing:
+        return f"cannot upload the SARIF: {', '.join(missing)} not set."
+    if not opts.token:
+        return "cannot upload the SARIF: the token input is empty."
+    return ""
 
 
 def limits_from(env: Mapping[str, str]) -> Any:

@@ -108,15 +108,21 @@ def plan(findings: Iterable[Finding], path_of: Callable[[str], str],
         else:
             left_out += 1
     if left_out:
-        notices = [a for a in chosen if a.level == "notice"]
-        if budget["notice"] == 0 and notices:
-            # make room: drop the least severe notice, it is counted among those left out
-            drop = notices[-1]
-            chosen.remove(drop)
-            left_out += 1
-        if budget["notice"] > 0 or notices:
-            chosen.append(Annotation(
-                "notice", f"{left_out} more finding(s) are not shown as annotations "
-                          "(GitHub shows 10 per level); see the job summary for all of them.",
-                title="imap-gate: more findings"))
+        _say_left_out(chosen, budget["notice"], left_out)
     return chosen
+
+
+def _say_left_out(chosen: list[Annotation], notices_left: int, left_out: int) -> None:
+    """Add the notice that says how many findings have no annotation, making room for it
+    by dropping the least severe notice when the notice level is full."""
+    notices = [a for a in chosen if a.level == "notice"]
+    if notices_left == 0 and notices:
+        # make room: drop the least severe notice, it is counted among those left out
+        drop = notices[-1]
+        chosen.remove(drop)
+        left_out += 1
+    if notices_left > 0 or notices:
+        chosen.append(Annotation(
+            "notice", f"{left_out} more finding(s) are not shown as annotations "
+                      "(GitHub shows 10 per level); see the job summary for all of them.",
+            title="imap-gate: more findings"))

@@ -22,40 +22,52 @@ def _v(value: Any) -> str:
     return out if len(out) <= CAP else out[:CAP] + "…"
 
 
+_EMPTY: tuple[Any, ...] = (None, "", [], {}, "not-tried")   # values the block leaves out
+
+
 def block(port: int, protocol: str, facts: Any) -> list[str]:
     head = f"  {port}/{protocol}:"
     if not isinstance(facts, Mapping) or not facts:
         return [f"{head} no facts (not probed)"]
     lines = [f"{head} {_v(facts.get('connect', 'not-tried'))}"
              + (f" ({_v(facts['connect_detail'])})" if facts.get("connect_detail") else "")]
+    lines += [f"    {label}: {_v(value)}" for label, value in _labelled(facts)
+              if value not in _EMPTY]
+    return lines
 
-    def add(label: str, value: Any) -> None:
-        if value not in (None, "", [], {}, "not-tried"):
-            lines.append(f"    {label}: {_v(value)}")
 
-    if facts.get("greeting_status") or facts.get("greeting_text"):
-        add("greeting", f"{facts.get('greeting_status') or '?'} {facts.get('greeting_text') or ''}"
-            .strip())
-    add("capabilities", facts.get("caps_before_tls"))
-    add("implicit TLS", facts.get("implicit_tls"))
-    add("STARTTLS", facts.get("starttls"))
-    add("capabilities after TLS", facts.get("caps_tls"))
-    if facts.get("tls_version") or facts.get("tls_cipher"):
-        add("TLS", f"{facts.get('tls_version') or ''} {facts.get('tls_cipher') or ''}".strip())
+def _labelled(facts: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(label, value) in the order the block shows them, empty ones included."""
     auth = [f"{k.split('_')[1].upper()} {facts[k]}" for k in ("auth_plain", "auth_login")
             if facts.get(k) not in (None, "", "not-tried")]
-    add("cleartext AUTHENTICATE", ", ".join(auth))
-    add("STARTTLS injection", facts.get("injection"))
     tls = facts.get("tls")
-    if isinstance(tls, Mapping):
-        add("TLS versions accepted", tls.get("versions_accepted"))
-        weakest = summary.weakest_suite(tls)
-        if weakest:
-            suite, label, _ = weakest
-            add("weakest suite", f"{suite} ({label})" if label else suite)
-        cert = tls.get("certificate")
-        if isinstance(cert, Mapping) and "days_left" in cert:
-            add("certificate days left", cert.get("days_left"))
-    why = summary.not_judged(facts)
-    add("not judged", why)
-    return lines
+    return [("greeting", _pair(facts, "greeting_status", "greeting_text", "?")),
+            ("capabilities", facts.get("caps_before_tls")),
+            ("implicit TLS", facts.get("implicit_tls")),
+            ("STARTTLS", facts.get("starttls")),
+            ("capabilities after TLS", facts.get("caps_tls")),
+            ("TLS", _pair(facts, "tls_version", "tls_cipher", "")),
+            ("cleartext AUTHENTICATE", ", ".join(auth)),
+            ("STARTTLS injection", facts.get("injection")),
+            *(_tls_labelled(tls) if isinstance(tls, Mapping) else []),
+            ("not judged", summary.not_judged(facts))]
+
+
+def _pair(facts: Mapping[str, Any], first: str, second: str, missing: str) -> str | None:
+    """'first second' of two facts shown on one line (None when neither is known)."""
+    if not (facts.get(first) or facts.get(second)):
+        return None
+    return f"{facts.get(first) or missing} {facts.get(second) or ''}".strip()
+
+
+def _tls_labelled(tls: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The TLS scan's lines: versions, the weakest suite, the certificate's days left."""
+    out: list[tuple[str, Any]] = [("TLS versions accepted", tls.get("versions_accepted"))]
+    weakest = summary.weakest_suite(tls)
+    if weakest:
+        suite, label, _ = weakest
+        out.append(("weakest suite", f"{suite} ({label})" if label else suite))
+    cert = tls.get("certificate")
+    if isinstance(cert, Mapping) and "days_left" in cert:
+        out.append(("certificate days left", cert.get("days_left")))
+    return out

@@ -40,14 +40,19 @@ def _cell(value: Any, cap: int = 120) -> str:
         return NONE
     if isinstance(value, bool):
         return "yes" if value else "no"
-    if isinstance(value, (list, tuple)):
-        value = ", ".join(str(v) for v in value)
-    elif isinstance(value, Mapping):
-        value = ", ".join(f"{k}={v}" for k, v in value.items())
-    out = str(value)
+    out = _joined(value)
     if len(out) > cap:
         out = out[:cap] + "…"
     return text._md_escape(out)
+
+
+def _joined(value: Any) -> str:
+    """A list as 'a, b', a mapping as 'k=v, k=v', anything else as str() makes it."""
+    if isinstance(value, (list, tuple)):
+        return ", ".join(str(v) for v in value)
+    if isinstance(value, Mapping):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    return str(value)
 
 
 _REACH = {"open": "yes", "refused": "refused", "filtered": "filtered", "unreachable": "unreachable"}
@@ -181,7 +186,21 @@ def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
 
     Reads the probe's facts (``checks/imap/facts.py`` ``EndpointFacts``, with
     the TLS assessment under ``tls``) and shows "—" where a fact is absent."""
-    keys: list[tuple[str, str, int]] = []  # (target, host, port)
+    warn_days = getattr(getattr(manifest, "defaults", None), "cert_expiry_days", 30)
+    rows: list[str] = []
+    for name, host, port in _endpoint_keys(manifest, facts):
+        fx = facts.get(f"{name}:{port}") or {}
+        if not isinstance(fx, Mapping):
+            fx = {}
+        mine = [f for f in findings if not f.waived and f.target == name and f.port == port]
+        rows.append(_endpoint_row(name, host, port, fx, mine, warn_days))
+    return rows
+
+
+def _endpoint_keys(manifest: Any, facts: Mapping[str, Any]) -> list[tuple[str, str, int]]:
+    """(target, host, port) of every manifest endpoint in manifest order, then of facts for
+    endpoints the manifest does not name (``name:port`` keys, host unknown)."""
+    keys: list[tuple[str, str, int]] = []
     for t in getattr(manifest, "targets", ()):
         for e in t.endpoints:
             keys.append((t.name, t.host, e.port))
@@ -190,27 +209,25 @@ def endpoint_rows(manifest: Any, facts: Mapping[str, Mapping[str, Any]],
         if k not in known and ":" in k:
             name, _, digits = k.rpartition(":")
             keys.append((name, "", int(digits) if digits.isdigit() else 0))
-    warn_days = getattr(getattr(manifest, "defaults", None), "cert_expiry_days", 30)
-    rows: list[str] = []
-    for name, host, port in keys:
-        fx = facts.get(f"{name}:{port}") or {}
-        if not isinstance(fx, Mapping):
-            fx = {}
-        mine = [f for f in findings if not f.waived and f.target == name and f.port == port]
-        tls = fx.get("tls")
-        rows.append("| " + " | ".join([
-            f"{_cell(name)} ({_cell(host)})" if host else _cell(name),
-            str(port),
-            _reach_cell(fx),
-            _starttls(fx),
-            _cleartext(fx, any(f.rule_id == "IMAP004" for f in mine)),
-            _mapped(_INJECTION, fx.get("injection")),
-            _versions_cell(tls),
-            _suite_cell(tls),
-            _days_cell(tls, warn_days),
-            str(len(mine)),
-        ]) + " |")
-    return rows
+    return keys
+
+
+def _endpoint_row(name: str, host: str, port: int, fx: Mapping[str, Any],
+                  mine: list[Finding], warn_days: int) -> str:
+    """One endpoint's row of the matrix; ``mine`` are its unwaived findings."""
+    tls = fx.get("tls")
+    return "| " + " | ".join([
+        f"{_cell(name)} ({_cell(host)})" if host else _cell(name),
+        str(port),
+        _reach_cell(fx),
+        _starttls(fx),
+        _cleartext(fx, any(f.rule_id == "IMAP004" for f in mine)),
+        _mapped(_INJECTION, fx.get("injection")),
+        _versions_cell(tls),
+        _suite_cell(tls),
+        _days_cell(tls, warn_days),
+        str(len(mine)),
+    ]) + " |"
 
 
 MATRIX_HEAD = ["| Target | Port | Reachable | STARTTLS | Cleartext auth | STARTTLS injection | "
@@ -240,29 +257,44 @@ def _rule_cell(f: Finding) -> str:
 
 def finding_tables(findings: list[Finding], blob: str | None) -> list[str]:
     """Counting findings, those already in the baseline, and waived ones (with the reason)."""
+    return (_live_table([f for f in findings if f.counts], blob)
+            + _known_table([f for f in findings if f.baselined and not f.waived], blob)
+            + _waived_table([f for f in findings if f.waived], blob))
+
+
+def _live_table(live: list[Finding], blob: str | None) -> list[str]:
+    """The findings that count towards the verdict (none: no table)."""
+    if not live:
+        return []
     md = text._md_escape
-    out: list[str] = []
-    live = [f for f in findings if f.counts]
-    if live:
-        out += ["### Findings", "", "| Severity | Rule | Where | Target | Message |",
-                "|---|---|---|---|---|"]
-        out += [f"| {f.sev.label} | {_rule_cell(f)} | {where_cell(f, blob)} | "
-                f"{md(text._target(f).strip(' []'))} | {md(f.message)} |" for f in live]
-        out.append("")
-    known = [f for f in findings if f.baselined and not f.waived]
-    if known:
-        out += [f"<details><summary>{len(known)} findings already in the baseline</summary>", "",
-                "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
-        out += [f"| {f.sev.label} | {_rule_cell(f)} | {where_cell(f, blob)} | {md(f.message)} |"
-                for f in known]
-        out += ["", "</details>", ""]
-    waived = [f for f in findings if f.waived]
-    if waived:
-        out += ["### Waived", "", "| Rule | Where | Reason |", "|---|---|---|"]
-        out += [f"| {_rule_cell(f)} | {where_cell(f, blob)} | {md(f.waiver_reason or '')} |"
-                for f in waived]
-        out.append("")
-    return out
+    return ["### Findings", "", "| Severity | Rule | Where | Target | Message |",
+            "|---|---|---|---|---|",
+            *(f"| {f.sev.label} | {_rule_cell(f)} | {where_cell(f, blob)} | "
+              f"{md(text._target(f).strip(' []'))} | {md(f.message)} |" for f in live),
+            ""]
+
+
+def _known_table(known: list[Finding], blob: str | None) -> list[str]:
+    """Findings the baseline accepts, folded away."""
+    if not known:
+        return []
+    md = text._md_escape
+    return [f"<details><summary>{len(known)} findings already in the baseline</summary>", "",
+            "| Severity | Rule | Where | Message |", "|---|---|---|---|",
+            *(f"| {f.sev.label} | {_rule_cell(f)} | {where_cell(f, blob)} | {md(f.message)} |"
+              for f in known),
+            "", "</details>", ""]
+
+
+def _waived_table(waived: list[Finding], blob: str | None) -> list[str]:
+    """Waived findings with each waiver's reason."""
+    if not waived:
+        return []
+    md = text._md_escape
+    return ["### Waived", "", "| Rule | Where | Reason |", "|---|---|---|",
+            *(f"| {_rule_cell(f)} | {where_cell(f, blob)} | {md(f.waiver_reason or '')} |"
+              for f in waived),
+            ""]
 
 
 def counts_table(findings: Iterable[Finding]) -> list[str]:
@@ -307,18 +339,22 @@ def render(result: Any, extra: Iterable[str] = (), cap: int = CAP_BYTES,
 
 def budget(lines: list[str], cap: int) -> str:
     """Keep every non-row line; keep table rows in order while the cap allows."""
-    def is_row(ln: str) -> bool:
-        return ln.startswith("| ") and not ln.startswith("| Severity |") and \
-            not ln.startswith("| Rule |") and not ln.startswith("| Target |") and \
-            not ln.startswith("| critical |")
-
-    def size(ln: str) -> int:
-        return len(ln.encode("utf-8")) + 1
-
     lines = [ln if len(ln) <= ROW_CAP else ln[:ROW_CAP] + " … |" for ln in lines]
     note_room = 200
-    fixed = sum(size(ln) for ln in lines if not is_row(ln))
+    fixed = sum(_size(ln) for ln in lines if not _is_row(ln))
     room = cap - fixed - note_room * 4
+    doc = "\n".join(_fit_rows(lines, room)) + "\n"
+    data = doc.encode("utf-8")
+    if len(data) > cap:  # only when fixed lines alone overflow: cut hard at a line boundary
+        doc = data[: cap - note_room].decode("utf-8", "ignore").rsplit("\n", 1)[0] + \
+            "\n\n*Summary cut at GitHub's 1 MiB limit.*\n"
+    return doc
+
+
+def _fit_rows(lines: list[str], room: int) -> list[str]:
+    """Every non-row line, and the rows that fit in ``room`` bytes, in order; after each
+    table that lost rows, a line that says how many."""
+    is_row, size = _is_row, _size
     out: list[str] = []
     dropped = 0
     for i, ln in enumerate(lines):
@@ -336,12 +372,19 @@ def budget(lines: list[str], cap: int) -> str:
                 dropped = 0
         else:
             out.append(ln)
-    doc = "\n".join(out) + "\n"
-    data = doc.encode("utf-8")
-    if len(data) > cap:  # only when fixed lines alone overflow: cut hard at a line boundary
-        doc = data[: cap - note_room].decode("utf-8", "ignore").rsplit("\n", 1)[0] + \
-            "\n\n*Summary cut at GitHub's 1 MiB limit.*\n"
-    return doc
+    return out
+
+
+def _is_row(ln: str) -> bool:
+    """A table's row, which ``budget`` may leave out; a table's head it keeps."""
+    return ln.startswith("| ") and not ln.startswith("| Severity |") and \
+        not ln.startswith("| Rule |") and not ln.startswith("| Target |") and \
+        not ln.startswith("| critical |")
+
+
+def _size(ln: str) -> int:
+    """Bytes a line takes in the summary, its newline included."""
+    return len(ln.encode("utf-8")) + 1
 
 
 def render_error(errors: list[str], cap: int = CAP_BYTES) -> str:

@@ -165,6 +165,18 @@ def upload(sarif_bytes: bytes, req: Request, context: Mapping[str, Any] | None =
             "checkout_uri": req.checkout_uri, "tool_name": req.tool_name}
     clock = _Clock(limits.overall, now, sleep)
     resp, why = _send(session, "POST", base, clock, limits, json=body, headers=headers)
+    refused = _refusal(resp, why, context)
+    if refused is not None:
+        return refused
+    sarif_id = _json(resp).get("id")
+    if not sarif_id:
+        return Outcome("warning", "the upload was accepted but GitHub returned no id to follow.")
+    return _follow(session, f"{base}/{sarif_id}", clock, limits, headers, sarif_id)
+
+
+def _refusal(resp: Any, why: str, context: Mapping[str, Any]) -> Outcome | None:
+    """The outcome of a POST that did not take the SARIF (None: it did). 403/404 are a
+    notice: forks and Dependabot are refused by design (``explain_refusal`` says which)."""
     if resp is None:
         return Outcome("warning", f"the SARIF upload did not succeed: {why}.")
     if resp.status_code in (403, 404):
@@ -173,33 +185,46 @@ def upload(sarif_bytes: bytes, req: Request, context: Mapping[str, Any] | None =
     if resp.status_code not in (200, 201, 202):
         return Outcome("warning", f"the SARIF upload was rejected (HTTP {resp.status_code}): "
                                   f"{_message(resp)}")
-    sarif_id = _json(resp).get("id")
-    if not sarif_id:
-        return Outcome("warning", "the upload was accepted but GitHub returned no id to follow.")
-    status_url = f"{base}/{sarif_id}"
+    return None
+
+
+def _follow(session: Any, status_url: str, clock: _Clock, limits: Limits,
+            headers: dict[str, str], sarif_id: Any) -> Outcome:
+    """Poll the upload's processing until it is complete or failed, the poll is refused, or
+    the overall limit is spent (then it may still be processing: "pending")."""
     while True:
-        resp, why = _send(session, "GET", status_url, clock, limits, headers=headers)
+        resp, _why = _send(session, "GET", status_url, clock, limits, headers=headers)
         if resp is None:
             break
-        if resp.status_code == 200:
-            data = _json(resp)
-            state = data.get("processing_status")
-            if state == "complete":
-                return Outcome("ok", f"SARIF uploaded and processed (id {sarif_id}).", sarif_id,
-                               "complete")
-            if state == "failed":
-                errs = "; ".join(str(e) for e in (data.get("errors") or [])[:5]) or "no detail"
-                return Outcome("warning", f"GitHub failed to process the SARIF (id {sarif_id}): "
-                                          f"{errs}", sarif_id, "failed")
-        elif resp.status_code not in (404,):  # 404: not visible yet, keep polling
-            return Outcome("warning", f"could not follow the SARIF processing (HTTP "
-                                      f"{resp.status_code}); it was uploaded as id {sarif_id}.",
-                           sarif_id)
+        done = _processed(resp, sarif_id)
+        if done is not None:
+            return done
         if not clock.wait(limits.poll_interval):
             break
     return Outcome("warning", f"the SARIF was uploaded (id {sarif_id}) but its processing did not "
                               f"finish within {limits.overall:g} s; it may still appear in the "
                               "Security tab.", sarif_id, "pending")
+
+
+def _processed(resp: Any, sarif_id: Any) -> Outcome | None:
+    """One poll's answer: the final outcome, or None to keep polling (still processing, or
+    404: the upload is not visible yet)."""
+    if resp.status_code == 200:
+        data = _json(resp)
+        state = data.get("processing_status")
+        if state == "complete":
+            return Outcome("ok", f"SARIF uploaded and processed (id {sarif_id}).", sarif_id,
+                           "complete")
+        if state == "failed":
+            errs = "; ".join(str(e) for e in (data.get("errors") or [])[:5]) or "no detail"
+            return Outcome("warning", f"GitHub failed to process the SARIF (id {sarif_id}): "
+                                      f"{errs}", sarif_id, "failed")
+        return None
+    if resp.status_code not in (404,):
+        return Outcome("warning", f"could not follow the SARIF processing (HTTP "
+                                  f"{resp.status_code}); it was uploaded as id {sarif_id}.",
+                       sarif_id)
+    return None
 
 
 def _json(resp: Any) -> dict[str, Any]:
@@ -230,15 +255,20 @@ def request_context(env: Mapping[str, str]) -> dict[str, Any]:
         ctx["dependabot"] = True
     path = env.get("GITHUB_EVENT_PATH")
     if path and env.get("GITHUB_EVENT_NAME", "").startswith("pull_request"):
-        try:
-            with open(path, encoding="utf-8") as fh:
-                event = json.load(fh)
-            pr = event.get("pull_request") or {}
-            head = (pr.get("head") or {}).get("repo") or {}
-            base = (pr.get("base") or {}).get("repo") or {}
-            if head.get("fork") or (head.get("full_name") and
-                                    head.get("full_name") != base.get("full_name")):
-                ctx["fork"] = True
-        except (OSError, ValueError, AttributeError):
-            pass
+        ctx["fork"] = _from_fork(path)
     return ctx
+
+
+def _from_fork(event_path: str) -> bool:
+    """The pull request's head is a fork (or another repository than its base); an event
+    file that cannot be read says nothing."""
+    try:
+        with open(event_path, encoding="utf-8") as fh:
+            event = json.load(fh)
+        pr = event.get("pull_request") or {}
+        head = (pr.get("head") or {}).get("repo") or {}
+        base = (pr.get("base") or {}).get("repo") or {}
+        return bool(head.get("fork") or (head.get("full_name") and
+                                         head.get("full_name") != base.get("full_name")))
+    except (OSError, ValueError, AttributeError):
+        return False

@@ -25,20 +25,21 @@ def render_text(findings: list[Finding], verdict: GateVerdict, quiet: bool = Fal
     """``colour``: severity words and the verdict in ANSI colour (a terminal; see term.py)."""
     lines: list[str] = []
     if not quiet:
-        for f in findings:
-            if f.waived:
-                continue
-            tag = " (in baseline)" if f.baselined else ""
-            word = paint(f.sev.label.upper(), f.sev.label, colour)
-            lines.append(f"{_where(f)}: {word} {f.rule_id} {f.rule.name}: "
-                         f"{f.message}{_target(f)}{tag}")
-        waived = [f for f in findings if f.waived]
-        for f in waived:
-            lines.append(f"{_where(f)}: {paint('WAIVED', 'waived', colour)} {f.rule_id} "
-                         f"{f.rule.name}: {f.message}"
-                         f"{_target(f)} (reason: {f.waiver_reason})")
+        lines += [_text_line(f, colour) for f in findings if not f.waived]
+        lines += [_waived_line(f, colour) for f in findings if f.waived]
     lines.append(summary_line(findings, verdict, errors, colour))
     return "\n".join(lines) + "\n"
+
+
+def _text_line(f: Finding, colour: bool) -> str:
+    tag = " (in baseline)" if f.baselined else ""
+    word = paint(f.sev.label.upper(), f.sev.label, colour)
+    return f"{_where(f)}: {word} {f.rule_id} {f.rule.name}: {f.message}{_target(f)}{tag}"
+
+
+def _waived_line(f: Finding, colour: bool) -> str:
+    return (f"{_where(f)}: {paint('WAIVED', 'waived', colour)} {f.rule_id} "
+            f"{f.rule.name}: {f.message}{_target(f)} (reason: {f.waiver_reason})")
 
 
 def error_line(errors: int) -> str:
@@ -48,18 +49,22 @@ def error_line(errors: int) -> str:
 
 def counts_text(findings: list[Finding]) -> str:
     """'5 high, 4 medium, 2 waived' (or 'no findings')."""
+    return _severity_counts(findings) + _aside(sum(1 for f in findings if f.waived), "waived") + \
+        _aside(sum(1 for f in findings if f.baselined and not f.waived), "in baseline")
+
+
+def _severity_counts(findings: list[Finding]) -> str:
+    """'5 high, 4 medium' over the findings that count, worst first ('no findings')."""
     counts = {s: 0 for s in ORDER}
     for f in findings:
         if f.counts:
             counts[f.sev.label] += 1
-    parts = ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
-    waived = sum(1 for f in findings if f.waived)
-    if waived:
-        parts += f", {waived} waived"
-    known = sum(1 for f in findings if f.baselined and not f.waived)
-    if known:
-        parts += f", {known} in baseline"
-    return parts
+    return ", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no findings"
+
+
+def _aside(n: int, what: str) -> str:
+    """', 2 waived': what does not count, said only when there is some."""
+    return f", {n} {what}" if n else ""
 
 
 def summary_line(findings: list[Finding], verdict: GateVerdict, errors: int = 0,
@@ -82,26 +87,44 @@ def render_markdown(findings: list[Finding], verdict: GateVerdict) -> str:
     icon = "❌" if verdict.gate == "fail" else "✅"
     out = [f"## {icon} imap-gate: gate {verdict.gate}", "",
            _md_escape(summary_line(findings, verdict)), ""]
-    live = [f for f in findings if f.counts]
-    if live:
-        out += ["| Severity | Rule | Where | Target | Message |", "|---|---|---|---|---|"]
-        for f in live:
-            out.append(f"| {f.sev.label} | `{f.rule_id}` {f.rule.name} | `{_md_escape(_where(f))}` | "
-                       f"{_md_escape(_target(f).strip(' []'))} | {_md_escape(f.message)} |")
-        out.append("")
-    known = [f for f in findings if f.baselined and not f.waived]
-    if known:
-        out += [f"<details><summary>{len(known)} findings already in the baseline</summary>", "",
-                "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
-        for f in known:
-            out.append(f"| {f.sev.label} | `{f.rule_id}` | `{_md_escape(_where(f))}` | "
-                       f"{_md_escape(f.message)} |")
-        out += ["", "</details>", ""]
-    waived = [f for f in findings if f.waived]
-    if waived:
-        out += ["### Waived", "", "| Rule | Where | Reason |", "|---|---|---|"]
-        for f in waived:
-            out.append(f"| `{f.rule_id}` | `{_md_escape(_where(f))}` | "
-                       f"{_md_escape(f.waiver_reason or '')} |")
-        out.append("")
+    out += _md_live([f for f in findings if f.counts])
+    out += _md_known([f for f in findings if f.baselined and not f.waived])
+    out += _md_waived([f for f in findings if f.waived])
     return "\n".join(out)
+
+
+def _md_live(live: list[Finding]) -> list[str]:
+    """The table of findings that count towards the verdict (none: no table)."""
+    if not live:
+        return []
+    out = ["| Severity | Rule | Where | Target | Message |", "|---|---|---|---|---|"]
+    for f in live:
+        out.append(f"| {f.sev.label} | `{f.rule_id}` {f.rule.name} | `{_md_escape(_where(f))}` | "
+                   f"{_md_escape(_target(f).strip(' []'))} | {_md_escape(f.message)} |")
+    out.append("")
+    return out
+
+
+def _md_known(known: list[Finding]) -> list[str]:
+    """Findings the baseline accepts, folded away: known, not new."""
+    if not known:
+        return []
+    out = [f"<details><summary>{len(known)} findings already in the baseline</summary>", "",
+           "| Severity | Rule | Where | Message |", "|---|---|---|---|"]
+    for f in known:
+        out.append(f"| {f.sev.label} | `{f.rule_id}` | `{_md_escape(_where(f))}` | "
+                   f"{_md_escape(f.message)} |")
+    out += ["", "</details>", ""]
+    return out
+
+
+def _md_waived(waived: list[Finding]) -> list[str]:
+    """Waived findings with the reason each waiver gives."""
+    if not waived:
+        return []
+    out = ["### Waived", "", "| Rule | Where | Reason |", "|---|---|---|"]
+    for f in waived:
+        out.append(f"| `{f.rule_id}` | `{_md_escape(_where(f))}` | "
+                   f"{_md_escape(f.waiver_reason or '')} |")
+    out.append("")
+    return out
