@@ -655,24 +655,10 @@ class RuleReader:
         comps: list[str] = []
         i = 0
         while i < len(body):
-            h = body[i]
-            if h in SEL_HEADS and i + 1 < len(body):
-                f = body[i + 1]
-                if f not in FIELDS[h]:
-                    raise NftError(f"unknown {h} field {f!r}", self.loc.line)
-                i += 2
-                if h == "ct" and f in ("original", "reply") and i < len(body):
-                    f = f"{f} {body[i]}"
-                    i += 1
-                comps.append(self.spec(h, f)[0])
-            elif h in META_SHORT:
-                comps.append(self.spec("meta", h)[0])
-                i += 1
-            elif h in SET_STMT_WORDS or h == ",":
+            comp, i = self._key_part(body, i)
+            if comp is None:
                 break
-            else:
-                comps.append(f"={h}")  # a constant in the key
-                i += 1
+            comps.append(comp)
             if i < len(body) and body[i] == ".":
                 i += 1
                 continue
@@ -685,6 +671,25 @@ class RuleReader:
         key = "" if delete else (MAYBE_KEY if any(c.startswith("=") for c in comps)
                                  else " . ".join(comps))
         return SetAdd(label, key, inner)
+
+    def _key_part(self, body: list[str], i: int) -> tuple[str | None, int]:
+        """The set key component at ``body[i]`` (a selector's key text, or ``=constant``) and
+        where the next word starts; None where the key ends (a statement word or a comma)."""
+        h = body[i]
+        if h in SEL_HEADS and i + 1 < len(body):
+            f = body[i + 1]
+            if f not in FIELDS[h]:
+                raise NftError(f"unknown {h} field {f!r}", self.loc.line)
+            i += 2
+            if h == "ct" and f in ("original", "reply") and i < len(body):
+                f = f"{f} {body[i]}"
+                i += 1
+            return self.spec(h, f)[0], i
+        if h in META_SHORT:
+            return self.spec("meta", h)[0], i + 1
+        if h in SET_STMT_WORDS or h == ",":
+            return None, i
+        return f"={h}", i + 1  # a constant in the key
 
     # ------------------------------------------------------------ selectors
 
@@ -776,21 +781,9 @@ class RuleReader:
             self.concat((w, field))
             return
         if field in ("saddr", "daddr"):
-            if self.maybe_vmap(lambda vals: self.addrs(vals, None, False, fam)):
-                return
-            neg, vals, nset = self.value()
-            if field == "saddr":
-                self.conds.append(self.addrs(vals, nset, neg, fam))
-            elif nset is None:
-                dst = self.addrs(vals, None, neg, fam)
-                if dst.nets:
-                    self.conds.append(Dest(dst.nets, neg))
+            self._ip_addr(field, fam)
         elif field in ("protocol", "nexthdr"):
-            if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
-                return
-            neg, vals, nset = self.value()
-            self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
-                              else Const(Tri.MAYBE, "protocol set"))
+            self._ip_protocol()
         elif field == "version":
             neg, vals, _ = self.value()
             self.conds.append(Const(Tri.of((("4" if fam == "ipv4" else "6") in vals) != neg)))
@@ -799,6 +792,26 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"{w} {field}"))
             self.skip_value()
+
+    def _ip_addr(self, field: str, fam: str) -> None:
+        """A source address match, or a destination one (this host's own addresses are not
+        known, so only a destination the rule names is kept, for the forward path)."""
+        if self.maybe_vmap(lambda vals: self.addrs(vals, None, False, fam)):
+            return
+        neg, vals, nset = self.value()
+        if field == "saddr":
+            self.conds.append(self.addrs(vals, nset, neg, fam))
+        elif nset is None:
+            dst = self.addrs(vals, None, neg, fam)
+            if dst.nets:
+                self.conds.append(Dest(dst.nets, neg))
+
+    def _ip_protocol(self) -> None:
+        if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
+            return
+        neg, vals, nset = self.value()
+        self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
+                          else Const(Tri.MAYBE, "protocol set"))
 
     def frag_off(self) -> Cond:
         """``ip frag-off [& MASK] [OP] VALUE``. A SYN is never a fragment (offset 0, no
@@ -856,30 +869,9 @@ class RuleReader:
         if self.peek() == ".":
             self.concat(("meta", field))
             return
-        if field == "l4proto":
-            if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
-                return
-            neg, vals, nset = self.value()
-            self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
-                              else Const(Tri.MAYBE, "l4proto set"))
-        elif field == "nfproto":
-            if self.maybe_vmap(lambda vals: _family_cond(vals, False)):
-                return
-            neg, vals, _ = self.value()
-            self.conds.append(_family_cond(vals, neg))
-        elif field in ("iif", "iifname"):
-            if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
-                return
-            neg, vals, nset = self.value()
-            self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg, unknown=nset is not None))
-        elif field in ("oif", "oifname"):
-            self.value()
-            self.conds.append(Const(Tri.NO, "no output interface on input"))
-        elif field == "protocol":
-            self._meta_protocol()
-        elif field == "pkttype":
-            neg, vals, _ = self.value()
-            self.conds.append(Const(Tri.of(("host" in vals or "unicast" in vals) != neg)))
+        read = _META_FIELDS.get(field)
+        if read is not None:
+            read(self)
         elif self.peek() == "set":
             # ``meta mark set 0x1``, ``meta priority set``, ``meta nftrace set 1``: metadata for
             # later rules or routing, no verdict; a later match on it is itself unmodelled.
@@ -888,6 +880,35 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"meta {field}"))
             self.skip_value()
+
+    def _meta_l4proto(self) -> None:
+        if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
+            return
+        neg, vals, nset = self.value()
+        self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
+                          else Const(Tri.MAYBE, "l4proto set"))
+
+    def _meta_nfproto(self) -> None:
+        if self.maybe_vmap(lambda vals: _family_cond(vals, False)):
+            return
+        neg, vals, _ = self.value()
+        self.conds.append(_family_cond(vals, neg))
+
+    def _meta_iif(self) -> None:
+        if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
+            return
+        neg, vals, nset = self.value()
+        self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg, unknown=nset is not None))
+
+    def _meta_oif(self) -> None:
+        """An incoming packet has no output interface yet: never matches on input."""
+        self.value()
+        self.conds.append(Const(Tri.NO, "no output interface on input"))
+
+    def _meta_pkttype(self) -> None:
+        """A client's SYN to this host is unicast (``host``)."""
+        neg, vals, _ = self.value()
+        self.conds.append(Const(Tri.of(("host" in vals or "unicast" in vals) != neg)))
 
     def _meta_protocol(self) -> None:
         """The ethertype: ip for IPv4 packets, ip6 for IPv6 (vlan, arp: never a test packet)."""
@@ -911,22 +932,13 @@ class RuleReader:
     def ct(self) -> None:
         field = self.field("ct")
         if field in ("original", "reply"):
-            nxt = self.take()
-            if nxt in ("ip", "ip6"):
-                nxt = self.take()
-            self.conds.append(Const(Tri.MAYBE, f"ct {field} {nxt}"))
-            self.skip_value()
+            self._ct_tuple(field)
             return
         if self.peek() == ".":
             self.concat(("ct", field))
             return
         if field == "state":
-            if self.peek() == "vmap":
-                self.maybe_vmap(lambda vals: State(frozenset(_ct_states(vals, self.loc.line))))
-                return
-            neg, vals, _ = self.value()
-            states = frozenset(_ct_states([s for v in vals for s in v.split(",")], self.loc.line))
-            self.conds.append(State(states, neg))
+            self._ct_state()
         elif field == "count":
             self._ct_count()
         elif field == "direction" and self.peek() not in BITOPS:
@@ -942,6 +954,22 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"ct {field}"))
             self.skip_value()
+
+    def _ct_tuple(self, direction: str) -> None:
+        """``ct original|reply [ip|ip6] FIELD VALUE``: the conntrack tuple is not modelled."""
+        nxt = self.take()
+        if nxt in ("ip", "ip6"):
+            nxt = self.take()
+        self.conds.append(Const(Tri.MAYBE, f"ct {direction} {nxt}"))
+        self.skip_value()
+
+    def _ct_state(self) -> None:
+        if self.peek() == "vmap":
+            self.maybe_vmap(lambda vals: State(frozenset(_ct_states(vals, self.loc.line))))
+            return
+        neg, vals, _ = self.value()
+        states = frozenset(_ct_states([s for v in vals for s in v.split(",")], self.loc.line))
+        self.conds.append(State(states, neg))
 
     def _ct_count(self) -> None:
         """``ct count [over] N``: connections of this key so far; a first connection is under
@@ -1105,6 +1133,14 @@ RELOPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne", "lt", "gt", "le", "ge"}
 BITOPS = {"&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift"}
 MAYBE_KEY = "?"   # a set key with a constant in it: what a later lookup finds is not guessed
 _Expression = Callable[[RuleReader, str], "bool | None"]
+# ``meta FIELD`` -> how RuleReader.meta reads the match (fields not here: a ``set`` statement,
+# or a match not modelled).
+_META_FIELDS: dict[str, Callable[[RuleReader], None]] = {
+    "l4proto": RuleReader._meta_l4proto, "nfproto": RuleReader._meta_nfproto,
+    "iif": RuleReader._meta_iif, "iifname": RuleReader._meta_iif,
+    "oif": RuleReader._meta_oif, "oifname": RuleReader._meta_oif,
+    "protocol": RuleReader._meta_protocol, "pkttype": RuleReader._meta_pkttype,
+}
 # A selector's head -> how RuleReader.spec reads it inside a set key or concatenation
 # (None: a selector whose values are not modelled).
 _SPECS: dict[str, Callable[[RuleReader, str, str], _Spec | None]] = {
