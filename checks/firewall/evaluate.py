@@ -11,13 +11,16 @@ hook, and for iptables' tables on one hook).
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from imap_gate.findings import Location
 
 from .model import (
     AnyOf,
     Chain,
+    Cond,
     FilterRule,
     InIface,
     Origin,
@@ -214,14 +217,12 @@ class _Walker:
         return w
 
     def _walk(self, pkt: Packet, maybe_yes: bool) -> Walk:
-        w = Walk("unknown")
-        accepted: Walk | None = None
-        accepted_rule: Walk | None = None
-        accepted_rank = 3
         if self.rs.disabled_loc is not None:
             return Walk("accept", self.rs.disabled_loc, "firewall disabled", by_policy=True)
         if not self.rs.stages:
             return Walk("unknown", self.rs.first_loc, reason="no input filter chain in this file")
+        w = Walk("unknown")
+        accepts = _Accepts()
         for stage in self.rs.stages:
             chain = self.rs.chains.get(stage)
             if chain is None:
@@ -229,52 +230,27 @@ class _Walker:
             res = self._chain(chain, pkt, maybe_yes, w, 0)
             if res[0] in ("return", "end"):
                 if chain.policy is None or chain.policy is V.UNKNOWN:
-                    w.verdict = "unknown"
-                    w.loc = chain.policy_loc or self.rs.first_loc
-                    w.by_policy = True
-                    w.reason = (f"chain {chain.name} is not hooked to input here, so what happens "
-                                "after it depends on rules outside this file")
-                    return w
+                    return _unhooked(w, chain, self.rs.first_loc)
                 verdict = "accept" if chain.policy is V.ACCEPT else "drop"
                 res = (verdict, chain.policy_loc, chain.policy_text, True)
-            verdict, loc, text, by_policy = res
-            if verdict == "accept":
-                # The most telling accept decides: a rule, else an explicit policy, else the
-                # last implicit one (the filter table's INPUT comes last).
-                rank = 0 if not by_policy else (2 if chain.policy_implicit else 1)
-                if accepted is None or rank <= accepted_rank:
-                    accepted, accepted_rank = Walk("accept", loc, text, by_policy), rank
-                    accepted.rule = None if by_policy else w.rule
-                    if rank == 0 and accepted_rule is None:
-                        accepted_rule = accepted
-                continue
-            w.verdict, w.loc, w.text, w.by_policy = verdict, loc, text, by_policy
-            return w
-        assert accepted is not None
-        accepted = accepted_rule or accepted
+            if res[0] != "accept":
+                w.verdict, w.loc, w.text, w.by_policy = res
+                return w
+            accepts.note(res, chain.policy_implicit, w.rule)
+        accepted = accepts.decisive()
         w.verdict, w.loc, w.text, w.by_policy = "accept", accepted.loc, accepted.text, accepted.by_policy
         w.rule = accepted.rule
         return w
 
     def _chain(self, chain: Chain, pkt: Packet, maybe_yes: bool, w: Walk,
-               depth: int) -> tuple[str, Location | None, str, bool]:
+               depth: int) -> _Result:
         """Returns (accept|drop|unknown|return|end, location, text, by_policy)."""
         if depth > MAX_DEPTH:
             return ("unknown", None, "jump loop", False)
         w.entered.add(chain.name)
         for idx, rule in self.rules(chain):
             w.reached.add((chain.name, idx))
-            hit = Tri.YES
-            effects = rule.effects
-            for c in rule.conds:
-                if effects and c.effect and (hit is Tri.YES or maybe_yes):
-                    c.apply(pkt)  # the kernel updates the set before the statement's own check
-                t = c.test(pkt)
-                if t is Tri.NO:
-                    hit = Tri.NO
-                    break
-                if t is Tri.MAYBE:
-                    hit = Tri.MAYBE
+            hit = _match(rule, pkt, maybe_yes)
             if hit is Tri.NO:
                 continue
             if hit is Tri.MAYBE:
@@ -282,30 +258,105 @@ class _Walker:
                     w.maybe = rule
                 if not maybe_yes:
                     continue
-            k = rule.verdict.kind
+            res = self._act(rule, pkt, maybe_yes, w, depth)
+            if res is not None:
+                return res
+        return ("end", None, "", False)
+
+    def _act(self, rule: FilterRule, pkt: Packet, maybe_yes: bool, w: Walk,
+             depth: int) -> _Result | None:
+        """What a rule that matches (or, with ``maybe_yes``, may match) does with the packet;
+        None when the packet goes on to the next rule."""
+        k = rule.verdict.kind
+        final = _FINAL.get(k)
+        if final is not None:
             if k is V.ACCEPT:
                 w.rule = rule
-                return ("accept", rule.loc, rule.text, False)
-            if k is V.DROP:
-                return ("drop", rule.loc, rule.text, False)
-            if k is V.RETURN:
-                return ("return", rule.loc, rule.text, False)
-            if k is V.UNKNOWN:
-                if w.maybe is None:
-                    w.maybe = rule
-                if maybe_yes:
-                    return ("accept", rule.loc, rule.text, False)
-                continue
-            if k in (V.JUMP, V.GOTO):
-                target = self.rs.chains.get(rule.verdict.target or "")
-                if target is None:
-                    return ("unknown", rule.loc, rule.text, False)
-                sub = self._chain(target, pkt, maybe_yes, w, depth + 1)
-                if sub[0] in ("accept", "drop", "unknown"):
-                    return sub
-                if k is V.GOTO:
-                    return ("return", rule.loc, rule.text, False)
-        return ("end", None, "", False)
+            return (final, rule.loc, rule.text, False)
+        if k is V.UNKNOWN:
+            # A verdict not understood: the first such rule is what makes the outcome unsure.
+            if w.maybe is None:
+                w.maybe = rule
+            return ("accept", rule.loc, rule.text, False) if maybe_yes else None
+        if k is V.JUMP or k is V.GOTO:
+            return self._jump(rule, pkt, maybe_yes, w, depth)
+        return None
+
+    def _jump(self, rule: FilterRule, pkt: Packet, maybe_yes: bool, w: Walk,
+              depth: int) -> _Result | None:
+        """A jump decides when its target chain does; after a goto the calling chain is left
+        (as on a return), after a jump it goes on. A target not in this file cannot be judged."""
+        target = self.rs.chains.get(rule.verdict.target or "")
+        if target is None:
+            return ("unknown", rule.loc, rule.text, False)
+        sub = self._chain(target, pkt, maybe_yes, w, depth + 1)
+        if sub[0] in ("accept", "drop", "unknown"):
+            return sub
+        if rule.verdict.kind is V.GOTO:
+            return ("return", rule.loc, rule.text, False)
+        return None
+
+
+# (accept|drop|unknown|return|end, location, text, by_policy): what a chain did with a packet
+_Result = tuple[str, Location | None, str, bool]
+# Rule verdicts that end the chain whatever follows, and what they do
+_FINAL = {V.ACCEPT: "accept", V.DROP: "drop", V.RETURN: "return"}
+
+
+def _match(rule: FilterRule, pkt: Packet, maybe_yes: bool) -> Tri:
+    """Whether the packet matches all of the rule's conditions: NO at the first that fails,
+    else MAYBE if one could not be decided. Set updates are applied in statement order, as the
+    kernel does before the statement's own check, while the rule may still match (or
+    ``maybe_yes`` takes undecided matches as hits)."""
+    hit = Tri.YES
+    effects = rule.effects
+    for c in rule.conds:
+        if effects and c.effect and (hit is Tri.YES or maybe_yes):
+            c.apply(pkt)
+        t = c.test(pkt)
+        if t is Tri.NO:
+            return Tri.NO
+        if t is Tri.MAYBE:
+            hit = Tri.MAYBE
+    return hit
+
+
+def _unhooked(w: Walk, chain: Chain, first_loc: Location | None) -> Walk:
+    """A base chain whose packets fall through without a policy this file sets: what follows
+    is decided elsewhere, so the walk cannot be judged."""
+    w.verdict = "unknown"
+    w.loc = chain.policy_loc or first_loc
+    w.by_policy = True
+    w.reason = (f"chain {chain.name} is not hooked to input here, so what happens "
+                "after it depends on rules outside this file")
+    return w
+
+
+class _Accepts:
+    """The accepts of one walk's base chains, to pick the most telling: a rule's (the first
+    one), else an explicit policy, else the last implicit one (the filter table's INPUT comes
+    last)."""
+
+    __slots__ = ("best", "first_rule", "rank")
+
+    def __init__(self) -> None:
+        self.best: Walk | None = None
+        self.first_rule: Walk | None = None
+        self.rank = 3
+
+    def note(self, res: _Result, implicit: bool, rule: FilterRule | None) -> None:
+        _, loc, text, by_policy = res
+        rank = 0 if not by_policy else (2 if implicit else 1)
+        if self.best is not None and rank > self.rank:
+            return
+        self.best, self.rank = Walk("accept", loc, text, by_policy), rank
+        self.best.rule = None if by_policy else rule
+        if rank == 0 and self.first_rule is None:
+            self.first_rule = self.best
+
+    def decisive(self) -> Walk:
+        assert self.best is not None
+        return self.first_rule or self.best
 
 
 def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[Origin]:
@@ -321,31 +372,79 @@ def origins_for(rs: Ruleset, port: int, walker: _Walker | None = None) -> list[O
              if r.verdict.kind is not V.NONE]
     rules.sort(key=lambda r: not r.mentions_port(port))
     for rule in rules:
+        drops = rule.verdict.kind is V.DROP
         for c in rule.conds:
-            cands: list[Origin] = []
-            if isinstance(c, AnyOf) and not c.negate and rule.verdict.kind is not V.DROP:
-                cands = [Origin(rs.family, net=n) for alt in c.alts for s in alt
-                         if isinstance(s, Source) and not s.negate
-                         for n in s.nets if n.prefixlen and _family_of(n) == rs.family]
-            elif isinstance(c, SetLookup) and c.by_source and (c.negate or
-                                                                rule.verdict.kind is not V.DROP):
-                cands = [Origin(rs.family, set_name=c.label)]
-            elif isinstance(c, Source) and (c.negate or rule.verdict.kind is not V.DROP):
-                cands = [Origin(rs.family, net=n) for n in c.nets
-                         if n.prefixlen and _family_of(n) == rs.family]
-                cands += [Origin(rs.family, set_name=s) for s in c.sets]
-            elif isinstance(c, InIface) and not c.unknown and (c.negate or
-                                                               rule.verdict.kind is not V.DROP):
-                internal = rs.ifaces.is_internal if rs.ifaces else is_internal_iface
-                cands = [Origin(rs.family, iface=n.rstrip("+*") + ("0" if n[-1:] in "+*" else ""))
-                         for n in c.names if internal(n) and n != "lo"]
-            for o in cands:
+            for o in _candidates(rs, c, drops):
                 if o not in seen:
                     seen.add(o)
                     out.append(o)
                     if len(out) >= MAX_ORIGINS:
                         return out
     return out
+
+
+def _candidates(rs: Ruleset, c: Cond, drops: bool) -> list[Origin]:
+    """The origins one condition of a rule names that the rule could let in: the first
+    kind in ``_CANDIDATES`` the condition is an instance of decides (a subclass such as
+    iptables' lazy source counts as its base)."""
+    for kind, pick in _CANDIDATES:
+        if isinstance(c, kind):
+            return pick(rs, c, drops)
+    return []
+
+
+def _anyof_candidates(rs: Ruleset, c: AnyOf, drops: bool) -> list[Origin]:
+    """The positive source nets of each alternative; a negated set of alternatives, or one
+    on a drop rule, lets none of them in."""
+    if c.negate or drops:
+        return []
+    return [o for alt in c.alts for s in alt if isinstance(s, Source) and not s.negate
+            for o in _net_origins(rs, s)]
+
+
+def _set_candidates(rs: Ruleset, c: SetLookup, drops: bool) -> list[Origin]:
+    """A named set matched on the source: its members are one origin (the set is not read)."""
+    if not c.by_source or (drops and not c.negate):
+        return []
+    return [Origin(rs.family, set_name=c.label)]
+
+
+def _source_candidates(rs: Ruleset, c: Source, drops: bool) -> list[Origin]:
+    """Each net and each named set; a negated source on a drop rule lets everything else in,
+    so it counts too."""
+    if drops and not c.negate:
+        return []
+    return _net_origins(rs, c) + [Origin(rs.family, set_name=s) for s in c.sets]
+
+
+def _net_origins(rs: Ruleset, c: Source) -> list[Origin]:
+    """The source's nets of the ruleset's family, but not the whole address space (the
+    world is the first origin anyway)."""
+    return [Origin(rs.family, net=n) for n in c.nets if n.prefixlen and _family_of(n) == rs.family]
+
+
+def _iface_candidates(rs: Ruleset, c: InIface, drops: bool) -> list[Origin]:
+    """Internal interfaces the rule names, never loopback; an interface match that was not
+    understood names none."""
+    if c.unknown or (drops and not c.negate):
+        return []
+    internal = rs.ifaces.is_internal if rs.ifaces else is_internal_iface
+    return [Origin(rs.family, iface=_iface_member(n)) for n in c.names
+            if internal(n) and n != "lo"]
+
+
+def _iface_member(name: str) -> str:
+    """An interface a packet can arrive on for ``name``: a ``+``/``*`` wildcard's ``0``."""
+    return name.rstrip("+*") + ("0" if name[-1:] in "+*" else "")
+
+
+# Each picker takes the condition as the type it is paired with.
+_CANDIDATES: tuple[tuple[type[Cond], Callable[[Ruleset, Any, bool], list[Origin]]], ...] = (
+    (AnyOf, _anyof_candidates),
+    (SetLookup, _set_candidates),
+    (Source, _source_candidates),
+    (InIface, _iface_candidates),
+)
 
 
 def _family_of(net: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:

@@ -107,8 +107,7 @@ def forwards(rs: Ruleset) -> list[Forwarded]:
     dnat, fwd = _stages(rs)
     if not dnat:
         return []
-    dnat_rules = [r for name in rs.chains for r in rs.chains[name].rules
-                  if r.nat_to is not None or (r.text and ANY_DNAT.search(r.text))]
+    dnat_rules = _dnat_rules(rs)
     if not dnat_rules:
         return []
     nat_rs = Ruleset(rs.family, stages=dnat, chains=rs.chains, first_loc=rs.first_loc,
@@ -117,72 +116,108 @@ def forwards(rs: Ruleset) -> list[Forwarded]:
     out: list[Forwarded] = []
     seen: set[tuple[int, str, int]] = set()
     for rule in dnat_rules:
-        spec = rule.nat_to if rule.nat_to is not None else rule.text
-        statement = ANY_DNAT.search(spec) is not None   # else a plain target (firewalld)
-        target = _target(spec) if statement else spec
-        candidates: list[tuple[int, int, str]] = []
-        mapped = NFT_DNAT_MAP.search(spec) if target is None else None
-        if mapped is not None:
-            for entry in mapped.group(1).split(","):
-                m = MAP_ENTRY.match(entry.split("#")[0])
-                if m is None:
-                    if entry.strip():
-                        candidates = [(p, p, "a host from the DNAT map") for p in IMAP_PORTS]
-                        break
-                    continue
-                ext, host, to_port = int(m.group(1)), m.group(2), int(m.group(3) or m.group(1))
-                if to_port in IMAP_PORTS:
-                    candidates.append((ext, to_port, host.strip("[]")))
-        elif target is None:
-            # A DNAT whose target this reader cannot follow (a map of another shape, a variable):
-            # if the world reaches it for 143/993, whether that IMAP is exposed is not guessed.
-            candidates = [(p, p, "") for p in IMAP_PORTS]
-        else:
-            host, port_spec = _split(target)
-            candidates = [(e, i, host) for e, i in _port_pairs(rule.ports(), port_spec)]
-        for ext, internal, host in candidates:
-            walk = _Walker(nat_rs, ext).walk(Origin(rs.family), maybe_yes=False)
-            if walk.maybe is not None:
-                alt = _Walker(nat_rs, ext).walk(Origin(rs.family), maybe_yes=True)
-                if (alt.rule is rule) != (walk.rule is rule):
-                    out.append(Forwarded(rs.family, internal, ext, host, UNKNOWN, rule.loc, rule.text,
-                                         reason=f"whether the rule at line {walk.maybe.loc.line} "
-                                                "matches decides whether the DNAT applies"))
-                    continue
-            if walk.rule is not rule:
-                continue  # the world never reaches this DNAT for that port
-            key = (internal, host, ext)
-            if key in seen:
-                continue
-            seen.add(key)
-            if not host:
-                out.append(Forwarded(rs.family, internal, ext, "an internal host", UNKNOWN, rule.loc,
-                                     rule.text, reason="the DNAT target is not an address this "
-                                                       "reader can follow"))
-                continue
-            out.append(_judge_forward(fwd_rs, rs.family, rule, host, ext, internal))
+        for ext, internal, host in _candidates(rule):
+            got = _follow(nat_rs, fwd_rs, rule, (ext, internal, host), seen)
+            if got is not None:
+                out.append(got)
     return out
+
+
+def _dnat_rules(rs: Ruleset) -> list[FilterRule]:
+    """Every rule that translates the destination (the nat walk decides which are reached)."""
+    return [r for name in rs.chains for r in rs.chains[name].rules
+            if r.nat_to is not None or (r.text and ANY_DNAT.search(r.text))]
+
+
+def _candidates(rule: FilterRule) -> list[tuple[int, int, str]]:
+    """(external port, internal IMAP port, host) triples a DNAT rule can hand on."""
+    spec = rule.nat_to if rule.nat_to is not None else rule.text
+    statement = ANY_DNAT.search(spec) is not None   # else a plain target (firewalld)
+    target = _target(spec) if statement else spec
+    if target is not None:
+        host, port_spec = _split(target)
+        return [(e, i, host) for e, i in _port_pairs(rule.ports(), port_spec)]
+    mapped = NFT_DNAT_MAP.search(spec)
+    if mapped is not None:
+        return _map_candidates(mapped.group(1))
+    # A DNAT whose target this reader cannot follow (a map of another shape, a variable):
+    # if the world reaches it for 143/993, whether that IMAP is exposed is not guessed.
+    return [(p, p, "") for p in IMAP_PORTS]
+
+
+def _map_candidates(body: str) -> list[tuple[int, int, str]]:
+    """The entries of an nft DNAT map whose inner port is IMAP; one entry this reader cannot
+    follow makes every IMAP port a candidate, to some host of the map."""
+    candidates: list[tuple[int, int, str]] = []
+    for entry in body.split(","):
+        m = MAP_ENTRY.match(entry.split("#")[0])
+        if m is None:
+            if entry.strip():
+                return [(p, p, "a host from the DNAT map") for p in IMAP_PORTS]
+            continue
+        ext, host, to_port = int(m.group(1)), m.group(2), int(m.group(3) or m.group(1))
+        if to_port in IMAP_PORTS:
+            candidates.append((ext, to_port, host.strip("[]")))
+    return candidates
+
+
+def _follow(nat_rs: Ruleset, fwd_rs: Ruleset, rule: FilterRule, candidate: tuple[int, int, str],
+            seen: set[tuple[int, str, int]]) -> Forwarded | None:
+    """One candidate of a DNAT rule: None when the world never reaches the rule for its
+    external port (or the same forward was judged already), else what the forward path does."""
+    ext, internal, host = candidate
+    family = nat_rs.family
+    walk = _Walker(nat_rs, ext).walk(Origin(family), maybe_yes=False)
+    if walk.maybe is not None:
+        alt = _Walker(nat_rs, ext).walk(Origin(family), maybe_yes=True)
+        if (alt.rule is rule) != (walk.rule is rule):
+            return Forwarded(family, internal, ext, host, UNKNOWN, rule.loc, rule.text,
+                             reason=f"whether the rule at line {walk.maybe.loc.line} "
+                                    "matches decides whether the DNAT applies")
+    if walk.rule is not rule:
+        return None  # the world never reaches this DNAT for that port
+    key = (internal, host, ext)
+    if key in seen:
+        return None
+    seen.add(key)
+    if not host:
+        return Forwarded(family, internal, ext, "an internal host", UNKNOWN, rule.loc,
+                         rule.text, reason="the DNAT target is not an address this "
+                                           "reader can follow")
+    return _judge_forward(fwd_rs, family, rule, host, ext, internal)
 
 
 def _port_pairs(dports: Ports | None, port_spec: str | None) -> list[tuple[int, int]]:
     """(external port, internal IMAP port) pairs this DNAT can produce."""
     if port_spec is not None:
-        rng = _ports_of(port_spec)
-        if rng is None:
-            return []
-        hits = [p for p in IMAP_PORTS if rng[0] <= p <= rng[1]]
-        if not hits:
-            return []
-        if dports is None or dports.unknown is not None or dports.negate or not dports.ranges:
-            return [(p, p) for p in hits]  # any external port, or one the nat walk cannot pin
-        lo = dports.ranges[0][0]
-        # a port range maps onto a port range; a single port onto the one target port
-        return [(lo + (p - rng[0]) if rng[0] != rng[1] else lo, p) for p in hits]
+        return _remapped_pairs(dports, port_spec)
     if dports is None:
         return [(p, p) for p in IMAP_PORTS]
     if dports.unknown is not None:
         return []
     return [(p, p) for p in IMAP_PORTS if dports.covers(p) != dports.negate]
+
+
+def _remapped_pairs(dports: Ports | None, port_spec: str) -> list[tuple[int, int]]:
+    """A DNAT that names its target port(s): the IMAP ports among them, each from the
+    external port that maps onto it."""
+    rng = _ports_of(port_spec)
+    if rng is None:
+        return []
+    hits = [p for p in IMAP_PORTS if rng[0] <= p <= rng[1]]
+    if not hits:
+        return []
+    if not _pinned(dports):
+        return [(p, p) for p in hits]  # any external port, or one the nat walk cannot pin
+    assert dports is not None
+    lo = dports.ranges[0][0]
+    # a port range maps onto a port range; a single port onto the one target port
+    return [(lo + (p - rng[0]) if rng[0] != rng[1] else lo, p) for p in hits]
+
+
+def _pinned(dports: Ports | None) -> bool:
+    """Whether the rule's destination ports name the external port(s) the nat walk follows."""
+    return not (dports is None or dports.unknown is not None or dports.negate or not dports.ranges)
 
 
 def _judge_forward(fwd_rs: Ruleset, family: str, rule: FilterRule, host: str, ext: int,

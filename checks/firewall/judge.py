@@ -8,9 +8,9 @@ from dataclasses import replace
 
 from imap_gate.findings import Finding, Location
 
-from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport
+from .evaluate import CLOSED, OPEN, RESTRICTED, UNKNOWN, Exposure, PortReport, Walk
 from .forward import Forwarded, forwards
-from .model import Ruleset, V, no_cyclic_gc
+from .model import FilterRule, Parsed, Ruleset, V, no_cyclic_gc
 from .rules import FW001, FW002, FW003, FW004, FW005, FW006, FW007
 from .verdict import FirewallVerdict
 
@@ -73,20 +73,38 @@ def judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
 
 
 def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
-    out: list[Finding] = []
     if v.format is None:
-        out.append(FW006.finding(
+        return [FW006.finding(
             f"The firewall file {v.path} is in no format imap-gate recognises "
                      "(iptables-save, iptables script, nftables, ufw, firewalld zone), so whether "
                      "143/993 is reachable cannot be judged. Name its format in the manifest.",
-            Location(v.path, 1), file=v.path, format="unknown"))
-        return out
+            Location(v.path, 1), file=v.path, format="unknown")]
     assert v.parsed is not None
+    out, runtime_vars = _issue_findings(v, v.parsed)
+    ports, unknowns = _port_findings(v, v.parsed, peers)
+    out += ports
+    out += _unknown_findings(v, unknowns)
+    out += _missing_v6(v, peers)
+    for family in ("ipv4", "ipv6"):
+        rs = v.parsed.rulesets.get(family)
+        if rs is not None:
+            out += _forward_findings(v, family, forwards(rs))
+    if runtime_vars:
+        lines = ", ".join(str(n) for n in sorted(set(runtime_vars))[:10])
+        note = (f" Line(s) {lines} use shell variables set at run time; their values were not "
+                "guessed.")
+        out = [f if f.rule_id == FW006.id else replace(f, message=f.message + note) for f in out]
+    return out
+
+
+def _issue_findings(v: FirewallVerdict, parsed: Parsed) -> tuple[list[Finding], list[int]]:
+    """FW006 for each line the reader could not understand or that holds a template, and the
+    lines of scripts' shell variables filled in at run time (a loop over addresses, say): not
+    an error, and only worth a word on the findings where it could matter."""
+    out: list[Finding] = []
     runtime_vars: list[int] = []
-    for issue in v.parsed.issues:
+    for issue in parsed.issues:
         if issue.templated and v.format in SCRIPTS and not NON_SHELL_TEMPLATE.search(issue.text):
-            # A shell variable filled in at run time (a loop over addresses, say): not an error,
-            # and only worth a word where it could matter.
             runtime_vars.append(issue.loc.line)
             continue
         what = "holds a templated value that is not guessed" if issue.templated else \
@@ -95,9 +113,21 @@ def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
             f"Line {issue.loc.line} of {issue.loc.path} {what}: {issue.message}.",
             issue.loc, evidence=issue.text,
             file=v.path, issue=_norm(issue.message), text=_norm(issue.text)))
-    unknowns: dict[tuple[Location | None, str], list[str]] = {}
+    return out, runtime_vars
+
+
+# (deciding location, reason) -> the "IPv4 143"-style endpoints that could not be judged
+_Unknowns = dict[tuple[Location | None, str], list[str]]
+
+
+def _port_findings(v: FirewallVerdict, parsed: Parsed,
+                   peers: list[FirewallVerdict]) -> tuple[list[Finding], _Unknowns]:
+    """The exposure and shadowed-rule findings of each family and port, and the endpoints that
+    cannot be judged (where the file has an input path at all), grouped by their cause."""
+    out: list[Finding] = []
+    unknowns: _Unknowns = {}
     for family in ("ipv4", "ipv6"):
-        rs = v.parsed.rulesets.get(family)
+        rs = parsed.rulesets.get(family)
         for port in PORTS:
             rep = v.report(port, family)
             if rep is None or rs is None:
@@ -110,24 +140,17 @@ def _judge(v: FirewallVerdict, peers: list[FirewallVerdict]) -> list[Finding]:
                 continue
             out += _exposure_findings(v, rs, family, port, exp, peers)
             out += _shadowed(v, rs, family, port, rep)
-    for (loc, reason), endpoints in unknowns.items():
-        out.append(FW006.finding(
-            f"Whether TCP {', '.join(endpoints)} is reachable from the internet cannot be "
-                     f"judged from {v.path}: {reason or 'the outcome depends on rules not in it'}.",
-            loc or Location(v.path, 1),
-            file=v.path, unknown=','.join(endpoints),
-            evidence=""))
-    out += _missing_v6(v, peers)
-    for family in ("ipv4", "ipv6"):
-        rs = v.parsed.rulesets.get(family)
-        if rs is not None:
-            out += _forward_findings(v, family, forwards(rs))
-    if runtime_vars:
-        lines = ", ".join(str(n) for n in sorted(set(runtime_vars))[:10])
-        note = (f" Line(s) {lines} use shell variables set at run time; their values were not "
-                "guessed.")
-        out = [f if f.rule_id == FW006.id else replace(f, message=f.message + note) for f in out]
-    return out
+    return out, unknowns
+
+
+def _unknown_findings(v: FirewallVerdict, unknowns: _Unknowns) -> list[Finding]:
+    """One FW006 per cause, naming every endpoint it leaves undecided."""
+    return [FW006.finding(
+        f"Whether TCP {', '.join(endpoints)} is reachable from the internet cannot be "
+                 f"judged from {v.path}: {reason or 'the outcome depends on rules not in it'}.",
+        loc or Location(v.path, 1),
+        file=v.path, unknown=','.join(endpoints),
+        evidence="") for (loc, reason), endpoints in unknowns.items()]
 
 
 def _other_v4_restricts(v: FirewallVerdict, peers: list[FirewallVerdict]) -> FirewallVerdict | None:
@@ -179,7 +202,10 @@ def _exposure_findings(v: FirewallVerdict, rs: Ruleset, family: str, port: int, 
 
 def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
               rep: PortReport) -> list[Finding]:
+    """FW004 for each rule naming the port that the world's walk never reached although the
+    rule would have changed its outcome."""
     out: list[Finding] = []
+    decider = rep.world
     for name in rep.entered:
         chain = rs.chains.get(name)
         if chain is None:
@@ -187,16 +213,7 @@ def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
         for idx, rule in rep.relevant_rules(chain, port):
             if not rule.mentions_port(port) or (name, idx) in rep.reached:
                 continue
-            if rule.verdict.kind not in (V.ACCEPT, V.DROP):
-                continue
-            src = rule.sources()
-            restricting = src is not None and not src.negate and not src.is_any
-            if rule.verdict.kind is V.ACCEPT and not restricting:
-                continue
-            decider = rep.world
-            if rule.verdict.kind is V.ACCEPT and decider.verdict != "accept":
-                continue
-            if rule.verdict.kind is V.DROP and decider.verdict != "accept":
+            if not _overridden(rule, decider):
                 continue
             dl = decider.loc.line if decider.loc else 1
             what = "policy" if decider.by_policy else f"rule at line {dl}"
@@ -207,6 +224,19 @@ def _shadowed(v: FirewallVerdict, rs: Ruleset, family: str, port: int,
                 rule.loc, evidence=rule.text, related=(decider.loc,) if decider.loc else (),
                 file=v.path, family=family, port=port, shadowed=_norm(rule.text)))
     return out
+
+
+def _overridden(rule: FilterRule, decider: Walk) -> bool:
+    """An unreached drop, or an unreached accept restricted to some sources, is a restriction
+    that never applies when an earlier line accepts every source."""
+    kind = rule.verdict.kind
+    if kind is V.ACCEPT:
+        src = rule.sources()
+        if src is None or src.negate or src.is_any:
+            return False
+    elif kind is not V.DROP:
+        return False
+    return decider.verdict == "accept"
 
 
 def _forward_findings(v: FirewallVerdict, family: str, fwds: list[Forwarded]) -> list[Finding]:

@@ -6,6 +6,7 @@ make the verdict "unknown", never wrong)."""
 from __future__ import annotations
 
 import ipaddress
+import operator
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -113,6 +114,10 @@ SET_STMT_WORDS = {"timeout", "expires", "counter", "packets", "bytes", "limit", 
 # Where a statement's arguments end: the next verdict or statement.
 _ARG_STOPS = frozenset({"accept", "drop", "reject", "return", "jump", "goto", "counter", "log",
                         "comment", "continue"})
+
+
+# (key text, conditions the selector implies, value -> condition, is the source address)
+_Spec = tuple[str, list[Cond], Callable[[str], Cond] | None, bool]
 
 
 class RuleReader:
@@ -516,36 +521,45 @@ class RuleReader:
             return "meta", h
         raise NftError(f"unknown expression {h!r} in a concatenation", self.loc.line)
 
-    def spec(self, h: str, f: str) -> tuple[str, list[Cond], Callable[[str], Cond] | None, bool]:
+    def spec(self, h: str, f: str) -> _Spec:
         """(key text, conditions the selector implies, value -> condition, is the source address)."""
-        if h in ("ip", "ip6"):
-            fam = "ipv4" if h == "ip" else "ipv6"
-            pre: list[Cond] = [FamilyIs(fam)]
-            if f == "saddr":
-                return SADDR_KEY, pre, lambda v: self.addrs([v], None, False, fam), True
-            if f == "daddr":
-                return f"{h} daddr", pre, lambda v: _dest(self.addrs([v], None, False, fam)), False
-            if f in ("protocol", "nexthdr"):
-                return f"{h} {f}", pre, lambda v: Proto(_protos([v], self.loc.line)), False
-            return f"{h} {f}", pre, None, False
-        if h in ("tcp", "udp", "udplite", "sctp", "dccp", "th"):
-            pre = [] if h == "th" else [Proto(frozenset({h}))]
-            if f in ("dport", "sport"):
-                src = f == "sport"
-                return f"{h} {f}", pre, lambda v: self.ports([v], None, False, src), False
-            return f"{h} {f}", pre, None, False
-        if h == "meta":
-            if f in ("iif", "iifname"):
-                return f"meta {f}", [], lambda v: InIface((v.strip('"'),)), False
-            if f == "l4proto":
-                return "meta l4proto", [], lambda v: Proto(_protos([v], self.loc.line)), False
-            if f == "nfproto":
-                return "meta nfproto", [], lambda v: _family_cond([v], False), False
-            if f in ("oif", "oifname"):
-                return f"meta {f}", [Const(Tri.NO, "no output interface on input")], None, False
-        if h == "ct" and f == "state":
+        read = _SPECS.get(h)
+        got = read(self, h, f) if read is not None else None
+        return got if got is not None else (f"{h} {f}", [], None, False)
+
+    def _spec_ip(self, h: str, f: str) -> _Spec:
+        fam = "ipv4" if h == "ip" else "ipv6"
+        pre: list[Cond] = [FamilyIs(fam)]
+        if f == "saddr":
+            return SADDR_KEY, pre, lambda v: self.addrs([v], None, False, fam), True
+        if f == "daddr":
+            return f"{h} daddr", pre, lambda v: _dest(self.addrs([v], None, False, fam)), False
+        if f in ("protocol", "nexthdr"):
+            return f"{h} {f}", pre, lambda v: Proto(_protos([v], self.loc.line)), False
+        return f"{h} {f}", pre, None, False
+
+    def _spec_transport(self, h: str, f: str) -> _Spec:
+        pre: list[Cond] = [] if h == "th" else [Proto(frozenset({h}))]
+        if f in ("dport", "sport"):
+            src = f == "sport"
+            return f"{h} {f}", pre, lambda v: self.ports([v], None, False, src), False
+        return f"{h} {f}", pre, None, False
+
+    def _spec_meta(self, h: str, f: str) -> _Spec | None:
+        if f in ("iif", "iifname"):
+            return f"meta {f}", [], lambda v: InIface((v.strip('"'),)), False
+        if f == "l4proto":
+            return "meta l4proto", [], lambda v: Proto(_protos([v], self.loc.line)), False
+        if f == "nfproto":
+            return "meta nfproto", [], lambda v: _family_cond([v], False), False
+        if f in ("oif", "oifname"):
+            return f"meta {f}", [Const(Tri.NO, "no output interface on input")], None, False
+        return None
+
+    def _spec_ct(self, h: str, f: str) -> _Spec | None:
+        if f == "state":
             return "ct state", [], lambda v: State(frozenset({v})), False
-        return f"{h} {f}", [], None, False
+        return None
 
     def element(self, specs: list, toks: list[str]) -> tuple[Cond, ...]:
         parts: list[list[str]] = [[]]
@@ -641,24 +655,10 @@ class RuleReader:
         comps: list[str] = []
         i = 0
         while i < len(body):
-            h = body[i]
-            if h in SEL_HEADS and i + 1 < len(body):
-                f = body[i + 1]
-                if f not in FIELDS[h]:
-                    raise NftError(f"unknown {h} field {f!r}", self.loc.line)
-                i += 2
-                if h == "ct" and f in ("original", "reply") and i < len(body):
-                    f = f"{f} {body[i]}"
-                    i += 1
-                comps.append(self.spec(h, f)[0])
-            elif h in META_SHORT:
-                comps.append(self.spec("meta", h)[0])
-                i += 1
-            elif h in SET_STMT_WORDS or h == ",":
+            comp, i = self._key_part(body, i)
+            if comp is None:
                 break
-            else:
-                comps.append(f"={h}")  # a constant in the key
-                i += 1
+            comps.append(comp)
             if i < len(body) and body[i] == ".":
                 i += 1
                 continue
@@ -672,6 +672,25 @@ class RuleReader:
                                  else " . ".join(comps))
         return SetAdd(label, key, inner)
 
+    def _key_part(self, body: list[str], i: int) -> tuple[str | None, int]:
+        """The set key component at ``body[i]`` (a selector's key text, or ``=constant``) and
+        where the next word starts; None where the key ends (a statement word or a comma)."""
+        h = body[i]
+        if h in SEL_HEADS and i + 1 < len(body):
+            f = body[i + 1]
+            if f not in FIELDS[h]:
+                raise NftError(f"unknown {h} field {f!r}", self.loc.line)
+            i += 2
+            if h == "ct" and f in ("original", "reply") and i < len(body):
+                f = f"{f} {body[i]}"
+                i += 1
+            return self.spec(h, f)[0], i
+        if h in META_SHORT:
+            return self.spec("meta", h)[0], i + 1
+        if h in SET_STMT_WORDS or h == ",":
+            return None, i
+        return f"={h}", i + 1  # a constant in the key
+
     # ------------------------------------------------------------ selectors
 
     def transport(self, proto: str) -> None:
@@ -680,45 +699,56 @@ class RuleReader:
             self.concat((proto, field))
             return
         if field in ("dport", "sport"):
-            src = field == "sport"
-            if proto != "th":
-                self.conds.append(Proto(frozenset({proto})))
-            if self.maybe_vmap(lambda vals: self.ports(vals, None, False, src)):
-                return
-            if self.peek() in ("<", ">", "<=", ">=", "lt", "gt", "le", "ge"):
-                op = {"lt": "<", "gt": ">", "le": "<=", "ge": ">="}.get(self.peek(), self.peek())
-                self.take()
-                n = port_of(self.peek())
-                if n is None:
-                    raise NftError(f"{self.peek()!r} is not a port", self.loc.line)
-                self.take()
-                lo, hi = {"<": (0, n - 1), "<=": (0, n), ">": (n + 1, 65535), ">=": (n, 65535)}[op]
-                self.conds.append(Ports(((lo, hi),) if lo <= hi else (), False, src))
-                return
-            neg, vals, nset = self.value()
-            self.conds.append(self.ports(vals, nset, neg, src))
+            self._port_match(proto, field == "sport")
         elif field == "flags" and proto == "tcp":
             self.conds.append(Proto(frozenset({"tcp"})))
             self.conds.append(self.tcp_flags())
         elif field == "option" and proto == "tcp":
             self.conds.append(Proto(frozenset({"tcp"})))
-            self.take()  # the option's name
-            if self.peek() in ("size", "kind", "length", "value", "count", "left", "right", "tsval",
-                               "tsecr"):
-                self.take()
-            if self.peek() == "set":
-                # ``tcp option maxseg size set rt mtu``: rewrites the SYN's MSS, decides nothing.
-                self.take()
-                self.skip_args()
-                return
-            self.conds.append(Const(Tri.MAYBE, "tcp option"))
-            if self.peek() not in ("", "accept", "drop", "reject", "counter", "log", "jump",
-                                   "goto", "return", "comment"):
-                self.skip_value()
+            self._tcp_option()
         else:
             if proto != "th":
                 self.conds.append(Proto(frozenset({proto})))
             self.conds.append(Const(Tri.MAYBE, f"{proto} {field}"))
+            self.skip_value()
+
+    def _port_match(self, proto: str, src: bool) -> None:
+        """``tcp dport VALUE``: a port, range, set, verdict map or ordering."""
+        if proto != "th":
+            self.conds.append(Proto(frozenset({proto})))
+        if self.maybe_vmap(lambda vals: self.ports(vals, None, False, src)):
+            return
+        if self.peek() in ("<", ">", "<=", ">=", "lt", "gt", "le", "ge"):
+            self.conds.append(self._port_order(src))
+            return
+        neg, vals, nset = self.value()
+        self.conds.append(self.ports(vals, nset, neg, src))
+
+    def _port_order(self, src: bool) -> Ports:
+        """``tcp dport < 1024``: the range of ports the ordering admits."""
+        op = {"lt": "<", "gt": ">", "le": "<=", "ge": ">="}.get(self.peek(), self.peek())
+        self.take()
+        n = port_of(self.peek())
+        if n is None:
+            raise NftError(f"{self.peek()!r} is not a port", self.loc.line)
+        self.take()
+        lo, hi = {"<": (0, n - 1), "<=": (0, n), ">": (n + 1, 65535), ">=": (n, 65535)}[op]
+        return Ports(((lo, hi),) if lo <= hi else (), False, src)
+
+    def _tcp_option(self) -> None:
+        """``tcp option NAME [FIELD] ...``: a match cannot be decided, a ``set`` decides nothing."""
+        self.take()  # the option's name
+        if self.peek() in ("size", "kind", "length", "value", "count", "left", "right", "tsval",
+                           "tsecr"):
+            self.take()
+        if self.peek() == "set":
+            # ``tcp option maxseg size set rt mtu``: rewrites the SYN's MSS, decides nothing.
+            self.take()
+            self.skip_args()
+            return
+        self.conds.append(Const(Tri.MAYBE, "tcp option"))
+        if self.peek() not in ("", "accept", "drop", "reject", "counter", "log", "jump",
+                               "goto", "return", "comment"):
             self.skip_value()
 
     def ports(self, vals: list[str], nset: str | None, neg: bool, src: bool) -> Ports:
@@ -751,21 +781,9 @@ class RuleReader:
             self.concat((w, field))
             return
         if field in ("saddr", "daddr"):
-            if self.maybe_vmap(lambda vals: self.addrs(vals, None, False, fam)):
-                return
-            neg, vals, nset = self.value()
-            if field == "saddr":
-                self.conds.append(self.addrs(vals, nset, neg, fam))
-            elif nset is None:
-                dst = self.addrs(vals, None, neg, fam)
-                if dst.nets:
-                    self.conds.append(Dest(dst.nets, neg))
+            self._ip_addr(field, fam)
         elif field in ("protocol", "nexthdr"):
-            if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
-                return
-            neg, vals, nset = self.value()
-            self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
-                              else Const(Tri.MAYBE, "protocol set"))
+            self._ip_protocol()
         elif field == "version":
             neg, vals, _ = self.value()
             self.conds.append(Const(Tri.of((("4" if fam == "ipv4" else "6") in vals) != neg)))
@@ -774,6 +792,26 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"{w} {field}"))
             self.skip_value()
+
+    def _ip_addr(self, field: str, fam: str) -> None:
+        """A source address match, or a destination one (this host's own addresses are not
+        known, so only a destination the rule names is kept, for the forward path)."""
+        if self.maybe_vmap(lambda vals: self.addrs(vals, None, False, fam)):
+            return
+        neg, vals, nset = self.value()
+        if field == "saddr":
+            self.conds.append(self.addrs(vals, nset, neg, fam))
+        elif nset is None:
+            dst = self.addrs(vals, None, neg, fam)
+            if dst.nets:
+                self.conds.append(Dest(dst.nets, neg))
+
+    def _ip_protocol(self) -> None:
+        if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
+            return
+        neg, vals, nset = self.value()
+        self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
+                          else Const(Tri.MAYBE, "protocol set"))
 
     def frag_off(self) -> Cond:
         """``ip frag-off [& MASK] [OP] VALUE``. A SYN is never a fragment (offset 0, no
@@ -831,30 +869,9 @@ class RuleReader:
         if self.peek() == ".":
             self.concat(("meta", field))
             return
-        if field == "l4proto":
-            if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
-                return
-            neg, vals, nset = self.value()
-            self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
-                              else Const(Tri.MAYBE, "l4proto set"))
-        elif field == "nfproto":
-            if self.maybe_vmap(lambda vals: _family_cond(vals, False)):
-                return
-            neg, vals, _ = self.value()
-            self.conds.append(_family_cond(vals, neg))
-        elif field in ("iif", "iifname"):
-            if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
-                return
-            neg, vals, nset = self.value()
-            self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg, unknown=nset is not None))
-        elif field in ("oif", "oifname"):
-            self.value()
-            self.conds.append(Const(Tri.NO, "no output interface on input"))
-        elif field == "protocol":
-            self._meta_protocol()
-        elif field == "pkttype":
-            neg, vals, _ = self.value()
-            self.conds.append(Const(Tri.of(("host" in vals or "unicast" in vals) != neg)))
+        read = _META_FIELDS.get(field)
+        if read is not None:
+            read(self)
         elif self.peek() == "set":
             # ``meta mark set 0x1``, ``meta priority set``, ``meta nftrace set 1``: metadata for
             # later rules or routing, no verdict; a later match on it is itself unmodelled.
@@ -863,6 +880,35 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"meta {field}"))
             self.skip_value()
+
+    def _meta_l4proto(self) -> None:
+        if self.maybe_vmap(lambda vals: Proto(_protos(vals[:1], self.loc.line))):
+            return
+        neg, vals, nset = self.value()
+        self.conds.append(Proto(_protos(vals, self.loc.line), neg) if nset is None
+                          else Const(Tri.MAYBE, "l4proto set"))
+
+    def _meta_nfproto(self) -> None:
+        if self.maybe_vmap(lambda vals: _family_cond(vals, False)):
+            return
+        neg, vals, _ = self.value()
+        self.conds.append(_family_cond(vals, neg))
+
+    def _meta_iif(self) -> None:
+        if self.maybe_vmap(lambda vals: InIface((vals[0].strip('"'),))):
+            return
+        neg, vals, nset = self.value()
+        self.conds.append(InIface(tuple(v.strip('"') for v in vals), neg, unknown=nset is not None))
+
+    def _meta_oif(self) -> None:
+        """An incoming packet has no output interface yet: never matches on input."""
+        self.value()
+        self.conds.append(Const(Tri.NO, "no output interface on input"))
+
+    def _meta_pkttype(self) -> None:
+        """A client's SYN to this host is unicast (``host``)."""
+        neg, vals, _ = self.value()
+        self.conds.append(Const(Tri.of(("host" in vals or "unicast" in vals) != neg)))
 
     def _meta_protocol(self) -> None:
         """The ethertype: ip for IPv4 packets, ip6 for IPv6 (vlan, arp: never a test packet)."""
@@ -886,22 +932,13 @@ class RuleReader:
     def ct(self) -> None:
         field = self.field("ct")
         if field in ("original", "reply"):
-            nxt = self.take()
-            if nxt in ("ip", "ip6"):
-                nxt = self.take()
-            self.conds.append(Const(Tri.MAYBE, f"ct {field} {nxt}"))
-            self.skip_value()
+            self._ct_tuple(field)
             return
         if self.peek() == ".":
             self.concat(("ct", field))
             return
         if field == "state":
-            if self.peek() == "vmap":
-                self.maybe_vmap(lambda vals: State(frozenset(_ct_states(vals, self.loc.line))))
-                return
-            neg, vals, _ = self.value()
-            states = frozenset(_ct_states([s for v in vals for s in v.split(",")], self.loc.line))
-            self.conds.append(State(states, neg))
+            self._ct_state()
         elif field == "count":
             self._ct_count()
         elif field == "direction" and self.peek() not in BITOPS:
@@ -917,6 +954,22 @@ class RuleReader:
         else:
             self.conds.append(Const(Tri.MAYBE, f"ct {field}"))
             self.skip_value()
+
+    def _ct_tuple(self, direction: str) -> None:
+        """``ct original|reply [ip|ip6] FIELD VALUE``: the conntrack tuple is not modelled."""
+        nxt = self.take()
+        if nxt in ("ip", "ip6"):
+            nxt = self.take()
+        self.conds.append(Const(Tri.MAYBE, f"ct {direction} {nxt}"))
+        self.skip_value()
+
+    def _ct_state(self) -> None:
+        if self.peek() == "vmap":
+            self.maybe_vmap(lambda vals: State(frozenset(_ct_states(vals, self.loc.line))))
+            return
+        neg, vals, _ = self.value()
+        states = frozenset(_ct_states([s for v in vals for s in v.split(",")], self.loc.line))
+        self.conds.append(State(states, neg))
 
     def _ct_count(self) -> None:
         """``ct count [over] N``: connections of this key so far; a first connection is under
@@ -1009,63 +1062,92 @@ class RuleReader:
         return t
 
     def tcp_flags(self) -> Cond:
-        syn = FLAG_BITS["syn"]
+        """Whether a new connection's SYN (the only flag it carries) passes ``tcp flags ...``."""
         neg = False
         if self.peek() in ("!=", "=="):
             neg = self.take() == "!="
         if self.peek() == "&":
             self.take()
-            mask = _flagset(self.flag_expr(), self.loc.line)
-            op = self.take()
-            val = self.flag_expr()
-            cmp = 0 if val == "0" else _flagset(val, self.loc.line)
-            got = syn & mask
-            res = {"==": got == cmp, "!=": got != cmp, "<": got < cmp, ">": got > cmp,
-                   "<=": got <= cmp, ">=": got >= cmp}.get(op)
-            if res is None:
-                return Const(Tri.MAYBE, "tcp flags")
-            return Const(Tri.of(res))
+            return self._flags_and()
         neg2, vals, _ = self.value()
         neg = neg or neg2
         if not vals:
             return Const(Tri.MAYBE, "tcp flags")
         if self.peek() == "/" or self.peek().startswith("/") or "/" in vals[-1]:
-            # ``tcp flags syn / fin,syn,rst,ack``: the flags under the mask equal the value.
-            mask_words: list[str] = []
-            if "/" in vals[-1]:
-                last, _, m = vals[-1].partition("/")
-                vals[-1] = last
-                if m:
-                    mask_words.append(m)
-            else:
-                t = self.take()
-                if t != "/":
-                    mask_words.append(t[1:])
-            if not mask_words or self.peek() == ",":
-                if not mask_words:
-                    mask_words.append(self.take())
-                while self.peek() == ",":
-                    self.take()
-                    mask_words.append(self.take())
-            mask = 0
-            for word in mask_words:
-                mask |= _flagset(word, self.loc.line)
-            want = 0
-            for x in vals:
-                if x:
-                    want |= _flagset(x, self.loc.line)
-            return Const(Tri.of(((syn & mask) == (want & mask)) != neg), "tcp flags / mask")
+            return self._flags_under_mask(vals, neg)
+        syn = FLAG_BITS["syn"]
         flags = [_flagset(x, self.loc.line) for x in vals]
         if len(vals) == 1:
             # "tcp flags syn" tests the bit; a set tests equality of the whole field.
             return Const(Tri.of(bool(syn & flags[0]) != neg))
         return Const(Tri.of((syn in flags) != neg))
 
+    def _flags_and(self) -> Cond:
+        """``tcp flags & (syn | ack) == syn``: the SYN's bits under the mask compared."""
+        mask = _flagset(self.flag_expr(), self.loc.line)
+        op = self.take()
+        val = self.flag_expr()
+        cmp = 0 if val == "0" else _flagset(val, self.loc.line)
+        compare = _COMPARE.get(op)
+        if compare is None:
+            return Const(Tri.MAYBE, "tcp flags")
+        return Const(Tri.of(compare(FLAG_BITS["syn"] & mask, cmp)))
 
+    def _flags_under_mask(self, vals: list[str], neg: bool) -> Cond:
+        """``tcp flags syn / fin,syn,rst,ack``: the flags under the mask equal the value."""
+        mask = 0
+        for word in self._mask_words(vals):
+            mask |= _flagset(word, self.loc.line)
+        want = 0
+        for x in vals:
+            if x:
+                want |= _flagset(x, self.loc.line)
+        return Const(Tri.of(((FLAG_BITS["syn"] & mask) == (want & mask)) != neg), "tcp flags / mask")
+
+    def _mask_words(self, vals: list[str]) -> list[str]:
+        """The words after the ``/``, whether the lexer kept it on the value (``syn/syn,ack``),
+        on the mask (``/syn``) or alone; the value's last word loses its ``/...``."""
+        mask_words: list[str] = []
+        if "/" in vals[-1]:
+            last, _, m = vals[-1].partition("/")
+            vals[-1] = last
+            if m:
+                mask_words.append(m)
+        else:
+            t = self.take()
+            if t != "/":
+                mask_words.append(t[1:])
+        if not mask_words:
+            mask_words.append(self.take())
+        while self.peek() == ",":
+            self.take()
+            mask_words.append(self.take())
+        return mask_words
+
+
+# tcp flags' relational operators, as the kernel compares the masked field with the value
+_COMPARE: dict[str, Callable[[int, int], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, ">": operator.gt,
+    "<=": operator.le, ">=": operator.ge}
 RELOPS = {"==", "!=", "<", ">", "<=", ">=", "eq", "ne", "lt", "gt", "le", "ge"}
 BITOPS = {"&", "|", "^", "<<", ">>", "and", "or", "xor", "lshift", "rshift"}
 MAYBE_KEY = "?"   # a set key with a constant in it: what a later lookup finds is not guessed
 _Expression = Callable[[RuleReader, str], "bool | None"]
+# ``meta FIELD`` -> how RuleReader.meta reads the match (fields not here: a ``set`` statement,
+# or a match not modelled).
+_META_FIELDS: dict[str, Callable[[RuleReader], None]] = {
+    "l4proto": RuleReader._meta_l4proto, "nfproto": RuleReader._meta_nfproto,
+    "iif": RuleReader._meta_iif, "iifname": RuleReader._meta_iif,
+    "oif": RuleReader._meta_oif, "oifname": RuleReader._meta_oif,
+    "protocol": RuleReader._meta_protocol, "pkttype": RuleReader._meta_pkttype,
+}
+# A selector's head -> how RuleReader.spec reads it inside a set key or concatenation
+# (None: a selector whose values are not modelled).
+_SPECS: dict[str, Callable[[RuleReader, str, str], _Spec | None]] = {
+    "ip": RuleReader._spec_ip, "ip6": RuleReader._spec_ip,
+    **dict.fromkeys(("tcp", "udp", "udplite", "sctp", "dccp", "th"), RuleReader._spec_transport),
+    "meta": RuleReader._spec_meta, "ct": RuleReader._spec_ct,
+}
 # A rule's head words -> how RuleReader reads the expression they start.
 _EXPRESSIONS: dict[str, _Expression] = {
     "accept": RuleReader._x_accept, "drop": RuleReader._x_drop, "reject": RuleReader._x_reject,
