@@ -15,7 +15,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("imap_gate", "checks")
-MEAN_CEILING = 4.75
+MEAN_CEILING = 4.35
 # "path:qualified name" -> the complexity it may not exceed until it is split
 ALLOWED_E_F: dict[str, int] = {}
 
