@@ -154,20 +154,8 @@ class RuleReader:
         if self.peek() in ("!=", "==", "eq", "ne"):
             neg = self.take() in ("!=", "ne")
         t = self.peek()
-        if t == "{":
-            depth = 0
-            vals: list[str] = []
-            while True:
-                w = self.take()
-                if w == "{":
-                    depth += 1
-                elif w == "}":
-                    depth -= 1
-                    if depth == 0:
-                        break
-                elif w != ",":
-                    vals.append(w)
-            return neg, vals, None
+        if t == "{":   # the words of every element, nested braces and commas left out
+            return neg, [w for el in self.braces() for w in el if w not in ("{", "}", ",")], None
         w = self.take()
         if w.startswith("@"):
             return neg, [], w[1:]
